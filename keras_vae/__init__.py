@@ -1,0 +1,29 @@
+"""keras_vae: Variational Autoencoders for Keras 3, taught and usable.
+
+The package runs on Keras's TensorFlow backend; TensorFlow Probability
+supplies the distributions.
+"""
+
+__version__ = "0.1.0"
+
+from keras_vae._backend import check_backend
+
+check_backend()
+
+from keras_vae import datasets  # noqa: E402
+from keras_vae import layers  # noqa: E402
+from keras_vae import networks  # noqa: E402
+from keras_vae.layers import Sampling  # noqa: E402
+from keras_vae.models.vae import VAE  # noqa: E402
+from keras_vae.models.vae import build_vae  # noqa: E402
+
+
+
+__all__ = [
+    "Sampling",
+    "VAE",
+    "build_vae",
+    "datasets",
+    "layers",
+    "networks",
+]

@@ -1,0 +1,158 @@
+"""Convolutional encoder and decoder builders.
+
+Both return plain functional `keras.Model`s, so they can be inspected with
+`summary()`, saved on their own, or swapped for networks of your own: a
+`keras_vae.VAE` only needs an encoder that maps images to
+`[z_mean, z_log_var]` and a decoder that maps latent codes to per-pixel
+likelihood parameters (logits for the default Bernoulli likelihood).
+"""
+
+import math
+
+import keras
+
+
+def _check_positive_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{name} must be a positive int. Received: {name}={value!r}")
+
+
+def check_image_shape(image_shape):
+    """Validates and returns `image_shape` as a tuple `(height, width, channels)`."""
+    try:
+        shape = tuple(image_shape)
+    except TypeError:
+        shape = None
+    if shape is None or len(shape) != 3:
+        raise ValueError(
+            "image_shape must be (height, width, channels). "
+            f"Received: image_shape={image_shape!r}"
+        )
+    for dim in shape:
+        _check_positive_int("each entry of image_shape", dim)
+    return shape
+
+
+def _check_filters(filters):
+    filters = tuple(filters)
+    if not filters:
+        raise ValueError(f"filters must not be empty. Received: filters={filters!r}")
+    for width in filters:
+        _check_positive_int("each entry of filters", width)
+    return filters
+
+
+def _downsampled_size(size, num_layers):
+    for _ in range(num_layers):
+        size = math.ceil(size / 2)
+    return size
+
+
+def build_encoder(
+    image_shape=(28, 28, 1),
+    latent_dim=32,
+    filters=(32, 64),
+    hidden_units=256,
+    name="encoder",
+):
+    """Builds a convolutional encoder mapping images to a diagonal Gaussian.
+
+    Each entry of `filters` adds a 3x3 convolution with stride 2 (halving the
+    height and width), followed by a dense layer of `hidden_units` and two
+    linear heads for the posterior's mean and log-variance.
+
+    Args:
+        image_shape: `(height, width, channels)` of the input images.
+        latent_dim: Size of the latent code.
+        filters: Widths of the strided convolutions, first to last.
+        hidden_units: Width of the dense layer before the two heads.
+        name: Name of the returned model.
+
+    Returns:
+        A `keras.Model` from images to `[z_mean, z_log_var]`, each of shape
+        `(batch_size, latent_dim)`.
+
+    Example:
+
+    ```python
+    encoder = keras_vae.networks.build_encoder((32, 32, 3), latent_dim=16)
+    z_mean, z_log_var = encoder(images)
+    ```
+    """
+    image_shape = check_image_shape(image_shape)
+    _check_positive_int("latent_dim", latent_dim)
+    filters = _check_filters(filters)
+    _check_positive_int("hidden_units", hidden_units)
+
+    inputs = keras.Input(shape=image_shape, name="images")
+    x = inputs
+    for i, width in enumerate(filters):
+        x = keras.layers.Conv2D(
+            width, 3, strides=2, padding="same", activation="relu", name=f"conv_{i}"
+        )(x)
+    x = keras.layers.Flatten(name="flatten")(x)
+    x = keras.layers.Dense(hidden_units, activation="relu", name="hidden")(x)
+    z_mean = keras.layers.Dense(latent_dim, name="z_mean")(x)
+    z_log_var = keras.layers.Dense(latent_dim, name="z_log_var")(x)
+    return keras.Model(inputs, [z_mean, z_log_var], name=name)
+
+
+def build_decoder(
+    image_shape=(28, 28, 1),
+    latent_dim=32,
+    filters=(32, 64),
+    hidden_units=256,
+    name="decoder",
+):
+    """Builds a convolutional decoder mapping latent codes to pixel logits.
+
+    The mirror image of `build_encoder` with the same arguments: a dense
+    layer, a reshape to the encoder's last feature map, one stride-2
+    transposed convolution per entry of `filters` (in reverse order), and a
+    final 3x3 convolution with one output per channel. When the image size is
+    not a multiple of `2 ** len(filters)` the output is cropped to size.
+
+    Args:
+        image_shape: `(height, width, channels)` of the images to produce.
+        latent_dim: Size of the latent code.
+        filters: Widths of the encoder's convolutions (used in reverse).
+        hidden_units: Width of the first dense layer.
+        name: Name of the returned model.
+
+    Returns:
+        A `keras.Model` from codes of shape `(batch_size, latent_dim)` to
+        unnormalised per-pixel parameters (logits) of shape
+        `(batch_size, *image_shape)`.
+    """
+    image_shape = check_image_shape(image_shape)
+    _check_positive_int("latent_dim", latent_dim)
+    filters = _check_filters(filters)
+    _check_positive_int("hidden_units", hidden_units)
+
+    height, width, channels = image_shape
+    start_h = _downsampled_size(height, len(filters))
+    start_w = _downsampled_size(width, len(filters))
+
+    inputs = keras.Input(shape=(latent_dim,), name="z")
+    x = keras.layers.Dense(hidden_units, activation="relu", name="hidden")(inputs)
+    x = keras.layers.Dense(
+        start_h * start_w * filters[-1], activation="relu", name="project"
+    )(x)
+    x = keras.layers.Reshape((start_h, start_w, filters[-1]), name="reshape")(x)
+    for i, width_i in enumerate(reversed(filters)):
+        x = keras.layers.Conv2DTranspose(
+            width_i,
+            3,
+            strides=2,
+            padding="same",
+            activation="relu",
+            name=f"deconv_{i}",
+        )(x)
+    out_h = start_h * 2 ** len(filters)
+    out_w = start_w * 2 ** len(filters)
+    if (out_h, out_w) != (height, width):
+        x = keras.layers.Cropping2D(
+            ((0, out_h - height), (0, out_w - width)), name="crop"
+        )(x)
+    logits = keras.layers.Conv2D(channels, 3, padding="same", name="logits")(x)
+    return keras.Model(inputs, logits, name=name)

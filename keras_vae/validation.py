@@ -1,0 +1,82 @@
+"""Checks on image arrays, shared by the data loaders and the models.
+
+Every check raises a `ValueError` or `TypeError` that names what was wrong
+and what was received, so bad data never trains silently.
+"""
+
+import numpy as np
+
+
+def check_images(x, name="x", image_shape=None):
+    """Checks that `x` is a non-empty batch of float images in [0, 1].
+
+    Args:
+        x: Array-like of shape `(N, height, width, channels)`.
+        name: Name used for `x` in error messages.
+        image_shape: Optional `(height, width, channels)` that `x` must match.
+
+    Returns:
+        `x` as a NumPy array (not copied when it already is one).
+
+    Raises:
+        TypeError: `x` is not numeric.
+        ValueError: wrong rank, empty, shape mismatch, values outside [0, 1]
+            (for example uint8 pixels 0..255), NaN or infinity.
+    """
+    array = np.asarray(x)
+    if not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
+        raise TypeError(
+            f"{name} must be a numeric array of images. "
+            f"Received: {name}.dtype={array.dtype}"
+        )
+    if array.ndim != 4:
+        hint = ""
+        if array.ndim == 3:
+            hint = f" Add a channel axis with {name}[..., None]."
+        raise ValueError(
+            f"{name} must have rank 4 (batch, height, width, channels). "
+            f"Received: {name}.shape={array.shape}.{hint}"
+        )
+    if array.shape[0] == 0:
+        raise ValueError(f"{name} is empty. Received: {name}.shape={array.shape}")
+    check_shape_matches(array.shape[1:], image_shape, name)
+    check_values(array, name)
+    return array
+
+
+def check_shape_matches(shape, image_shape, name="x"):
+    """Raises `ValueError` if image `shape` (no batch axis) differs from `image_shape`."""
+    if image_shape is None:
+        return
+    shape = tuple(shape)
+    expected = tuple(image_shape)
+    if shape == expected:
+        return
+    if shape[:2] == expected[:2]:
+        raise ValueError(
+            f"{name} has {shape[2]} channel(s) but the model expects "
+            f"{expected[2]}. Received: image shape {shape}, expected {expected}"
+        )
+    raise ValueError(
+        f"{name} has the wrong image size for this model. Received: image "
+        f"shape {shape}, expected {expected}"
+    )
+
+
+def check_values(array, name="x"):
+    """Raises `ValueError` unless every value of `array` is finite and in [0, 1]."""
+    if np.issubdtype(array.dtype, np.floating) and not np.all(np.isfinite(array)):
+        bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
+        raise ValueError(
+            f"{name} contains {bad} NaN or infinite value(s). "
+            "Received: non-finite pixels"
+        )
+    low, high = float(np.min(array)), float(np.max(array))
+    if low < 0.0 or high > 1.0:
+        hint = ""
+        if high > 1.0 and high <= 255.0 and low >= 0.0:
+            hint = " Scale 8-bit images to [0, 1] with x.astype('float32') / 255."
+        raise ValueError(
+            f"{name} must hold pixel values in [0, 1]. Received: values in "
+            f"[{low:g}, {high:g}] (dtype {array.dtype}).{hint}"
+        )
