@@ -1,0 +1,178 @@
+"""The `keras-vae` command line (also `python -m keras_vae`).
+
+`keras-vae train` trains a VAE with `model.fit` and writes the run into an
+output folder. Errors in the user's input are printed as one line, without a
+traceback, and the command exits with status 2.
+"""
+
+import argparse
+import json
+import pathlib
+import sys
+
+RUN_FILES = ("model.keras", "history.csv", "history.json", "run.json")
+"""Files whose presence marks a folder as holding a finished run."""
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive int, received {text!r}")
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive int, received {text!r}")
+    return value
+
+
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, received {text!r}")
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, received {text!r}")
+    return value
+
+
+def _non_negative_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, received {text!r}")
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, received {text!r}")
+    return value
+
+
+def build_parser():
+    """Returns the `argparse` parser of the `keras-vae` command."""
+    parser = argparse.ArgumentParser(
+        prog="keras-vae",
+        description="Train and use Variational Autoencoders built with Keras 3.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    train = commands.add_parser(
+        "train",
+        help="train a convolutional VAE and write the run to a folder",
+        description=(
+            "Train a convolutional VAE with model.fit on a dataset (the shipped "
+            "MNIST by default) and write model.keras, history.csv, "
+            "history.json and run.json into the output folder."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    train.add_argument(
+        "--dataset", default="mnist",
+        help="a keras.datasets name (mnist, fashion_mnist, cifar10, cifar100), "
+        "a path to an .npz file with x_train/y_train/x_test/y_test, or a folder "
+        "with one sub-folder of images per class")
+    train.add_argument("--epochs", type=_positive_int, default=10,
+                       help="passes over the training images")
+    train.add_argument("--batch-size", type=_positive_int, default=128,
+                       help="images per training step")
+    train.add_argument("--latent-dim", type=_positive_int, default=32,
+                       help="size of the latent code z")
+    train.add_argument("--beta", type=_non_negative_float, default=1.0,
+                       help="weight of the KL term (1 gives the ELBO)")
+    train.add_argument("--learning-rate", type=_positive_float, default=1e-3,
+                       help="Adam learning rate")
+    train.add_argument("--seed", type=int, default=0,
+                       help="seed of weights, shuffling, binarization and sampling")
+    train.add_argument("--output", default="runs/vae",
+                       help="folder the run is written to")
+    train.add_argument("--overwrite", action="store_true",
+                       help="replace a run already in the output folder")
+    train.add_argument(
+        "--binarize", choices=("dynamic", "none"), default="dynamic",
+        help="dynamic: resample every training pixel as Bernoulli(intensity) "
+        "each time it is seen, and binarize the test images once with --seed "
+        "(the standard for the Bernoulli likelihood); none: train on grey levels")
+    train.add_argument("--limit", type=_positive_int, default=None,
+                       help="use at most this many training and test images")
+    train.add_argument("--image-size", type=_positive_int, nargs=2, default=(28, 28),
+                       metavar=("HEIGHT", "WIDTH"),
+                       help="size images from a folder are resized to")
+    train.add_argument("--color-mode", choices=("grayscale", "rgb"),
+                       default="grayscale", help="channels of images from a folder")
+    train.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
+                       help="Keras fit verbosity: 0 silent, 1 progress bar, 2 a line per epoch")
+    train.set_defaults(run=_train)
+    return parser
+
+
+def check_output_folder(output, overwrite):
+    """Raises `FileExistsError` if `output` holds a run and `overwrite` is False."""
+    output = pathlib.Path(output)
+    if output.exists() and not output.is_dir():
+        raise FileExistsError(f"--output must be a folder. Received: {output} is a file")
+    existing = [name for name in RUN_FILES if (output / name).exists()]
+    if existing and not overwrite:
+        raise FileExistsError(
+            f"The output folder {output} already holds a run ({', '.join(existing)}). "
+            "Pass --overwrite to replace it, or choose another --output."
+        )
+
+
+def _train(args):
+    check_output_folder(args.output, args.overwrite)
+
+    import keras
+
+    from keras_vae import datasets
+    from keras_vae import saving
+    from keras_vae.models.vae import build_vae
+
+    (x_train, _), (x_test, _) = datasets.load(
+        args.dataset, image_size=args.image_size, color_mode=args.color_mode,
+        seed=args.seed,
+    )
+    if args.limit is not None:
+        x_train, x_test = x_train[:args.limit], x_test[:args.limit]
+    dynamic = args.binarize == "dynamic"
+    if dynamic:
+        x_test = datasets.binarize(x_test, seed=args.seed)
+    train_data = datasets.make_dataset(
+        x_train, batch_size=args.batch_size, binarize=dynamic, seed=args.seed
+    )
+
+    keras.utils.set_random_seed(args.seed)
+    vae = build_vae(
+        image_shape=x_train.shape[1:], latent_dim=args.latent_dim,
+        beta=args.beta, seed=args.seed,
+    )
+    vae.compile(optimizer=keras.optimizers.Adam(args.learning_rate))
+    history = vae.fit(
+        train_data, epochs=args.epochs,
+        validation_data=(x_test,), validation_batch_size=256,
+        verbose=args.verbose,
+    )
+
+    output = pathlib.Path(args.output)
+    saving.save_model(vae, output / "model.keras")
+    saving.write_history_csv(output / "history.csv", history.history)
+    saving.write_json(output / "history.json", history.history)
+    final = {key: values[-1] for key, values in history.history.items()}
+    saving.write_json(output / "run.json", {
+        "settings": {key: value for key, value in vars(args).items() if key != "run"},
+        "train_images": int(x_train.shape[0]),
+        "test_images": int(x_test.shape[0]),
+        "image_shape": list(x_train.shape[1:]),
+        "final_metrics": final,
+    })
+    print(json.dumps({"output": str(output), **final}, indent=2))
+    return 0
+
+
+def main(argv=None):
+    """Runs the command line; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except (ValueError, TypeError, OSError) as error:
+        print(f"keras-vae: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""Crash-safe writes: every file is written beside its target, then renamed.
+
+`os.replace` is atomic on POSIX file systems, so a crash during a save leaves
+either the old file or the new one in place, never a truncated mix.
+"""
+
+import contextlib
+import csv
+import io
+import json
+import os
+import pathlib
+import tempfile
+
+
+@contextlib.contextmanager
+def atomic_target(path):
+    """Yields a temporary path beside `path`; renames it onto `path` on success.
+
+    On any error the temporary file is removed and `path` is left untouched.
+    """
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Keras picks the format from the extension, so the temporary file keeps it.
+    handle, tmp = tempfile.mkstemp(
+        prefix=f".{path.stem}-", suffix=path.suffix, dir=path.parent
+    )
+    os.close(handle)
+    tmp = pathlib.Path(tmp)
+    # mkstemp creates the file private (0600); give it the usual permissions.
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o666 & ~umask)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def save_model(model, path):
+    """Saves a Keras model to `path` (`.keras`) through a temporary file."""
+    with atomic_target(path) as tmp:
+        model.save(tmp, overwrite=True)
+    return pathlib.Path(path)
+
+
+def write_text(path, text):
+    """Writes `text` to `path` through a temporary file."""
+    with atomic_target(path) as tmp:
+        tmp.write_text(text)
+    return pathlib.Path(path)
+
+
+def write_json(path, data):
+    """Writes `data` as indented JSON to `path` through a temporary file."""
+    return write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def write_history_csv(path, history):
+    """Writes a Keras `History.history` dict as CSV, one row per epoch."""
+    keys = sorted(history)
+    epochs = len(history[keys[0]]) if keys else 0
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["epoch"] + keys)
+    for epoch in range(epochs):
+        writer.writerow([epoch + 1] + [history[key][epoch] for key in keys])
+    return write_text(path, buffer.getvalue())
