@@ -63,7 +63,13 @@ class Sampling(keras.layers.Layer):
         return inputs
 
     def build(self, input_shape):
-        mean_shape, log_var_shape = self._split_inputs(input_shape)
+        shapes = self._split_inputs(input_shape)
+        if not all(isinstance(shape, (list, tuple)) for shape in shapes):
+            raise ValueError(
+                "Sampling expects a list [z_mean, z_log_var] of two tensors. "
+                f"Received: one input of shape {tuple(input_shape)}"
+            )
+        mean_shape, log_var_shape = shapes
         if tuple(mean_shape) != tuple(log_var_shape):
             raise ValueError(
                 "z_mean and z_log_var must have the same shape. Received: "

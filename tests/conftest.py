@@ -1,0 +1,77 @@
+"""Shared helpers: tiny real datasets, tiny models and a fresh-process runner."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import pathlib  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import textwrap  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import keras_vae  # noqa: E402
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def mnist_small():
+    """512 training and 128 test MNIST images, float32 in [0, 1], with labels."""
+    (x_train, y_train), (x_test, y_test) = keras_vae.datasets.load("mnist")
+    return (x_train[:512], y_train[:512]), (x_test[:128], y_test[:128])
+
+
+def tiny_vae(image_shape=(28, 28, 1), latent_dim=4, seed=0, beta=1.0):
+    """A small VAE that trains in a second or two on a few hundred images."""
+    return keras_vae.build_vae(
+        image_shape=image_shape,
+        latent_dim=latent_dim,
+        filters=(8, 16),
+        hidden_units=32,
+        beta=beta,
+        seed=seed,
+    )
+
+
+def run_python(code, cwd, env=None, timeout=300):
+    """Runs `code` in a fresh Python process; returns the CompletedProcess."""
+    full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def run_saving_roundtrip(model, x, tmp_path, check_code=""):
+    """Saves `model`, reloads it in a new process that only imports keras_vae,
+    and asserts its deterministic outputs on `x` match within 1e-6.
+
+    `check_code` runs in that process after the comparison, with `model` (the
+    reloaded one) and `x` defined.
+    """
+    path = tmp_path / "model.keras"
+    model.save(path)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "expected.npy", np.asarray(model(x, training=False)))
+    code = textwrap.dedent(f"""
+        import numpy as np, keras, keras_vae
+        model = keras.models.load_model({str(path)!r})
+        x = np.load({str(tmp_path / "x.npy")!r})
+        got = np.asarray(model(x, training=False))
+        expected = np.load({str(tmp_path / "expected.npy")!r})
+        assert got.shape == expected.shape, (got.shape, expected.shape)
+        diff = float(np.max(np.abs(got - expected)))
+        assert diff <= 1e-6, diff
+    """) + textwrap.dedent(check_code) + "\nprint('ROUNDTRIP-OK')\n"
+    result = run_python(code, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "ROUNDTRIP-OK" in result.stdout
+    return result

@@ -1,0 +1,110 @@
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_vae
+from conftest import run_saving_roundtrip
+
+
+def test_sampling_is_exported_at_top_level():
+    assert keras_vae.Sampling is keras_vae.layers.Sampling
+
+
+def test_sampling_matches_requested_gaussian():
+    n = 20000
+    mean = np.array([1.0, -2.0, 0.0], "float32")
+    var = np.array([0.25, 4.0, 1.0], "float32")
+    z_mean = np.tile(mean, (n, 1))
+    z_log_var = np.tile(np.log(var), (n, 1))
+    z = np.asarray(keras_vae.Sampling(seed=7)([z_mean, z_log_var]))
+    std = np.sqrt(var)
+    # Standard error of the mean is std / sqrt(n) ~ 0.014 * std: 4 of those.
+    np.testing.assert_allclose(z.mean(axis=0), mean, atol=0.06 * std.max())
+    np.testing.assert_allclose(z.std(axis=0), std, rtol=0.03)
+    # Dimensions are independent.
+    corr = np.corrcoef(z.T)
+    assert np.max(np.abs(corr - np.eye(3))) < 0.05
+
+
+def test_sampling_is_reparameterized():
+    z_mean = tf.Variable([[0.5, -0.5]])
+    z_log_var = tf.Variable([[0.2, -1.0]])
+    layer = keras_vae.Sampling(seed=3)
+    with tf.GradientTape() as tape:
+        z = layer([z_mean, z_log_var])
+        total = tf.reduce_sum(z)
+    d_mean, d_log_var = tape.gradient(total, [z_mean, z_log_var])
+    eps = (z.numpy() - z_mean.numpy()) / np.exp(0.5 * z_log_var.numpy())
+    np.testing.assert_allclose(d_mean.numpy(), np.ones((1, 2)), rtol=1e-6)
+    np.testing.assert_allclose(
+        d_log_var.numpy(), 0.5 * np.exp(0.5 * z_log_var.numpy()) * eps, rtol=1e-5
+    )
+
+
+def test_sampling_seed_reproducible_and_distinct():
+    inputs = [np.zeros((5, 3), "float32"), np.zeros((5, 3), "float32")]
+    a = np.asarray(keras_vae.Sampling(seed=1)(inputs))
+    b = np.asarray(keras_vae.Sampling(seed=1)(inputs))
+    c = np.asarray(keras_vae.Sampling(seed=2)(inputs))
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, c)
+    layer = keras_vae.Sampling(seed=1)
+    assert not np.allclose(np.asarray(layer(inputs)), np.asarray(layer(inputs)))
+
+
+@pytest.mark.parametrize("latent_dim", [1, 7, 64])
+def test_sampling_in_functional_model_any_batch(latent_dim):
+    inputs = keras.Input((6,))  # unknown batch dimension
+    z_mean = keras.layers.Dense(latent_dim)(inputs)
+    z_log_var = keras.layers.Dense(latent_dim)(inputs)
+    z = keras_vae.Sampling(seed=0)([z_mean, z_log_var])
+    assert tuple(z.shape) == (None, latent_dim)
+    model = keras.Model(inputs, z)
+    for batch in (1, 5):
+        assert model(np.ones((batch, 6), "float32")).shape == (batch, latent_dim)
+    # 10 images in batches of 4 end with a partial batch of 2.
+    assert model.predict(np.ones((10, 6), "float32"), batch_size=4, verbose=0).shape == (
+        10, latent_dim)
+
+
+def test_sampling_rejects_bad_inputs():
+    with pytest.raises(ValueError, match="same shape"):
+        keras_vae.Sampling()([np.zeros((2, 3), "float32"), np.zeros((2, 4), "float32")])
+    with pytest.raises(ValueError, match=r"\[z_mean, z_log_var\]"):
+        keras_vae.Sampling()(np.zeros((2, 3), "float32"))
+    with pytest.raises(TypeError, match="seed"):
+        keras_vae.Sampling(seed="one")
+
+
+def test_sampling_config_roundtrip():
+    layer = keras_vae.Sampling(seed=11, name="z")
+    clone = keras_vae.Sampling.from_config(layer.get_config())
+    assert clone.seed == 11 and clone.name == "z"
+
+
+def test_user_model_with_sampling_saves_and_loads(tmp_path):
+    inputs = keras.Input((4,))
+    z_mean = keras.layers.Dense(2, name="mean")(inputs)
+    z_log_var = keras.layers.Dense(2, name="log_var")(inputs)
+    z = keras_vae.Sampling(seed=5, name="sampling")([z_mean, z_log_var])
+    outputs = keras.layers.Dense(1)(z)
+    model = keras.Model(inputs, [outputs, z_mean])
+    x = np.random.default_rng(0).normal(size=(8, 4)).astype("float32")
+    path = tmp_path / "user.keras"
+    model.save(path)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "mean.npy", np.asarray(model(x)[1]))
+    from conftest import run_python
+    result = run_python(f"""
+        import numpy as np, keras, keras_vae
+        model = keras.models.load_model({str(path)!r})
+        layer = model.get_layer("sampling")
+        assert isinstance(layer, keras_vae.Sampling) and layer.seed == 5
+        x = np.load({str(tmp_path / "x.npy")!r})
+        out, mean = model(x)
+        assert np.max(np.abs(np.asarray(mean) - np.load({str(tmp_path / "mean.npy")!r}))) < 1e-6
+        print("LOADED")
+    """, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "LOADED" in result.stdout

@@ -1,0 +1,48 @@
+import numpy as np
+import pytest
+
+from keras_vae import networks
+
+
+@pytest.mark.parametrize("image_shape", [(28, 28, 1), (32, 32, 3), (30, 26, 2)])
+def test_encoder_decoder_shapes(image_shape):
+    encoder = networks.build_encoder(image_shape, latent_dim=5, filters=(4, 8), hidden_units=16)
+    decoder = networks.build_decoder(image_shape, latent_dim=5, filters=(4, 8), hidden_units=16)
+    x = np.random.default_rng(0).random((3,) + image_shape).astype("float32")
+    z_mean, z_log_var = encoder(x)
+    assert z_mean.shape == (3, 5) and z_log_var.shape == (3, 5)
+    logits = decoder(np.asarray(z_mean))
+    assert logits.shape == (3,) + image_shape
+
+
+def test_widths_are_used():
+    encoder = networks.build_encoder((28, 28, 1), latent_dim=3, filters=(6, 10, 12),
+                                     hidden_units=20)
+    convs = [layer for layer in encoder.layers if layer.name.startswith("conv_")]
+    assert [layer.filters for layer in convs] == [6, 10, 12]
+    assert encoder.get_layer("hidden").units == 20
+    decoder = networks.build_decoder((28, 28, 1), latent_dim=3, filters=(6, 10, 12),
+                                     hidden_units=20)
+    deconvs = [layer for layer in decoder.layers if layer.name.startswith("deconv_")]
+    assert [layer.filters for layer in deconvs] == [12, 10, 6]
+    assert decoder.get_layer("hidden").units == 20
+    # 28 -> 14 -> 7 -> 4, back up to 32 and cropped to 28.
+    assert decoder.get_layer("crop").output.shape[1:3] == (28, 28)
+
+
+@pytest.mark.parametrize("builder", [networks.build_encoder, networks.build_decoder])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"latent_dim": 0}, "latent_dim must be a positive int. Received: latent_dim=0"),
+        ({"latent_dim": 2.5}, "latent_dim"),
+        ({"image_shape": (28, 28)}, "image_shape must be"),
+        ({"image_shape": (28, 0, 1)}, "image_shape"),
+        ({"filters": ()}, "filters must not be empty"),
+        ({"filters": (8, -1)}, "filters"),
+        ({"hidden_units": 0}, "hidden_units"),
+    ],
+)
+def test_builders_reject_bad_arguments(builder, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        builder(**kwargs)
