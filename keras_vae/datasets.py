@@ -103,18 +103,18 @@ def load_npz(path):
     path = pathlib.Path(path)
     try:
         with np.load(path, allow_pickle=False) as archive:
-            missing = [key for key in _NPZ_KEYS if key not in archive.files]
-            if missing:
-                raise ValueError(
-                    f"{path} lacks the arrays {missing}; an image .npz needs "
-                    f"{list(_NPZ_KEYS)}. Received: arrays {archive.files}"
-                )
-            arrays = {key: archive[key] for key in _NPZ_KEYS}
-    except (OSError, EOFError, zipfile.BadZipFile) as error:
+            arrays = {key: archive[key] for key in archive.files}
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile) as error:
         raise ValueError(
             f"Could not read {path} as an .npz file (missing, truncated or "
             f"not an archive). Received error: {error}"
         ) from error
+    missing = [key for key in _NPZ_KEYS if key not in arrays]
+    if missing:
+        raise ValueError(
+            f"{path} lacks the arrays {missing}; an image .npz needs "
+            f"{list(_NPZ_KEYS)}. Received: arrays {sorted(arrays)}"
+        )
     splits = ((arrays["x_train"], arrays["y_train"]),
               (arrays["x_test"], arrays["y_test"]))
     return _to_float_images(splits, source=str(path))
@@ -224,7 +224,9 @@ def make_dataset(x, y=None, *, batch_size=128, shuffle=True, binarize=False,
         dataset = dataset.shuffle(x.shape[0], seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
     if binarize:
-        noise_seeds = tf.data.Dataset.random(seed=seed).batch(2)
+        noise_seeds = tf.data.Dataset.random(
+            seed=seed, rerandomize_each_iteration=True
+        ).batch(2)
         dataset = tf.data.Dataset.zip(dataset, noise_seeds).map(
             _binarize_batch, num_parallel_calls=tf.data.AUTOTUNE
         )

@@ -1,0 +1,26 @@
+# Every target creates the local virtual environment (.venv) when it is missing
+# and installs keras_vae into it in editable mode with its `dev` extra.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: install demo test clean
+
+$(BIN)/keras-vae: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@
+
+install: $(BIN)/keras-vae
+
+## Train the default VAE on the shipped MNIST; the run goes to runs/demo.
+demo: install
+	$(BIN)/keras-vae train --output runs/demo --overwrite
+
+## Run the whole test suite.
+test: install
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache *.egg-info

@@ -1,0 +1,119 @@
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from keras_vae import cli
+
+SMALL = ["--limit", "256", "--epochs", "2", "--latent-dim", "4", "--batch-size", "64",
+         "--verbose", "0"]
+
+
+def _run_cli(args, tmp_path):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    return subprocess.run([sys.executable, "-m", "keras_vae", *args], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_train_end_to_end_in_a_new_process(tmp_path):
+    result = _run_cli(["train", *SMALL, "--output", "run"], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    run = tmp_path / "run"
+    for name in cli.RUN_FILES:
+        assert (run / name).is_file(), name
+    history = json.loads((run / "history.json").read_text())
+    assert len(history["loss"]) == 2 and "val_loss" in history
+    assert history["val_loss"][1] < history["val_loss"][0]
+    lines = (run / "history.csv").read_text().splitlines()
+    assert lines[0].startswith("epoch,") and len(lines) == 3
+    settings = json.loads((run / "run.json").read_text())
+    assert settings["settings"]["latent_dim"] == 4 and settings["train_images"] == 256
+    model = keras.models.load_model(run / "model.keras")
+    assert model.latent_dim == 4
+    assert not [p for p in run.iterdir() if p.name.startswith(".")]  # no temp files left
+
+
+def test_console_script_is_installed():
+    script = shutil.which("keras-vae", path=os.path.dirname(sys.executable))
+    assert script is not None
+    result = subprocess.run([script, "train", "--help"], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0
+    for flag in ("--dataset", "--epochs", "--batch-size", "--latent-dim", "--beta",
+                 "--learning-rate", "--seed", "--output", "--overwrite", "--binarize",
+                 "--limit", "--image-size", "--color-mode", "--verbose"):
+        assert flag in result.stdout
+
+
+def test_existing_run_is_refused_and_left_intact(tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "model.keras").write_bytes(b"precious")
+    (run / "history.json").write_text("{}")
+    status = cli.main(["train", *SMALL, "--output", str(run)])
+    assert status == 2
+    err = capsys.readouterr().err
+    assert "already holds a run" in err and "--overwrite" in err and "Traceback" not in err
+    assert (run / "model.keras").read_bytes() == b"precious"
+
+
+def test_overwrite_replaces_a_run(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "model.keras").write_bytes(b"old")
+    assert cli.main(["train", *SMALL, "--epochs", "1", "--output", str(run),
+                     "--overwrite", "--binarize", "none"]) == 0
+    assert keras.models.load_model(run / "model.keras").latent_dim == 4
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--dataset", "imagenet"], "Unknown dataset name"),
+        (["--dataset", "missing.npz"], "not found"),
+        (["--dataset", "corrupt.npz"], "Could not read"),
+    ],
+)
+def test_bad_dataset_gives_one_line_error(tmp_path, capsys, monkeypatch, extra, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "corrupt.npz").write_bytes(b"garbage")
+    status = cli.main(["train", *SMALL, "--output", "run", *extra])
+    assert status == 2
+    err = capsys.readouterr().err
+    assert err.startswith("keras-vae: error:") and message in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_bad_flag_values_are_refused(capsys):
+    for args in (["--epochs", "0"], ["--beta", "-1"], ["--learning-rate", "nan"]):
+        with pytest.raises(SystemExit) as info:
+            cli.main(["train", *args])
+        assert info.value.code == 2
+        assert "expected a" in capsys.readouterr().err
+
+
+def test_output_that_is_a_file_is_refused(tmp_path, capsys):
+    target = tmp_path / "file"
+    target.write_text("x")
+    assert cli.main(["train", *SMALL, "--output", str(target)]) == 2
+    assert "must be a folder" in capsys.readouterr().err
+    assert target.read_text() == "x"
+
+
+def test_train_on_user_npz_with_colour_images(tmp_path):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "colour.npz",
+             x_train=rng.integers(0, 256, (64, 16, 16, 3), dtype=np.uint8),
+             y_train=np.zeros(64), x_test=rng.integers(0, 256, (16, 16, 16, 3), dtype=np.uint8),
+             y_test=np.zeros(16))
+    status = cli.main(["train", *SMALL, "--dataset", str(tmp_path / "colour.npz"),
+                       "--output", str(tmp_path / "run")])
+    assert status == 0
+    model = keras.models.load_model(tmp_path / "run" / "model.keras")
+    assert model.image_shape == (16, 16, 3)
