@@ -94,6 +94,9 @@ def build_parser():
                        help="size images from a folder are resized to")
     train.add_argument("--color-mode", choices=("grayscale", "rgb"),
                        default="grayscale", help="channels of images from a folder")
+    train.add_argument("--plot-every", type=int, default=1, metavar="N",
+                       help="save reconstruction and sample grids into OUTPUT/plots "
+                       "every N epochs (0: none)")
     train.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
                        help="Keras fit verbosity: 0 silent, 1 progress bar, 2 a line per epoch")
     train.set_defaults(run=_train)
@@ -120,14 +123,17 @@ def _train(args):
 
     from keras_vae import datasets
     from keras_vae import saving
+    from keras_vae.callbacks import ReconstructionPlotter
     from keras_vae.models.vae import build_vae
 
-    (x_train, _), (x_test, _) = datasets.load(
+    if args.plot_every < 0:
+        raise ValueError(f"--plot-every must be >= 0. Received: {args.plot_every}")
+    (x_train, _), (x_test, y_test) = datasets.load(
         args.dataset, image_size=args.image_size, color_mode=args.color_mode,
         seed=args.seed,
     )
     if args.limit is not None:
-        x_train, x_test = x_train[:args.limit], x_test[:args.limit]
+        x_train, x_test, y_test = x_train[:args.limit], x_test[:args.limit], y_test[:args.limit]
     dynamic = args.binarize == "dynamic"
     if dynamic:
         x_test = datasets.binarize(x_test, seed=args.seed)
@@ -141,14 +147,22 @@ def _train(args):
         beta=args.beta, seed=args.seed,
     )
     vae.compile(optimizer=keras.optimizers.Adam(args.learning_rate))
+    output = pathlib.Path(args.output)
+    for stale in (output / "plots").glob("*_[0-9][0-9][0-9].png"):
+        stale.unlink()  # only reached with --overwrite, or with no run there
+    callbacks = []
+    if args.plot_every:
+        callbacks.append(ReconstructionPlotter(
+            x_test[:10], output / "plots", every=args.plot_every, num_samples=16,
+            seed=args.seed))
     history = vae.fit(
         train_data, epochs=args.epochs,
         validation_data=(x_test,), validation_batch_size=256,
-        verbose=args.verbose,
+        callbacks=callbacks, verbose=args.verbose,
     )
 
-    output = pathlib.Path(args.output)
     saving.save_model(vae, output / "model.keras")
+    _save_final_pictures(vae, history.history, x_test, y_test, output, args.seed)
     saving.write_history_csv(output / "history.csv", history.history)
     saving.write_json(output / "history.json", history.history)
     final = {key: values[-1] for key, values in history.history.items()}
@@ -161,6 +175,24 @@ def _train(args):
     })
     print(json.dumps({"output": str(output), **final}, indent=2))
     return 0
+
+
+def _save_final_pictures(vae, history, x_test, y_test, output, seed):
+    """Writes training curves, samples, reconstructions and the latent space."""
+    from keras_vae import plotting
+
+    figures = {
+        "training_curves.png": plotting.plot_history(history),
+        "samples.png": plotting.plot_samples(vae, n=32, seed=seed),
+        "reconstructions.png": plotting.plot_reconstructions(
+            x_test[:10], vae.reconstruct(x_test[:10])),
+        "latent.png": plotting.plot_latent_scatter(
+            vae.encode(x_test[:2000])[0], y_test[:2000]),
+    }
+    if vae.latent_dim == 2:
+        figures["manifold.png"] = plotting.plot_latent_manifold(vae)
+    for name, figure in figures.items():
+        figure.savefig(output / name, dpi=100)
 
 
 def main(argv=None):

@@ -35,6 +35,10 @@ def test_train_end_to_end_in_a_new_process(tmp_path):
     assert settings["settings"]["latent_dim"] == 4 and settings["train_images"] == 256
     model = keras.models.load_model(run / "model.keras")
     assert model.latent_dim == 4
+    for name in ("training_curves.png", "samples.png", "reconstructions.png", "latent.png",
+                 "plots/epoch_001.png", "plots/epoch_002.png", "plots/samples_002.png"):
+        assert (run / name).read_bytes()[:4] == b"\x89PNG", name
+    assert not (run / "manifold.png").exists()  # only for a 2-D latent
     assert not [p for p in run.iterdir() if p.name.startswith(".")]  # no temp files left
 
 
@@ -69,6 +73,20 @@ def test_overwrite_replaces_a_run(tmp_path):
     assert cli.main(["train", *SMALL, "--epochs", "1", "--output", str(run),
                      "--overwrite", "--binarize", "none"]) == 0
     assert keras.models.load_model(run / "model.keras").latent_dim == 4
+
+
+def test_two_dimensional_latent_writes_a_manifold_and_plot_every(tmp_path):
+    run = tmp_path / "run"
+    args = ["train", "--limit", "128", "--epochs", "2", "--latent-dim", "2",
+            "--plot-every", "2", "--verbose", "0", "--output", str(run)]
+    assert cli.main(args) == 0
+    assert (run / "manifold.png").is_file()
+    assert sorted(p.name for p in (run / "plots").iterdir()) == ["epoch_002.png",
+                                                                  "samples_002.png"]
+    # --overwrite starts the per-epoch pictures afresh.
+    assert cli.main(args[:-2] + ["--plot-every", "0", "--output", str(run),
+                                 "--overwrite"]) == 0
+    assert list((run / "plots").iterdir()) == []
 
 
 @pytest.mark.parametrize(

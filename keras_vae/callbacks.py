@@ -1,0 +1,243 @@
+"""Callbacks that show a VAE learning and that schedule its KL weight.
+
+Callbacks only decide *when* to draw and *where* to put the pictures; the
+drawing itself is done by the pure functions of `keras_vae.plotting`.
+"""
+
+import math
+import pathlib
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_vae import plotting
+from keras_vae.validation import check_images
+
+
+def _check_positive_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{name} must be a positive int. Received: {name}={value!r}")
+
+
+class ReconstructionPlotter(keras.callbacks.Callback):
+    """Saves, every N epochs, reconstructions of a fixed batch (and samples).
+
+    Reconstructions use the posterior mean, and samples decode a fixed set
+    of prior draws chosen once at the start, so successive pictures show
+    only what training changed. The callback draws no random numbers from
+    the model, so a seeded run has the same history with or without it.
+
+    Files are named `epoch_001.png`, `epoch_002.png`, ... and, with
+    `num_samples > 0`, `samples_001.png`, ... inside `output_dir`.
+
+    Args:
+        images: Held-out images `(N, height, width, channels)` in [0, 1];
+            keep N small (8 to 16).
+        output_dir: Folder for the PNG files, created if needed; None writes
+            no files.
+        every: Draw every `every` epochs.
+        num_samples: Prior samples drawn as well (0 for none).
+        seed: Seed of the fixed prior draws.
+        show: Also display the figures inline (in a notebook).
+        log_dir: Optional TensorBoard log folder; the same grids are written
+            there as image summaries (run `images`).
+
+    Example:
+
+    ```python
+    plotter = keras_vae.callbacks.ReconstructionPlotter(x_test[:10], "plots",
+                                                        num_samples=16)
+    vae.fit(x_train, epochs=10, callbacks=[plotter])
+    ```
+    """
+
+    def __init__(self, images, output_dir=None, every=1, num_samples=0, seed=0,
+                 show=False, log_dir=None):
+        super().__init__()
+        self.images = check_images(images, name="images").astype("float32")
+        _check_positive_int("every", every)
+        if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 0:
+            raise ValueError(
+                f"num_samples must be an int >= 0. Received: num_samples={num_samples!r}")
+        if output_dir is None and not show and log_dir is None:
+            raise ValueError(
+                "ReconstructionPlotter needs somewhere to put its pictures. Received: "
+                "output_dir=None, show=False, log_dir=None")
+        self.output_dir = None if output_dir is None else pathlib.Path(output_dir)
+        self.every = every
+        self.num_samples = num_samples
+        self.seed = seed
+        self.show = show
+        self.log_dir = log_dir
+        self._codes = None
+        self._writer = None
+        self.saved_files = []
+
+    def on_train_begin(self, logs=None):
+        if self.output_dir is not None:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+        if self.num_samples:
+            rng = np.random.default_rng(self.seed)
+            self._codes = rng.standard_normal(
+                (self.num_samples, self.model.latent_dim)).astype("float32")
+        if self.log_dir is not None and self._writer is None:
+            self._writer = tf.summary.create_file_writer(str(pathlib.Path(self.log_dir) / "images"))
+
+    def on_epoch_end(self, epoch, logs=None):
+        number = epoch + 1
+        if number % self.every:
+            return
+        reconstructions = np.asarray(self.model(self.images, training=False))
+        figures = {"epoch": plotting.plot_reconstructions(
+            self.images, reconstructions,
+            title=f"Epoch {number}: originals (top) and reconstructions")}
+        if self._codes is not None:
+            figures["samples"] = plotting.plot_images(
+                self.model.decode(self._codes), title=f"Epoch {number}: prior samples")
+        for prefix, figure in figures.items():
+            png = plotting.figure_to_png(figure)
+            if self.output_dir is not None:
+                path = self.output_dir / f"{prefix}_{number:03d}.png"
+                path.write_bytes(png)
+                self.saved_files.append(path)
+            if self._writer is not None:
+                name = "reconstructions" if prefix == "epoch" else "samples"
+                with self._writer.as_default():
+                    tf.summary.image(name, tf.image.decode_png(png)[None], step=number)
+            if self.show:
+                from IPython.display import display
+
+                display(figure)
+
+    def on_train_end(self, logs=None):
+        if self._writer is not None:
+            self._writer.flush()
+
+
+class KLSchedule(keras.callbacks.Callback):
+    """Base class: sets `model.beta` from `value(t)` during training.
+
+    `t` counts epochs (from 0) when `unit="epoch"`, or optimizer steps (from
+    the optimizer's iteration count, so a resumed run continues its
+    schedule) when `unit="step"`. The current value is written into the logs
+    as `beta`, so it shows in the progress bar, the history and TensorBoard
+    (place the schedule before a `TensorBoard` callback in the list).
+    """
+
+    def __init__(self, unit="epoch"):
+        super().__init__()
+        if unit not in ("epoch", "step"):
+            raise ValueError(f"unit must be 'epoch' or 'step'. Received: unit={unit!r}")
+        self.unit = unit
+        self._step = 0
+
+    def value(self, t):
+        """Returns beta at time `t`; implemented by subclasses."""
+        raise NotImplementedError
+
+    def _set(self, t):
+        beta = float(self.value(t))
+        self.model.beta.assign(beta)
+        return beta
+
+    def _current(self):
+        return float(keras.ops.convert_to_numpy(self.model.beta))
+
+    def on_train_begin(self, logs=None):
+        if not hasattr(self.model, "beta"):
+            raise TypeError(
+                f"{type(self).__name__} needs a model with a `beta` variable (such as "
+                f"keras_vae.VAE). Received: {type(self.model).__name__}")
+        self._step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.unit == "epoch":
+            self._set(epoch)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self.unit == "step":
+            self._set(self._step)
+            self._step += 1
+
+    def on_train_batch_end(self, batch, logs=None):
+        if logs is not None:
+            logs["beta"] = self._current()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["beta"] = self._current()
+
+
+class LinearKLWarmup(KLSchedule):
+    """Raises beta linearly from 0 to `target` over `length` epochs or steps.
+
+    `beta(t) = target * min(1, t / length)`: 0 at the start, `target` from
+    `t = length` on. Warm-up lets the decoder learn to use the code before
+    the KL term pulls the posterior to the prior, a common cure for
+    posterior collapse.
+
+    Args:
+        target: Final beta.
+        length: Epochs (or steps) the warm-up lasts.
+        unit: `"epoch"` or `"step"`.
+
+    Reference:
+        Bowman et al., "Generating Sentences from a Continuous Space", 2016,
+        https://arxiv.org/abs/1511.06349
+    """
+
+    def __init__(self, target=1.0, length=10, unit="epoch"):
+        super().__init__(unit=unit)
+        _check_positive_int("length", length)
+        self.target = _check_target(target)
+        self.length = length
+
+    def value(self, t):
+        return self.target * min(1.0, t / self.length)
+
+
+class CyclicalKLAnnealing(KLSchedule):
+    """Repeats a linear warm-up in cycles.
+
+    The time axis `[0, total)` is cut into `cycles` equal cycles; within
+    each, beta rises linearly from 0 to `target` over the first `ratio` of
+    the cycle and stays at `target` for the rest. After `total`, beta stays
+    at `target`.
+
+    Args:
+        target: Peak beta.
+        total: Epochs (or steps) covered by all the cycles.
+        cycles: Number of cycles.
+        ratio: Fraction of each cycle spent increasing beta, in (0, 1].
+        unit: `"epoch"` or `"step"`.
+
+    Reference:
+        Fu et al., "Cyclical Annealing Schedule: A Simple Approach to
+        Mitigating KL Vanishing", 2019, https://arxiv.org/abs/1903.10145
+    """
+
+    def __init__(self, target=1.0, total=20, cycles=4, ratio=0.5, unit="epoch"):
+        super().__init__(unit=unit)
+        _check_positive_int("total", total)
+        _check_positive_int("cycles", cycles)
+        if not (isinstance(ratio, (int, float)) and 0 < ratio <= 1):
+            raise ValueError(f"ratio must be in (0, 1]. Received: ratio={ratio!r}")
+        self.target = _check_target(target)
+        self.total = total
+        self.cycles = cycles
+        self.ratio = float(ratio)
+
+    def value(self, t):
+        if t >= self.total:
+            return self.target
+        period = self.total / self.cycles
+        phase = (t % period) / period
+        return self.target * min(1.0, phase / self.ratio)
+
+
+def _check_target(target):
+    if isinstance(target, bool) or not isinstance(target, (int, float)) or not (
+            math.isfinite(target) and target >= 0):
+        raise ValueError(f"target must be a finite number >= 0. Received: target={target!r}")
+    return float(target)

@@ -1,0 +1,132 @@
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import tiny_vae
+from keras_vae import callbacks
+
+
+def _fit(x, epochs, cbs, seed=0):
+    keras.utils.set_random_seed(seed)
+    vae = tiny_vae(seed=seed)
+    vae.compile(optimizer=keras.optimizers.Adam(2e-3))
+    history = vae.fit(x, epochs=epochs, batch_size=64, shuffle=False, verbose=0, callbacks=cbs)
+    return vae, history.history
+
+
+def _read_png(path):
+    return tf.io.decode_png(path.read_bytes()).numpy()
+
+
+def test_plotter_writes_distinct_non_blank_pngs(mnist_small, tmp_path):
+    (x, _), (x_test, _) = mnist_small
+    plotter = callbacks.ReconstructionPlotter(x_test[:6], tmp_path / "plots", num_samples=8)
+    _fit(x[:256], 3, [plotter])
+    names = sorted(p.name for p in (tmp_path / "plots").iterdir())
+    assert names == ["epoch_001.png", "epoch_002.png", "epoch_003.png",
+                     "samples_001.png", "samples_002.png", "samples_003.png"]
+    first = _read_png(tmp_path / "plots" / "epoch_001.png")
+    last = _read_png(tmp_path / "plots" / "epoch_003.png")
+    assert first.shape == last.shape and first.shape[0] > 100
+    assert first.std() > 10  # not blank
+    assert np.mean(first != last) > 0.001  # training changed the reconstructions
+
+
+def test_plotter_every_n_epochs(mnist_small, tmp_path):
+    (x, _), (x_test, _) = mnist_small
+    plotter = callbacks.ReconstructionPlotter(x_test[:4], tmp_path, every=2)
+    _fit(x[:128], 5, [plotter])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["epoch_002.png", "epoch_004.png"]
+
+
+def test_plotter_does_not_change_training(mnist_small, tmp_path):
+    (x, _), (x_test, _) = mnist_small
+    _, without = _fit(x[:256], 2, [])
+    plotter = callbacks.ReconstructionPlotter(x_test[:4], tmp_path, num_samples=4)
+    _, with_plots = _fit(x[:256], 2, [plotter])
+    assert without == with_plots
+
+
+def test_plotter_writes_tensorboard_images(mnist_small, tmp_path):
+    (x, _), (x_test, _) = mnist_small
+    plotter = callbacks.ReconstructionPlotter(x_test[:4], log_dir=tmp_path / "logs",
+                                              num_samples=4)
+    _fit(x[:128], 2, [plotter, keras.callbacks.TensorBoard(tmp_path / "logs")])
+    event_files = list((tmp_path / "logs" / "images").glob("events.out.tfevents.*"))
+    assert event_files
+    tags = set()
+    for event in tf.compat.v1.train.summary_iterator(str(event_files[0])):
+        for value in event.summary.value:
+            tags.add((value.tag, event.step))
+    assert {("reconstructions", 1), ("reconstructions", 2), ("samples", 2)} <= tags
+
+
+def test_plotter_rejects_bad_arguments(mnist_small):
+    _, (x_test, _) = mnist_small
+    with pytest.raises(ValueError, match="somewhere to put"):
+        callbacks.ReconstructionPlotter(x_test[:2])
+    with pytest.raises(ValueError, match="every must be a positive int"):
+        callbacks.ReconstructionPlotter(x_test[:2], "out", every=0)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        callbacks.ReconstructionPlotter(x_test[:2] * 255, "out")
+
+
+def test_linear_warmup_values():
+    schedule = callbacks.LinearKLWarmup(target=2.0, length=4)
+    assert [schedule.value(t) for t in range(6)] == [0.0, 0.5, 1.0, 1.5, 2.0, 2.0]
+
+
+def test_cyclical_values():
+    schedule = callbacks.CyclicalKLAnnealing(target=1.0, total=8, cycles=2, ratio=0.5)
+    assert [schedule.value(t) for t in range(10)] == [0.0, 0.5, 1.0, 1.0, 0.0, 0.5, 1.0,
+                                                      1.0, 1.0, 1.0]
+
+
+def test_epoch_schedule_sets_beta_and_logs_it(mnist_small):
+    (x, _), _ = mnist_small
+    schedule = callbacks.LinearKLWarmup(target=1.0, length=4)
+    vae, history = _fit(x[:128], 3, [schedule])
+    assert history["beta"] == [0.0, 0.25, 0.5]
+    assert float(vae.beta.numpy()) == 0.5
+    # In epoch 1 (beta = 0) the loss is the reconstruction term alone.
+    np.testing.assert_allclose(history["loss"][0], history["reconstruction_loss"][0],
+                               rtol=1e-5)
+
+
+def test_step_schedule_follows_optimizer_steps(mnist_small):
+    (x, _), _ = mnist_small
+    schedule = callbacks.CyclicalKLAnnealing(target=1.0, total=8, cycles=2, ratio=0.5,
+                                             unit="step")
+    seen = []
+
+    class Spy(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            seen.append(logs["beta"])
+
+    # 128 images in batches of 64: 2 steps an epoch, 3 epochs.
+    _, history = _fit(x[:128], 3, [schedule, Spy()])
+    assert seen == [0.0, 0.5, 1.0, 1.0, 0.0, 0.5]
+    assert history["beta"] == [0.5, 1.0, 0.5]
+
+
+def test_schedule_needs_a_beta_variable(mnist_small):
+    (x, _), _ = mnist_small
+    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(),
+                              keras.layers.Dense(1)])
+    model.compile(optimizer="adam", loss="mse")
+    with pytest.raises(TypeError, match="needs a model with a `beta` variable"):
+        model.fit(x[:8], np.zeros(8), verbose=0, callbacks=[callbacks.LinearKLWarmup()])
+
+
+@pytest.mark.parametrize("kwargs, match", [({"length": 0}, "length"),
+                                           ({"target": -1.0}, "target"),
+                                           ({"unit": "batch"}, "unit")])
+def test_warmup_rejects_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        callbacks.LinearKLWarmup(**kwargs)
+
+
+def test_cyclical_rejects_bad_ratio():
+    with pytest.raises(ValueError, match="ratio"):
+        callbacks.CyclicalKLAnnealing(ratio=0)
