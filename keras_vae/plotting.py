@@ -11,6 +11,7 @@ import io
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 
 def _new_figure(width, height):
@@ -275,6 +276,7 @@ def plot_history(history):
             axis.plot(epochs, logs[f"val_{key}"], marker="o", label="validation")
         axis.set_title(label)
         axis.set_xlabel("epoch")
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.legend()
     return figure
 
