@@ -4,6 +4,7 @@ Callbacks only decide *when* to draw and *where* to put the pictures; the
 drawing itself is done by the pure functions of `keras_vae.plotting`.
 """
 
+import json
 import math
 import pathlib
 
@@ -12,6 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_vae import plotting
+from keras_vae import saving
 from keras_vae.validation import check_images
 
 
@@ -241,3 +243,115 @@ def _check_target(target):
             math.isfinite(target) and target >= 0):
         raise ValueError(f"target must be a finite number >= 0. Received: target={target!r}")
     return float(target)
+
+
+class TrainingDivergedError(RuntimeError):
+    """Raised when a run is stopped by `DivergenceGuard`."""
+
+
+class DivergenceGuard(keras.callbacks.Callback):
+    """Stops training at the first non-finite loss and restores good weights.
+
+    After every batch the training loss is checked, and after every epoch
+    the validation losses too. At the first NaN or infinity, training stops
+    and the model's weights are reset to those at the end of the last epoch
+    whose losses were all finite (or to the initial weights), so that no NaN
+    weights are ever saved. `diverged` then describes where it happened; with
+    `raise_error=True` (the default) `fit` ends with `TrainingDivergedError`.
+
+    Args:
+        raise_error: Raise `TrainingDivergedError` at the end of training
+            after a divergence, instead of returning quietly.
+    """
+
+    def __init__(self, raise_error=True):
+        super().__init__()
+        self.raise_error = raise_error
+        self.diverged = None
+        self.good_epoch = 0
+        self._good_weights = None
+
+    def on_train_begin(self, logs=None):
+        self.diverged = None
+        self._good_weights = self.model.get_weights()
+
+    def _check(self, logs, epoch, batch):
+        if self.diverged is not None or not logs:
+            return
+        for key, value in logs.items():
+            if key.endswith("loss") and not math.isfinite(float(value)):
+                self.diverged = {"epoch": epoch + 1, "batch": batch, "metric": key,
+                                 "value": float(value)}
+                self.model.set_weights(self._good_weights)
+                self.model.stop_training = True
+                return
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._check(logs, self._epoch, batch + 1)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._check(logs, epoch, None)
+        if self.diverged is None:
+            self._good_weights = self.model.get_weights()
+            self.good_epoch = epoch + 1
+
+    def on_train_end(self, logs=None):
+        if self.diverged is not None and self.raise_error:
+            raise TrainingDivergedError(self.message())
+
+    def message(self):
+        """Describes the divergence (or returns None if there was none)."""
+        if self.diverged is None:
+            return None
+        where = f"epoch {self.diverged['epoch']}"
+        if self.diverged["batch"] is not None:
+            where += f", batch {self.diverged['batch']}"
+        kept = (f"the weights after epoch {self.good_epoch}" if self.good_epoch
+                else "the initial weights")
+        return (f"Training diverged at {where}: {self.diverged['metric']}="
+                f"{self.diverged['value']}. Training stopped and {kept} were restored. "
+                "Try a lower learning rate.")
+
+
+class HistoryCheckpoint(keras.callbacks.Callback):
+    """Keeps the logs of every finished epoch in a JSON file, for resuming.
+
+    The file (a dict of lists, like `History.history`) is rewritten
+    atomically at the end of every epoch. When training starts at epoch `k`
+    (after `keras.callbacks.BackupAndRestore` restored a run), the entries of
+    epochs `k + 1` and later are dropped first, so the file always matches
+    the restored weights. `history` holds the full record of the run.
+
+    Args:
+        path: The JSON file.
+    """
+
+    def __init__(self, path):
+        super().__init__()
+        self.path = pathlib.Path(path)
+        self.history = {}
+        self._started = False
+
+    def on_train_begin(self, logs=None):
+        self._started = False
+        self.history = {}
+        if self.path.exists():
+            try:
+                self.history = json.loads(self.path.read_text())
+            except ValueError as error:
+                raise ValueError(
+                    f"The history file {self.path} is not valid JSON. Received error: {error}"
+                ) from error
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if not self._started:
+            self._started = True
+            self.history = {key: values[:epoch] for key, values in self.history.items()}
+
+    def on_epoch_end(self, epoch, logs=None):
+        for key, value in (logs or {}).items():
+            self.history.setdefault(key, []).append(float(value))
+        saving.write_json(self.path, self.history)

@@ -8,7 +8,10 @@ traceback, and the command exits with status 2.
 import argparse
 import json
 import pathlib
+import shutil
 import sys
+
+from keras_vae.callbacks import TrainingDivergedError
 
 RUN_FILES = ("model.keras", "history.csv", "history.json", "run.json")
 """Files whose presence marks a folder as holding a finished run."""
@@ -82,6 +85,10 @@ def build_parser():
                        help="folder the run is written to")
     train.add_argument("--overwrite", action="store_true",
                        help="replace a run already in the output folder")
+    train.add_argument("--resume", action="store_true",
+                       help="continue the interrupted run in the output folder from its "
+                       "last completed epoch, with that run's settings (other flags "
+                       "but --verbose are ignored)")
     train.add_argument(
         "--binarize", choices=("dynamic", "none"), default="dynamic",
         help="dynamic: resample every training pixel as Bernoulli(intensity) "
@@ -103,27 +110,66 @@ def build_parser():
     return parser
 
 
+BACKUP_DIR = "backup"
+"""Sub-folder holding an unfinished run's checkpoint, history and settings."""
+
+_STORED_SETTINGS = ("dataset", "epochs", "batch_size", "latent_dim", "beta",
+                    "learning_rate", "seed", "binarize", "limit", "image_size",
+                    "color_mode", "plot_every")
+
+
 def check_output_folder(output, overwrite):
     """Raises `FileExistsError` if `output` holds a run and `overwrite` is False."""
     output = pathlib.Path(output)
     if output.exists() and not output.is_dir():
         raise FileExistsError(f"--output must be a folder. Received: {output} is a file")
+    if overwrite:
+        return
     existing = [name for name in RUN_FILES if (output / name).exists()]
-    if existing and not overwrite:
+    if existing:
         raise FileExistsError(
             f"The output folder {output} already holds a run ({', '.join(existing)}). "
             "Pass --overwrite to replace it, or choose another --output."
         )
+    if (output / BACKUP_DIR).exists():
+        raise FileExistsError(
+            f"The output folder {output} holds an interrupted run ({BACKUP_DIR}/). "
+            "Pass --resume to continue it, --overwrite to start again, or choose "
+            "another --output."
+        )
+
+
+def _resume_settings(args):
+    """Returns `args` with the settings stored by the interrupted run."""
+    if args.overwrite:
+        raise ValueError("--resume continues a run and --overwrite replaces it: pass one.")
+    path = pathlib.Path(args.output) / BACKUP_DIR / "settings.json"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"--resume found no interrupted run in {args.output}. Received: no {path}")
+    try:
+        stored = json.loads(path.read_text())
+    except ValueError as error:
+        raise ValueError(f"{path} is not valid JSON. Received error: {error}") from error
+    missing = [key for key in _STORED_SETTINGS if key not in stored]
+    if missing:
+        raise ValueError(f"{path} lacks the settings {missing}.")
+    print(f"keras-vae: resuming the run in {args.output} with its stored settings",
+          file=sys.stderr)
+    return argparse.Namespace(**{**vars(args), **{k: stored[k] for k in _STORED_SETTINGS}})
 
 
 def _train(args):
-    check_output_folder(args.output, args.overwrite)
+    if args.resume:
+        args = _resume_settings(args)
+    else:
+        check_output_folder(args.output, args.overwrite)
 
     import keras
 
+    from keras_vae import callbacks as vae_callbacks
     from keras_vae import datasets
     from keras_vae import saving
-    from keras_vae.callbacks import ReconstructionPlotter
     from keras_vae.models.vae import build_vae
 
     if args.plot_every < 0:
@@ -141,38 +187,64 @@ def _train(args):
         x_train, batch_size=args.batch_size, binarize=dynamic, seed=args.seed
     )
 
+    output = pathlib.Path(args.output)
+    backup = output / BACKUP_DIR
+    if not args.resume:
+        # Only reached with --overwrite, or when no run is there.
+        shutil.rmtree(backup, ignore_errors=True)
+        for stale in (output / "plots").glob("*_[0-9][0-9][0-9].png"):
+            stale.unlink()
+        saving.write_json(backup / "settings.json",
+                          {key: getattr(args, key) for key in _STORED_SETTINGS})
+
     keras.utils.set_random_seed(args.seed)
     vae = build_vae(
         image_shape=x_train.shape[1:], latent_dim=args.latent_dim,
         beta=args.beta, seed=args.seed,
     )
     vae.compile(optimizer=keras.optimizers.Adam(args.learning_rate))
-    output = pathlib.Path(args.output)
-    for stale in (output / "plots").glob("*_[0-9][0-9][0-9].png"):
-        stale.unlink()  # only reached with --overwrite, or with no run there
+    history = vae_callbacks.HistoryCheckpoint(backup / "history.json")
+    guard = vae_callbacks.DivergenceGuard(raise_error=False)
+    # At each epoch's end the pictures and the history are written before the
+    # checkpoint, so a crash in between makes the resumed run redo (and
+    # rewrite) that epoch rather than skip its pictures.
     callbacks = []
     if args.plot_every:
-        callbacks.append(ReconstructionPlotter(
+        callbacks.append(vae_callbacks.ReconstructionPlotter(
             x_test[:10], output / "plots", every=args.plot_every, num_samples=16,
             seed=args.seed))
-    history = vae.fit(
+    callbacks += [
+        history,
+        keras.callbacks.BackupAndRestore(backup, double_checkpoint=True,
+                                         delete_checkpoint=False),
+        guard,
+    ]
+    vae.fit(
         train_data, epochs=args.epochs,
         validation_data=(x_test,), validation_batch_size=256,
         callbacks=callbacks, verbose=args.verbose,
     )
+    if guard.diverged is not None:
+        saving.save_model(vae, output / "last_good.keras")
+        shutil.rmtree(backup, ignore_errors=True)  # it may hold the diverged epoch
+        raise vae_callbacks.TrainingDivergedError(
+            f"{guard.message()} The last good model is in {output / 'last_good.keras'}; "
+            "no model.keras was written.")
 
+    logs = history.history
     saving.save_model(vae, output / "model.keras")
-    _save_final_pictures(vae, history.history, x_test, y_test, output, args.seed)
-    saving.write_history_csv(output / "history.csv", history.history)
-    saving.write_json(output / "history.json", history.history)
-    final = {key: values[-1] for key, values in history.history.items()}
+    _save_final_pictures(vae, logs, x_test, y_test, output, args.seed)
+    saving.write_history_csv(output / "history.csv", logs)
+    saving.write_json(output / "history.json", logs)
+    final = {key: values[-1] for key, values in logs.items()}
     saving.write_json(output / "run.json", {
-        "settings": {key: value for key, value in vars(args).items() if key != "run"},
+        "settings": {key: getattr(args, key) for key in _STORED_SETTINGS},
         "train_images": int(x_train.shape[0]),
         "test_images": int(x_test.shape[0]),
         "image_shape": list(x_train.shape[1:]),
         "final_metrics": final,
     })
+    shutil.rmtree(backup)
     print(json.dumps({"output": str(output), **final}, indent=2))
     return 0
 
@@ -201,7 +273,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         return args.run(args)
-    except (ValueError, TypeError, OSError) as error:
+    except (ValueError, TypeError, OSError, TrainingDivergedError) as error:
         print(f"keras-vae: error: {error}", file=sys.stderr)
         return 2
 

@@ -11,6 +11,9 @@ import json
 import os
 import pathlib
 import tempfile
+import zipfile
+
+import keras
 
 
 @contextlib.contextmanager
@@ -67,3 +70,27 @@ def write_history_csv(path, history):
     for epoch in range(epochs):
         writer.writerow([epoch + 1] + [history[key][epoch] for key in keys])
     return write_text(path, buffer.getvalue())
+
+
+def load_model(path):
+    """Loads a `.keras` model, naming the file in any error.
+
+    Raises:
+        FileNotFoundError: there is no file at `path`.
+        ValueError: the file is truncated, not a `.keras` archive, or holds
+            something Keras cannot rebuild.
+    """
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No model file at {path}.")
+    if not zipfile.is_zipfile(path):
+        raise ValueError(
+            f"{path} is not a .keras model file: it is not a complete zip archive "
+            "(truncated, or another format)."
+        )
+    try:
+        return keras.models.load_model(path)
+    except Exception as error:
+        raise ValueError(
+            f"Could not load a Keras model from {path}. Received error: {error}"
+        ) from error

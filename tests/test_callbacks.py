@@ -130,3 +130,67 @@ def test_warmup_rejects_bad_arguments(kwargs, match):
 def test_cyclical_rejects_bad_ratio():
     with pytest.raises(ValueError, match="ratio"):
         callbacks.CyclicalKLAnnealing(ratio=0)
+
+
+def test_divergence_guard_stops_and_restores_last_good_weights(mnist_small):
+    (x, _), _ = mnist_small
+    keras.utils.set_random_seed(0)
+    vae = tiny_vae()
+    vae.compile(optimizer=keras.optimizers.Adam(1e-3))
+    vae.fit(x[:128], epochs=1, batch_size=64, verbose=0)
+    good = [w.copy() for w in vae.get_weights()]
+    # A huge learning rate blows the weights up within a few steps.
+    vae.compile(optimizer=keras.optimizers.SGD(1e12))
+    guard = callbacks.DivergenceGuard()
+    with pytest.raises(callbacks.TrainingDivergedError, match="Training diverged at epoch 1"):
+        vae.fit(x[:256], epochs=3, batch_size=32, verbose=0, callbacks=[guard])
+    assert guard.good_epoch == 0 and guard.diverged["metric"].endswith("loss")
+    for before, after in zip(good, vae.get_weights()):
+        np.testing.assert_array_equal(before, after)
+    assert "the initial weights were restored" in guard.message()
+
+
+def test_divergence_guard_keeps_weights_of_last_finite_epoch(mnist_small):
+    (x, _), _ = mnist_small
+    vae = tiny_vae()
+    vae.compile(optimizer="adam")
+
+    class PoisonAtEpoch2(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 1:
+                self.model.encoder.get_layer("z_mean").bias.assign(
+                    np.full(4, np.nan, "float32"))
+
+    snapshots = []
+
+    class Snapshot(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            snapshots.append([w.copy() for w in self.model.get_weights()])
+
+    guard = callbacks.DivergenceGuard(raise_error=False)
+    history = vae.fit(x[:128], epochs=4, batch_size=64, verbose=0,
+                      callbacks=[Snapshot(), PoisonAtEpoch2(), guard])
+    assert guard.diverged["epoch"] == 2 and guard.good_epoch == 1
+    assert len(history.history["loss"]) == 2  # stopped in epoch 2
+    for before, after in zip(snapshots[0], vae.get_weights()):
+        np.testing.assert_array_equal(before, after)
+    assert all(np.all(np.isfinite(w)) for w in vae.get_weights())
+
+
+def test_history_checkpoint_writes_each_epoch_and_truncates_on_resume(mnist_small, tmp_path):
+    (x, _), _ = mnist_small
+    path = tmp_path / "history.json"
+    checkpoint = callbacks.HistoryCheckpoint(path)
+    vae, _ = _fit(x[:128], 3, [checkpoint])
+    import json
+    stored = json.loads(path.read_text())
+    assert len(stored["loss"]) == 3 and stored == checkpoint.history
+    # A resumed fit that starts at epoch 2 drops the stored third epoch.
+    resumed = callbacks.HistoryCheckpoint(path)
+    vae.fit(x[:128], epochs=4, initial_epoch=2, batch_size=64, verbose=0,
+            callbacks=[resumed])
+    assert len(resumed.history["loss"]) == 4
+    assert resumed.history["loss"][:2] == stored["loss"][:2]
+    path.write_text("{broken")
+    with pytest.raises(ValueError, match="history.json is not valid JSON"):
+        vae.fit(x[:64], epochs=1, verbose=0, callbacks=[callbacks.HistoryCheckpoint(path)])

@@ -135,3 +135,84 @@ def test_train_on_user_npz_with_colour_images(tmp_path):
     assert status == 0
     model = keras.models.load_model(tmp_path / "run" / "model.keras")
     assert model.image_shape == (16, 16, 3)
+
+
+def _history(run):
+    return json.loads((run / "history.json").read_text())
+
+
+def test_same_seed_same_history_different_seed_differs(tmp_path):
+    args = ["train", "--limit", "256", "--epochs", "2", "--latent-dim", "4", "--batch-size", "64",
+            "--plot-every", "0", "--verbose", "0"]
+    assert cli.main(args + ["--output", str(tmp_path / "a")]) == 0
+    assert cli.main(args + ["--output", str(tmp_path / "b")]) == 0
+    assert cli.main(args + ["--seed", "1", "--output", str(tmp_path / "c")]) == 0
+    assert _history(tmp_path / "a") == _history(tmp_path / "b")
+    assert _history(tmp_path / "a")["loss"] != _history(tmp_path / "c")["loss"]
+
+
+def test_interrupted_run_is_refused_without_resume(tmp_path, capsys):
+    run = tmp_path / "run"
+    (run / cli.BACKUP_DIR).mkdir(parents=True)
+    assert cli.main(["train", *SMALL, "--output", str(run)]) == 2
+    assert "interrupted run" in capsys.readouterr().err
+    assert cli.main(["train", *SMALL, "--output", str(tmp_path / "none"), "--resume"]) == 2
+    assert "found no interrupted run" in capsys.readouterr().err
+    assert cli.main(["train", *SMALL, "--output", str(run), "--resume", "--overwrite"]) == 2
+    assert "pass one" in capsys.readouterr().err
+
+
+def test_huge_learning_rate_stops_with_a_clear_message(tmp_path, capsys):
+    run = tmp_path / "run"
+    status = cli.main(["train", *SMALL, "--learning-rate", "1e12", "--output", str(run)])
+    assert status == 2
+    err = capsys.readouterr().err
+    assert "Training diverged at epoch 1" in err and "Traceback" not in err
+    assert not (run / "model.keras").exists()
+    model = keras.models.load_model(run / "last_good.keras")
+    assert all(np.all(np.isfinite(w)) for w in model.get_weights())
+    assert not (run / cli.BACKUP_DIR).exists()
+
+
+def test_resume_after_sigkill(tmp_path):
+    """Kills a training process mid-run and resumes it to the planned end."""
+    import signal
+    import time
+
+    args = ["train", "--limit", "1024", "--epochs", "6", "--latent-dim", "4", "--batch-size",
+            "32", "--verbose", "0"]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    process = subprocess.Popen([sys.executable, "-m", "keras_vae", *args, "--output", "run"],
+                               cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)
+    stored = tmp_path / "run" / cli.BACKUP_DIR / "history.json"
+    deadline = time.time() + 300
+    while time.time() < deadline and process.poll() is None:
+        if stored.exists() and len(json.loads(stored.read_text()).get("loss", [])) >= 2:
+            break
+        time.sleep(0.05)
+    assert process.poll() is None, "training finished before it could be interrupted"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    before = json.loads(stored.read_text())
+    # Epochs whose weights were checkpointed (the history may hold one more).
+    metadata = tmp_path / "run" / cli.BACKUP_DIR / "training_metadata.json"
+    done = json.loads(metadata.read_text())["epoch"]
+    assert 1 <= done < 6 and len(before["loss"]) in (done, done + 1)
+    assert not (tmp_path / "run" / "model.keras").exists()
+
+    result = _run_cli([*args, "--output", "run", "--resume"], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    resumed = _history(tmp_path / "run")
+    assert len(resumed["loss"]) == 6
+    assert resumed["loss"][:done] == before["loss"][:done]
+    # Only the epochs after the interruption were trained again.
+    plots = sorted(p.name for p in (tmp_path / "run" / "plots").glob("epoch_*.png"))
+    assert plots == [f"epoch_{i:03d}.png" for i in range(1, 7)]
+
+    straight = _run_cli([*args, "--output", "straight"], tmp_path)
+    assert straight.returncode == 0, straight.stderr[-3000:]
+    reference = _history(tmp_path / "straight")
+    assert abs(resumed["val_loss"][-1] - reference["val_loss"][-1]) < 0.05 * reference["val_loss"][-1]
+    assert resumed["val_loss"][-1] < resumed["val_loss"][0]
+    assert not (tmp_path / "run" / cli.BACKUP_DIR).exists()
