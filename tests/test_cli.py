@@ -216,3 +216,30 @@ def test_resume_after_sigkill(tmp_path):
     assert abs(resumed["val_loss"][-1] - reference["val_loss"][-1]) < 0.05 * reference["val_loss"][-1]
     assert resumed["val_loss"][-1] < resumed["val_loss"][0]
     assert not (tmp_path / "run" / cli.BACKUP_DIR).exists()
+
+
+def test_evaluate_prints_json_report(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert cli.main(["train", *SMALL, "--plot-every", "0", "--output", str(run)]) == 0
+    capsys.readouterr()
+    status = cli.main(["evaluate", str(run / "model.keras"), "--num-samples", "8",
+                       "--limit", "64", "--verbose", "0"])
+    assert status == 0
+    report = json.loads(capsys.readouterr().out)
+    for key in ("neg_elbo", "nll", "bits_per_dim", "mse", "fid", "settings"):
+        assert key in report
+    assert report["nll"] <= report["neg_elbo"] + 0.5
+    assert report["fid"]["label"] == "MNIST-classifier FID"
+    assert report["fid"]["extractor"] == "mnist_classifier" and report["fid"]["value"] > 0
+    assert report["settings"] == {"dataset": "mnist", "split": "test", "num_images": 64,
+                                  "num_samples": 8, "binarization": "static, seed 0",
+                                  "seed": 0}
+    assert set(report["mse"]) == {"mse_per_pixel", "mse_per_image"}
+
+
+def test_evaluate_names_a_bad_model_file(tmp_path, capsys):
+    bad = tmp_path / "broken.keras"
+    bad.write_bytes(b"PK\x03\x04 truncated")
+    assert cli.main(["evaluate", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "broken.keras" in err and "Traceback" not in err

@@ -181,6 +181,10 @@ class VAE(keras.Model):
             reinterpreted_batch_ndims=3,
         )
 
+    def conditional(self, z, training=False):
+        """Returns p(x|z) for codes `z` of shape `(N, latent_dim)`."""
+        return self.likelihood(self.decoder(z, training=training))
+
     def _encode_tensors(self, x, training=False):
         z_mean, z_log_var = self.encoder(x, training=training)
         z_mean = tf.cast(z_mean, "float32")
@@ -198,8 +202,7 @@ class VAE(keras.Model):
         x = tf.cast(x, "float32")
         z_mean, z_log_var = self._encode_tensors(x, training=training)
         z = self.sampler([z_mean, z_log_var])
-        logits = self.decoder(z, training=training)
-        reconstruction_loss = -self.likelihood(logits).log_prob(x)
+        reconstruction_loss = -self.conditional(z, training=training).log_prob(x)
         posterior = tfd.MultivariateNormalDiag(
             loc=z_mean, scale_diag=tf.exp(0.5 * z_log_var)
         )

@@ -1,0 +1,292 @@
+"""How good is a VAE? Reconstruction MSE, log-likelihood bounds and FID.
+
+- `reconstruction_mse`: squared error of the posterior-mean reconstruction.
+- `log_likelihood`: the ELBO and the importance-weighted bound (IWAE) with
+  `K` samples, an estimate of `log p(x)` that tightens as `K` grows; in nats
+  and in bits per dimension. Memory does not grow with `K`: samples and
+  images are processed in chunks.
+- `frechet_distance` and `fid`: the Frechet distance between Gaussian fits of
+  features of real and generated images, with a pluggable feature extractor:
+  `mnist_classifier_features()` (shipped, offline; its values are labelled
+  "MNIST-classifier FID") or `inception_features()` (ImageNet InceptionV3,
+  the standard "FID").
+
+The likelihood functions work on any model with `posterior(x)` and `prior()`
+returning TFP distributions over codes and `conditional(z)` returning p(x|z),
+as `keras_vae.VAE` has.
+"""
+
+import math
+import os
+import pathlib
+import socket
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_vae.validation import check_images
+
+MNIST_CLASSIFIER_PATH = pathlib.Path(__file__).resolve().parent.parent / "data" / "mnist_classifier.keras"
+
+
+def reconstruction_mse(model, x, batch_size=256):
+    """Mean squared error between images and their posterior-mean reconstructions.
+
+    Returns:
+        A dict with `mse_per_pixel` (mean over pixels and images) and
+        `mse_per_image` (summed over pixels, averaged over images).
+    """
+    x = check_images(x, image_shape=getattr(model, "image_shape", None))
+    reconstructions = model.reconstruct(x, batch_size=batch_size)
+    squared = np.square(reconstructions.astype("float64") - x.astype("float64"))
+    per_image = squared.reshape(len(x), -1).sum(axis=1)
+    return {"mse_per_pixel": float(squared.mean()), "mse_per_image": float(per_image.mean())}
+
+
+def _chunk_sizes(num_samples, max_decoded):
+    samples_per_chunk = min(num_samples, max_decoded)
+    images_per_batch = max(1, max_decoded // samples_per_chunk)
+    return samples_per_chunk, images_per_batch
+
+
+@tf.function(reduce_retracing=True)
+def _log_weights(model, x, num_samples, seed):
+    """Returns log p(x|z) + log p(z) - log q(z|x) for `num_samples` z per image, [S, B]."""
+    posterior = model.posterior(x)
+    z = posterior.sample(num_samples, seed=seed)
+    batch = tf.shape(x)[0]
+    flat_z = tf.reshape(z, [-1, tf.shape(z)[-1]])
+    tiled_x = tf.reshape(
+        tf.tile(x[None], [num_samples] + [1] * len(x.shape)),
+        tf.concat([[-1], tf.shape(x)[1:]], axis=0),
+    )
+    log_px_z = tf.reshape(model.conditional(flat_z).log_prob(tiled_x), [num_samples, batch])
+    return log_px_z + model.prior().log_prob(z) - posterior.log_prob(z)
+
+
+def log_likelihood(model, x, num_samples=1000, max_decoded=4096, seed=0, verbose=1):
+    """Estimates per-image `log p(x)` with the importance-weighted bound.
+
+    For each image, `K = num_samples` codes `z_k ~ q(z|x)` give weights
+    `w_k = p(x|z_k) p(z) / q(z_k|x)`. Then `log (1/K) sum_k w_k` is the
+    IWAE bound (Burda et al. 2015): a lower bound on `log p(x)` that
+    tightens as K grows, with `E[IWAE_1] = ELBO`. The mean of `log w_k` over
+    the same samples estimates the ELBO.
+
+    Args:
+        model: A model with `posterior(x)`, `prior()` and `conditional(z)`.
+        x: Images (or other data) `(N, ...)`.
+        num_samples: K, importance samples per image.
+        max_decoded: Most decoder evaluations held in memory at once; sets
+            the chunk sizes over images and samples (memory is independent
+            of K).
+        seed: Seed of the importance samples.
+        verbose: 1 shows a progress bar.
+
+    Returns:
+        A dict of float64 arrays of shape `(N,)`: `iwae` (log p(x) bound) and
+        `elbo`, in nats.
+
+    Reference:
+        Burda, Grosse and Salakhutdinov, "Importance Weighted Autoencoders",
+        2015, https://arxiv.org/abs/1509.00519
+    """
+    for name, value in (("num_samples", num_samples), ("max_decoded", max_decoded)):
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise ValueError(f"{name} must be a positive int. Received: {name}={value!r}")
+    x = np.asarray(x, dtype="float32")
+    if x.shape[0] == 0:
+        raise ValueError(f"x is empty. Received: x.shape={x.shape}")
+    samples_per_chunk, images_per_batch = _chunk_sizes(num_samples, max_decoded)
+    iwae = np.empty(len(x))
+    elbo = np.empty(len(x))
+    progress = keras.utils.Progbar(len(x), verbose=verbose, unit_name="image")
+    for start in range(0, len(x), images_per_batch):
+        batch = tf.constant(x[start:start + images_per_batch])
+        running_max = np.full(batch.shape[0], -np.inf)
+        running_sum = np.zeros(batch.shape[0])
+        total = np.zeros(batch.shape[0])
+        for chunk_start in range(0, num_samples, samples_per_chunk):
+            count = min(samples_per_chunk, num_samples - chunk_start)
+            chunk_seed = tf.constant([seed, start * num_samples + chunk_start], tf.int32)
+            log_w = _log_weights(model, batch, count, chunk_seed).numpy().astype("float64")
+            total += log_w.sum(axis=0)
+            new_max = np.maximum(running_max, log_w.max(axis=0))
+            running_sum = (running_sum * np.exp(running_max - new_max)
+                           + np.exp(log_w - new_max).sum(axis=0))
+            running_max = new_max
+        stop = start + batch.shape[0]
+        iwae[start:stop] = running_max + np.log(running_sum) - math.log(num_samples)
+        elbo[start:stop] = total / num_samples
+        progress.update(stop)
+    return {"iwae": iwae, "elbo": elbo}
+
+
+def likelihood_report(model, x, num_samples=1000, seed=0, verbose=1):
+    """Summarises `log_likelihood` as test-set numbers.
+
+    Returns:
+        A dict with `neg_elbo` and `nll` (nats per image), `bits_per_dim`
+        (the IWAE bound's NLL divided by `ln 2` and the number of values per
+        image), `num_samples` and `num_images`.
+    """
+    result = log_likelihood(model, x, num_samples=num_samples, seed=seed, verbose=verbose)
+    nll = float(-result["iwae"].mean())
+    dims = int(np.prod(np.asarray(x).shape[1:]))
+    return {
+        "neg_elbo": float(-result["elbo"].mean()),
+        "nll": nll,
+        "bits_per_dim": nll / (dims * math.log(2.0)),
+        "num_samples": num_samples,
+        "num_images": int(len(x)),
+    }
+
+
+# ---------------------------------------------------------------- FID
+
+
+def gaussian_statistics(features):
+    """Returns the mean and covariance of features `(N, F)`, in float64."""
+    features = np.asarray(features, dtype="float64")
+    if features.ndim != 2 or features.shape[0] < 2:
+        raise ValueError(
+            "features must have shape (N, F) with N >= 2. "
+            f"Received: features.shape={features.shape}"
+        )
+    return features.mean(axis=0), np.cov(features, rowvar=False)
+
+
+def _sqrt_psd(matrix):
+    values, vectors = np.linalg.eigh((matrix + matrix.T) / 2)
+    return (vectors * np.sqrt(np.clip(values, 0.0, None))) @ vectors.T
+
+
+def frechet_distance_from_statistics(mean_a, cov_a, mean_b, cov_b):
+    """Frechet distance between N(mean_a, cov_a) and N(mean_b, cov_b).
+
+    `|mean_a - mean_b|^2 + tr(cov_a + cov_b - 2 (cov_a cov_b)^(1/2))`. The
+    trace of the matrix square root is computed from the eigenvalues of the
+    symmetric `cov_a^(1/2) cov_b cov_a^(1/2)`, which is exact and stable.
+    """
+    root_a = _sqrt_psd(np.asarray(cov_a, dtype="float64"))
+    middle = root_a @ np.asarray(cov_b, dtype="float64") @ root_a
+    eigenvalues = np.linalg.eigvalsh((middle + middle.T) / 2)
+    trace_sqrt = np.sqrt(np.clip(eigenvalues, 0.0, None)).sum()
+    diff = np.asarray(mean_a, dtype="float64") - np.asarray(mean_b, dtype="float64")
+    value = diff @ diff + np.trace(cov_a) + np.trace(cov_b) - 2.0 * trace_sqrt
+    return float(max(value, 0.0))
+
+
+def frechet_distance(features_a, features_b):
+    """Frechet distance between Gaussian fits of two feature sets `(N, F)`."""
+    return frechet_distance_from_statistics(
+        *gaussian_statistics(features_a), *gaussian_statistics(features_b))
+
+
+class FeatureExtractor:
+    """Maps images to feature vectors for FID.
+
+    Args:
+        model: A Keras model from images to features `(N, F)`.
+        name: The extractor's name, reported beside every FID value.
+        label: What the FID is called, e.g. "MNIST-classifier FID".
+        preprocess: Optional function applied to each image batch first.
+    """
+
+    def __init__(self, model, name, label, preprocess=None):
+        self.model = model
+        self.name = name
+        self.label = label
+        self.preprocess = preprocess
+
+    def __call__(self, images, batch_size=256):
+        images = check_images(images, name="images")
+        outputs = []
+        for start in range(0, len(images), batch_size):
+            batch = images[start:start + batch_size]
+            if self.preprocess is not None:
+                batch = self.preprocess(batch)
+            outputs.append(np.asarray(self.model(batch, training=False)))
+        return np.concatenate(outputs).reshape(len(images), -1)
+
+
+def build_mnist_classifier():
+    """The small CNN behind "MNIST-classifier FID"; its `features` layer is used."""
+    inputs = keras.Input((28, 28, 1), name="images")
+    x = keras.layers.Conv2D(32, 3, strides=2, padding="same", activation="relu",
+                            name="conv_0")(inputs)
+    x = keras.layers.Conv2D(64, 3, strides=2, padding="same", activation="relu",
+                            name="conv_1")(x)
+    x = keras.layers.Flatten(name="flatten")(x)
+    x = keras.layers.Dense(128, activation="relu", name="features")(x)
+    outputs = keras.layers.Dense(10, name="logits")(x)
+    return keras.Model(inputs, outputs, name="mnist_classifier")
+
+
+def mnist_classifier_features(path=MNIST_CLASSIFIER_PATH):
+    """The shipped MNIST classifier's 128 penultimate features, for 28x28x1 images.
+
+    Trained by `benchmarks/train_mnist_classifier.py`. FID values computed
+    with it are labelled "MNIST-classifier FID": they measure the same
+    thing as Inception FID but on another scale, and are not comparable
+    with published FID numbers.
+    """
+    from keras_vae.saving import load_model
+
+    classifier = load_model(path)
+    features = keras.Model(classifier.input, classifier.get_layer("features").output)
+    return FeatureExtractor(features, name="mnist_classifier", label="MNIST-classifier FID")
+
+
+INCEPTION_WEIGHTS = "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"
+
+
+def inception_features(timeout=30.0):
+    """ImageNet InceptionV3 pool features (2048) for the standard FID.
+
+    Uses the Keras cache (`~/.keras/models/`) when the weights are there and
+    downloads them otherwise. Without them and without a network, raises a
+    `RuntimeError` within `timeout` seconds rather than hanging.
+    Grey images are repeated to three channels; all are resized to 299x299.
+    """
+    cache = pathlib.Path(os.environ.get("KERAS_HOME", pathlib.Path.home() / ".keras"))
+    cached = (cache / "models" / INCEPTION_WEIGHTS).is_file()
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(timeout)
+    try:
+        model = keras.applications.InceptionV3(include_top=False, weights="imagenet",
+                                               pooling="avg", input_shape=(299, 299, 3))
+    except Exception as error:
+        where = "in the Keras cache" if cached else (
+            f"in {cache / 'models'} and could not be downloaded")
+        raise RuntimeError(
+            f"The InceptionV3 ImageNet weights ({INCEPTION_WEIGHTS}) are not {where}. "
+            "Copy them there on a machine with internet, or use "
+            "mnist_classifier_features() offline. Received error: "
+            f"{type(error).__name__}: {error}"
+        ) from error
+    finally:
+        socket.setdefaulttimeout(previous)
+
+    def preprocess(images):
+        images = tf.convert_to_tensor(images)
+        if images.shape[-1] == 1:
+            images = tf.repeat(images, 3, axis=-1)
+        images = tf.image.resize(images, (299, 299))
+        return images * 2.0 - 1.0
+
+    return FeatureExtractor(model, name="inception_v3", label="FID", preprocess=preprocess)
+
+
+def fid(real_images, generated_images, extractor, batch_size=256):
+    """Frechet distance between features of real and generated images.
+
+    Returns:
+        A dict with `value`, `label` (what to call it, e.g. "MNIST-classifier
+        FID"), `extractor` (its name) and the image counts.
+    """
+    value = frechet_distance(extractor(real_images, batch_size),
+                             extractor(generated_images, batch_size))
+    return {"value": value, "label": extractor.label, "extractor": extractor.name,
+            "num_real": int(len(real_images)), "num_generated": int(len(generated_images))}
