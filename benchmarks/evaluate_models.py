@@ -1,0 +1,132 @@
+"""Trains the default keras_vae model and the Keras-example VAE, then evaluates both.
+
+Both models train with the same loop (`keras_vae.VAE.fit`) on dynamically
+binarized MNIST for the same number of epochs. Each is then measured on the
+MNIST test set binarized once (seed 0): training images per second, negative
+ELBO and the IWAE negative log-likelihood (K importance samples), MSE of
+posterior-mean reconstructions, and MNIST-classifier FID of prior samples
+against the grey-level test images. One table is appended to RESULTS.md.
+
+    .venv/bin/python benchmarks/evaluate_models.py --epochs 20 --num-samples 1000
+"""
+
+import argparse
+import datetime
+import os
+import pathlib
+import platform
+import statistics
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+
+import keras_vae  # noqa: E402
+from keras_vae import datasets  # noqa: E402
+from keras_vae import evaluation  # noqa: E402
+from keras_vae import networks  # noqa: E402
+
+RESULTS = pathlib.Path(__file__).resolve().parent / "RESULTS.md"
+
+
+def keras_example_vae(seed):
+    """The architecture of the keras.io "Variational AutoEncoder" example.
+
+    Encoder: conv 32 and 64 (3x3, stride 2, relu), dense 16, latent 2.
+    Decoder: dense 7*7*64, transposed convs 64 and 32 (stride 2) and a final
+    3x3 transposed conv to one channel, which outputs logits here (the
+    example applies a sigmoid and a hand-written cross-entropy).
+    """
+    encoder = networks.build_encoder((28, 28, 1), latent_dim=2, filters=(32, 64),
+                                     hidden_units=16)
+    z = keras.Input((2,))
+    x = keras.layers.Dense(7 * 7 * 64, activation="relu")(z)
+    x = keras.layers.Reshape((7, 7, 64))(x)
+    x = keras.layers.Conv2DTranspose(64, 3, strides=2, padding="same", activation="relu")(x)
+    x = keras.layers.Conv2DTranspose(32, 3, strides=2, padding="same", activation="relu")(x)
+    logits = keras.layers.Conv2DTranspose(1, 3, padding="same")(x)
+    decoder = keras.Model(z, logits, name="decoder")
+    return keras_vae.VAE(encoder, decoder, seed=seed, name="keras_example_vae")
+
+
+class EpochTimer(keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_train_begin(self, logs=None):
+        self.seconds = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(time.perf_counter() - self._start)
+
+
+def measure(name, vae, x_train, x_test_binary, x_test, args):
+    keras.utils.set_random_seed(args.seed)
+    vae.compile(optimizer=keras.optimizers.Adam(1e-3))
+    timer = EpochTimer()
+    data = datasets.make_dataset(x_train, batch_size=128, binarize=True, seed=args.seed)
+    vae.fit(data, epochs=args.epochs, callbacks=[timer], verbose=2)
+    steady = timer.seconds[1:] or timer.seconds
+    images_per_second = len(x_train) / statistics.median(steady)
+    start = time.perf_counter()
+    report = evaluation.likelihood_report(vae, x_test_binary, num_samples=args.num_samples,
+                                          seed=0, verbose=1)
+    iwae_minutes = (time.perf_counter() - start) / 60
+    mse = evaluation.reconstruction_mse(vae, x_test_binary)
+    fid = evaluation.fid(x_test, vae.sample(len(x_test), seed=0),
+                         evaluation.mnist_classifier_features())
+    row = (f"| {name} | {vae.count_params():,} | {args.epochs} | "
+           f"{sum(timer.seconds) / 60:.1f} | {images_per_second:,.0f} | "
+           f"{report['neg_elbo']:.2f} | {report['nll']:.2f} | {report['bits_per_dim']:.4f} | "
+           f"{mse['mse_per_pixel']:.4f} | {fid['value']:.2f} | {iwae_minutes:.1f} |")
+    print(row, flush=True)
+    return row
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--num-samples", type=int, default=1000)
+    parser.add_argument("--test-images", type=int, default=10000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--note", default="", help="free text recorded with the results")
+    args = parser.parse_args()
+
+    (x_train, _), (x_test, _) = datasets.load("mnist")
+    x_test = x_test[:args.test_images]
+    x_test_binary = datasets.binarize(x_test, seed=0)
+    keras.utils.set_random_seed(args.seed)
+    models = {
+        "keras_vae default (conv 32/64, dense 256, latent 32)":
+            keras_vae.build_vae(latent_dim=32, seed=args.seed),
+        "Keras example (conv 32/64, dense 16, latent 2)": keras_example_vae(args.seed),
+    }
+    rows = [measure(name, vae, x_train, x_test_binary, x_test, args)
+            for name, vae in models.items()]
+
+    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
+    text += f"""
+## keras_vae default vs the Keras example VAE, {datetime.date.today()}
+
+`benchmarks/evaluate_models.py --epochs {args.epochs} --num-samples {args.num_samples}`
+on {platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}.
+Same loop (`VAE.fit`, Adam 1e-3, batch 128, dynamically binarized training images,
+seed {args.seed}). Test set: the first {len(x_test):,} MNIST test images binarized once
+(seed 0). NLL is the IWAE bound with K={args.num_samples}, in nats; MSE per pixel of the
+posterior-mean reconstruction; MNIST-classifier FID (not comparable with Inception FID) of
+{len(x_test):,} prior samples against the grey-level test images. Images/s is the median
+over epochs after the first. {args.note}
+
+| model | parameters | epochs | training minutes | train images/s | test neg. ELBO | test NLL (IWAE) | bits/dim | MSE | MNIST-classifier FID | IWAE minutes |
+| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |
+{chr(10).join(rows)}
+
+For context (published, dynamically binarized MNIST, Burda et al. 2015): single-layer VAE
+86.76 nats, two-layer IWAE 82.90 nats.
+"""
+    RESULTS.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
