@@ -76,6 +76,9 @@ def build_parser():
                        help="size of the latent code z")
     train.add_argument("--beta", type=_non_negative_float, default=1.0,
                        help="weight of the KL term (1 gives the ELBO)")
+    train.add_argument("--kl-warmup", type=int, default=0, metavar="EPOCHS",
+                       help="raise beta linearly from 0 to --beta over this many epochs "
+                       "(0: no warm-up)")
     train.add_argument("--learning-rate", type=_positive_float, default=1e-3,
                        help="Adam learning rate")
     train.add_argument("--seed", type=int, default=0,
@@ -153,7 +156,7 @@ def build_parser():
 BACKUP_DIR = "backup"
 """Sub-folder holding an unfinished run's checkpoint, history and settings."""
 
-_STORED_SETTINGS = ("dataset", "epochs", "batch_size", "latent_dim", "beta",
+_STORED_SETTINGS = ("dataset", "epochs", "batch_size", "latent_dim", "beta", "kl_warmup",
                     "learning_rate", "seed", "binarize", "limit", "image_size",
                     "color_mode", "plot_every")
 
@@ -212,8 +215,10 @@ def _train(args):
     from keras_vae import saving
     from keras_vae.models.vae import build_vae
 
-    if args.plot_every < 0:
-        raise ValueError(f"--plot-every must be >= 0. Received: {args.plot_every}")
+    for flag in ("plot_every", "kl_warmup"):
+        if getattr(args, flag) < 0:
+            raise ValueError(f"--{flag.replace('_', '-')} must be >= 0. "
+                             f"Received: {getattr(args, flag)}")
     (x_train, _), (x_test, y_test) = datasets.load(
         args.dataset, image_size=args.image_size, color_mode=args.color_mode,
         seed=args.seed,
@@ -249,6 +254,8 @@ def _train(args):
     # checkpoint, so a crash in between makes the resumed run redo (and
     # rewrite) that epoch rather than skip its pictures.
     callbacks = []
+    if args.kl_warmup:
+        callbacks.append(vae_callbacks.LinearKLWarmup(target=args.beta, length=args.kl_warmup))
     if args.plot_every:
         callbacks.append(vae_callbacks.ReconstructionPlotter(
             x_test[:10], output / "plots", every=args.plot_every, num_samples=16,

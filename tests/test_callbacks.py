@@ -62,6 +62,66 @@ def test_plotter_writes_tensorboard_images(mnist_small, tmp_path):
     assert {("reconstructions", 1), ("reconstructions", 2), ("samples", 2)} <= tags
 
 
+def test_plotter_shows_figures_inline(mnist_small, monkeypatch):
+    import IPython.display
+
+    (x, _), (x_test, _) = mnist_small
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", shown.append)
+    plotter = callbacks.ReconstructionPlotter(x_test[:4], show=True, num_samples=4)
+    _fit(x[:64], 2, [plotter])
+    assert len(shown) == 4 and plotter.saved_files == []
+    assert [len(f.axes) for f in shown] == [8, 4, 8, 4]
+
+
+def test_beta_reaches_tensorboard_when_schedule_comes_first(mnist_small, tmp_path):
+    (x, _), _ = mnist_small
+    logs = tmp_path / "logs"
+    _fit(x[:64], 2, [callbacks.LinearKLWarmup(length=2), keras.callbacks.TensorBoard(logs)])
+    tags = set()
+    for path in (logs / "train").glob("events.out.tfevents.*"):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            tags.update(value.tag for value in event.summary.value)
+    assert "epoch_beta" in tags
+
+
+def test_backup_and_restore_resumes_weights_optimizer_and_beta(mnist_small, tmp_path):
+    """The documented Python way to resume: keras.callbacks.BackupAndRestore."""
+    (x, _), _ = mnist_small
+
+    class Crash(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                raise KeyboardInterrupt
+
+    backup = keras.callbacks.BackupAndRestore(tmp_path / "backup")
+    schedule = callbacks.LinearKLWarmup(length=4)
+    vae = tiny_vae()
+    vae.compile(optimizer="adam")
+    with pytest.raises(KeyboardInterrupt):
+        vae.fit(x[:128], epochs=4, batch_size=64, verbose=0,
+                callbacks=[schedule, backup, Crash()])
+    saved = [w.copy() for w in vae.get_weights()]
+
+    fresh = tiny_vae()
+    fresh.compile(optimizer="adam")
+    seen = {}
+
+    class Probe(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if not seen:
+                seen["epoch"] = epoch
+                seen["iterations"] = int(self.model.optimizer.iterations.numpy())
+                seen["weights"] = [w.copy() for w in self.model.get_weights()]
+
+    history = fresh.fit(x[:128], epochs=4, batch_size=64, verbose=0,
+                        callbacks=[Probe(), schedule, backup])
+    assert seen["epoch"] == 2 and seen["iterations"] == 4  # 2 epochs of 2 steps
+    for before, after in zip(saved, seen["weights"]):
+        np.testing.assert_array_equal(before, after)
+    assert history.history["beta"] == [0.5, 0.75]
+
+
 def test_plotter_rejects_bad_arguments(mnist_small):
     _, (x_test, _) = mnist_small
     with pytest.raises(ValueError, match="somewhere to put"):

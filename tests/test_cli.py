@@ -49,7 +49,7 @@ def test_console_script_is_installed():
                             timeout=120)
     assert result.returncode == 0
     for flag in ("--dataset", "--epochs", "--batch-size", "--latent-dim", "--beta",
-                 "--learning-rate", "--seed", "--output", "--overwrite", "--binarize",
+                 "--kl-warmup", "--resume", "--plot-every", "--learning-rate", "--seed", "--output", "--overwrite", "--binarize",
                  "--limit", "--image-size", "--color-mode", "--verbose"):
         assert flag in result.stdout
 
@@ -180,7 +180,7 @@ def test_resume_after_sigkill(tmp_path):
     import time
 
     args = ["train", "--limit", "1024", "--epochs", "6", "--latent-dim", "4", "--batch-size",
-            "32", "--verbose", "0"]
+            "32", "--kl-warmup", "4", "--verbose", "0"]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     process = subprocess.Popen([sys.executable, "-m", "keras_vae", *args, "--output", "run"],
                                cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
@@ -206,6 +206,8 @@ def test_resume_after_sigkill(tmp_path):
     resumed = _history(tmp_path / "run")
     assert len(resumed["loss"]) == 6
     assert resumed["loss"][:done] == before["loss"][:done]
+    # The KL warm-up continued where it was: beta = min(1, epoch / 4).
+    assert resumed["beta"] == [0.0, 0.25, 0.5, 0.75, 1.0, 1.0]
     # Only the epochs after the interruption were trained again.
     plots = sorted(p.name for p in (tmp_path / "run" / "plots").glob("epoch_*.png"))
     assert plots == [f"epoch_{i:03d}.png" for i in range(1, 7)]
