@@ -15,11 +15,8 @@ import tensorflow as tf
 from keras_vae import plotting
 from keras_vae import saving
 from keras_vae.validation import check_images
-
-
-def _check_positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{name} must be a positive int. Received: {name}={value!r}")
+from keras_vae.validation import check_int
+from keras_vae.validation import check_number
 
 
 class ReconstructionPlotter(keras.callbacks.Callback):
@@ -58,10 +55,8 @@ class ReconstructionPlotter(keras.callbacks.Callback):
                  show=False, log_dir=None):
         super().__init__()
         self.images = check_images(images, name="images").astype("float32")
-        _check_positive_int("every", every)
-        if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 0:
-            raise ValueError(
-                f"num_samples must be an int >= 0. Received: num_samples={num_samples!r}")
+        check_int("every", every)
+        check_int("num_samples", num_samples, minimum=0)
         if output_dir is None and not show and log_dir is None:
             raise ValueError(
                 "ReconstructionPlotter needs somewhere to put its pictures. Received: "
@@ -191,8 +186,8 @@ class LinearKLWarmup(KLSchedule):
 
     def __init__(self, target=1.0, length=10, unit="epoch"):
         super().__init__(unit=unit)
-        _check_positive_int("length", length)
-        self.target = _check_target(target)
+        check_int("length", length)
+        self.target = check_number("target", target)
         self.length = length
 
     def value(self, t):
@@ -221,11 +216,11 @@ class CyclicalKLAnnealing(KLSchedule):
 
     def __init__(self, target=1.0, total=20, cycles=4, ratio=0.5, unit="epoch"):
         super().__init__(unit=unit)
-        _check_positive_int("total", total)
-        _check_positive_int("cycles", cycles)
+        check_int("total", total)
+        check_int("cycles", cycles)
         if not (isinstance(ratio, (int, float)) and 0 < ratio <= 1):
             raise ValueError(f"ratio must be in (0, 1]. Received: ratio={ratio!r}")
-        self.target = _check_target(target)
+        self.target = check_number("target", target)
         self.total = total
         self.cycles = cycles
         self.ratio = float(ratio)
@@ -236,13 +231,6 @@ class CyclicalKLAnnealing(KLSchedule):
         period = self.total / self.cycles
         phase = (t % period) / period
         return self.target * min(1.0, phase / self.ratio)
-
-
-def _check_target(target):
-    if isinstance(target, bool) or not isinstance(target, (int, float)) or not (
-            math.isfinite(target) and target >= 0):
-        raise ValueError(f"target must be a finite number >= 0. Received: target={target!r}")
-    return float(target)
 
 
 class TrainingDivergedError(RuntimeError):

@@ -8,6 +8,7 @@ traceback, and the command exits with status 2.
 import argparse
 import contextlib
 import json
+import math
 import pathlib
 import shutil
 import sys
@@ -16,34 +17,26 @@ RUN_FILES = ("model.keras", "history.csv", "history.json", "run.json")
 """Files whose presence marks a folder as holding a finished run."""
 
 
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive int, received {text!r}")
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive int, received {text!r}")
-    return value
+def _number(cast, minimum, strict, description):
+    """Returns an argparse `type` accepting finite numbers above `minimum`."""
+
+    def parse(text):
+        try:
+            value = cast(text)
+        except ValueError:
+            value = None
+        if (value is None or not math.isfinite(value) or value < minimum
+                or (strict and value == minimum)):
+            raise argparse.ArgumentTypeError(f"expected {description}, received {text!r}")
+        return value
+
+    return parse
 
 
-def _positive_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, received {text!r}")
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number, received {text!r}")
-    return value
-
-
-def _non_negative_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, received {text!r}")
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, received {text!r}")
-    return value
+_positive_int = _number(int, 0, True, "a positive int")
+_positive_float = _number(float, 0.0, True, "a positive number")
+_non_negative_float = _number(float, 0.0, False, "a number >= 0")
+_non_negative_int = _number(int, 0, False, "an int >= 0")
 
 
 def build_parser():
@@ -76,7 +69,7 @@ def build_parser():
                        help="size of the latent code z")
     train.add_argument("--beta", type=_non_negative_float, default=1.0,
                        help="weight of the KL term (1 gives the ELBO)")
-    train.add_argument("--kl-warmup", type=int, default=0, metavar="EPOCHS",
+    train.add_argument("--kl-warmup", type=_non_negative_int, default=0, metavar="EPOCHS",
                        help="raise beta linearly from 0 to --beta over this many epochs "
                        "(0: no warm-up)")
     train.add_argument("--learning-rate", type=_positive_float, default=1e-3,
@@ -103,7 +96,7 @@ def build_parser():
                        help="size images from a folder are resized to")
     train.add_argument("--color-mode", choices=("grayscale", "rgb"),
                        default="grayscale", help="channels of images from a folder")
-    train.add_argument("--plot-every", type=int, default=1, metavar="N",
+    train.add_argument("--plot-every", type=_non_negative_int, default=1, metavar="N",
                        help="save reconstruction and sample grids into OUTPUT/plots "
                        "every N epochs (0: none)")
     train.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
@@ -215,10 +208,6 @@ def _train(args):
     from keras_vae import saving
     from keras_vae.models.vae import build_vae
 
-    for flag in ("plot_every", "kl_warmup"):
-        if getattr(args, flag) < 0:
-            raise ValueError(f"--{flag.replace('_', '-')} must be >= 0. "
-                             f"Received: {getattr(args, flag)}")
     (x_train, _), (x_test, y_test) = datasets.load(
         args.dataset, image_size=args.image_size, color_mode=args.color_mode,
         seed=args.seed,

@@ -16,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_vae.validation import check_images
+from keras_vae.validation import check_int
 
 DATA_DIR_ENV = "KERAS_VAE_DATA_DIR"
 """Environment variable naming an extra folder searched first for `NAME.npz`."""
@@ -206,10 +207,7 @@ def make_dataset(x, y=None, *, batch_size=128, shuffle=True, binarize=False,
         A `tf.data.Dataset` yielding `images` or `(images, labels)`.
     """
     x = check_images(x)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
-        raise ValueError(
-            f"batch_size must be a positive int. Received: batch_size={batch_size!r}"
-        )
+    check_int("batch_size", batch_size)
     tensors = x.astype("float32", copy=False)
     if y is not None:
         y = np.asarray(y)

@@ -26,6 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_vae.validation import check_images
+from keras_vae.validation import check_int
 
 MNIST_CLASSIFIER_PATH = pathlib.Path(__file__).resolve().parent.parent / "data" / "mnist_classifier.keras"
 
@@ -92,9 +93,8 @@ def log_likelihood(model, x, num_samples=1000, max_decoded=4096, seed=0, verbose
         Burda, Grosse and Salakhutdinov, "Importance Weighted Autoencoders",
         2015, https://arxiv.org/abs/1509.00519
     """
-    for name, value in (("num_samples", num_samples), ("max_decoded", max_decoded)):
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise ValueError(f"{name} must be a positive int. Received: {name}={value!r}")
+    check_int("num_samples", num_samples)
+    check_int("max_decoded", max_decoded)
     x = np.asarray(x, dtype="float32")
     if x.shape[0] == 0:
         raise ValueError(f"x is empty. Received: x.shape={x.shape}")

@@ -11,10 +11,7 @@ import math
 
 import keras
 
-
-def _check_positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{name} must be a positive int. Received: {name}={value!r}")
+from keras_vae.validation import check_int
 
 
 def check_image_shape(image_shape):
@@ -29,7 +26,7 @@ def check_image_shape(image_shape):
             f"Received: image_shape={image_shape!r}"
         )
     for dim in shape:
-        _check_positive_int("each entry of image_shape", dim)
+        check_int("each entry of image_shape", dim)
     return shape
 
 
@@ -38,8 +35,14 @@ def _check_filters(filters):
     if not filters:
         raise ValueError(f"filters must not be empty. Received: filters={filters!r}")
     for width in filters:
-        _check_positive_int("each entry of filters", width)
+        check_int("each entry of filters", width)
     return filters
+
+
+def _check_arguments(image_shape, latent_dim, filters, hidden_units):
+    check_int("latent_dim", latent_dim)
+    check_int("hidden_units", hidden_units)
+    return check_image_shape(image_shape), _check_filters(filters)
 
 
 def _downsampled_size(size, num_layers):
@@ -79,10 +82,7 @@ def build_encoder(
     z_mean, z_log_var = encoder(images)
     ```
     """
-    image_shape = check_image_shape(image_shape)
-    _check_positive_int("latent_dim", latent_dim)
-    filters = _check_filters(filters)
-    _check_positive_int("hidden_units", hidden_units)
+    image_shape, filters = _check_arguments(image_shape, latent_dim, filters, hidden_units)
 
     inputs = keras.Input(shape=image_shape, name="images")
     x = inputs
@@ -124,10 +124,7 @@ def build_decoder(
         unnormalised per-pixel parameters (logits) of shape
         `(batch_size, *image_shape)`.
     """
-    image_shape = check_image_shape(image_shape)
-    _check_positive_int("latent_dim", latent_dim)
-    filters = _check_filters(filters)
-    _check_positive_int("hidden_units", hidden_units)
+    image_shape, filters = _check_arguments(image_shape, latent_dim, filters, hidden_units)
 
     height, width, channels = image_shape
     start_h = _downsampled_size(height, len(filters))

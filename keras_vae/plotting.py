@@ -13,6 +13,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from keras_vae.validation import check_int
+
 
 def _new_figure(width, height):
     figure = Figure(figsize=(width, height), layout="constrained")
@@ -74,8 +76,7 @@ def plot_images(images, ncols=8, title=None):
         A `Figure` with `N` image panels.
     """
     images = _as_images(images, "images")
-    if isinstance(ncols, bool) or not isinstance(ncols, int) or ncols <= 0:
-        raise ValueError(f"ncols must be a positive int. Received: ncols={ncols!r}")
+    check_int("ncols", ncols)
     rows = [images[i:i + ncols] for i in range(0, len(images), ncols)]
     return _grid(rows, title=title)
 
@@ -206,8 +207,7 @@ def plot_interpolation(model, start, end, steps=10):
     Returns:
         A `Figure` with one row of `steps` panels, from `start` to `end`.
     """
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
-        raise ValueError(f"steps must be an int >= 2. Received: steps={steps!r}")
+    check_int("steps", steps, minimum=2)
     pair = np.stack([np.asarray(start), np.asarray(end)])
     z_mean, _ = model.encode(pair)
     weights = np.linspace(0.0, 1.0, steps)[:, None]

@@ -4,7 +4,32 @@ Every check raises a `ValueError` or `TypeError` that names what was wrong
 and what was received, so bad data never trains silently.
 """
 
+import math
+
 import numpy as np
+
+
+def check_int(name, value, minimum=1):
+    """Returns `value` if it is an int >= `minimum`, else raises `ValueError`."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        requirement = "a positive int" if minimum == 1 else f"an int >= {minimum}"
+        raise ValueError(f"{name} must be {requirement}. Received: {name}={value!r}")
+    return int(value)
+
+
+def check_number(name, value, minimum=0.0):
+    """Returns `value` as a float if it is a finite number >= `minimum`.
+
+    Raises:
+        TypeError: `value` is not a number (bools are refused).
+        ValueError: `value` is NaN, infinite or below `minimum`.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)):
+        raise TypeError(f"{name} must be a number. Received: {name}={value!r}")
+    if not math.isfinite(value) or value < minimum:
+        raise ValueError(
+            f"{name} must be finite and >= {minimum:g}. Received: {name}={value!r}")
+    return float(value)
 
 
 def check_images(x, name="x", image_shape=None):

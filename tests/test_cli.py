@@ -109,7 +109,8 @@ def test_bad_dataset_gives_one_line_error(tmp_path, capsys, monkeypatch, extra, 
 
 
 def test_bad_flag_values_are_refused(capsys):
-    for args in (["--epochs", "0"], ["--beta", "-1"], ["--learning-rate", "nan"]):
+    for args in (["--epochs", "0"], ["--beta", "-1"], ["--learning-rate", "nan"],
+                 ["--plot-every", "-1"], ["--kl-warmup", "x"]):
         with pytest.raises(SystemExit) as info:
             cli.main(["train", *args])
         assert info.value.code == 2

@@ -1,7 +1,5 @@
 """The Variational Autoencoder: a subclassed `keras.Model` trained with `fit`."""
 
-import math
-
 import keras
 import numpy as np
 import tensorflow as tf
@@ -11,6 +9,8 @@ from keras import ops
 from keras_vae import networks
 from keras_vae.layers import Sampling
 from keras_vae.validation import check_images
+from keras_vae.validation import check_int
+from keras_vae.validation import check_number
 from keras_vae.validation import check_shape_matches
 from keras_vae.validation import check_values
 
@@ -22,14 +22,6 @@ LOG_VAR_BOUND = 10.0
 Near zero the bound is the identity; far out it keeps `exp(log_var)` finite,
 so an extreme encoder output cannot overflow the sampler or the KL term.
 """
-
-
-def _check_beta(beta):
-    if isinstance(beta, bool) or not isinstance(beta, (int, float)):
-        raise TypeError(f"beta must be a number. Received: beta={beta!r}")
-    if not math.isfinite(beta) or beta < 0:
-        raise ValueError(f"beta must be finite and >= 0. Received: beta={beta!r}")
-    return float(beta)
 
 
 def _first_component(data):
@@ -98,7 +90,7 @@ class VAE(keras.Model):
                     f"{arg_name}={model!r}"
                 )
         image_shape, latent_dim = self._check_networks(encoder, decoder)
-        beta = _check_beta(beta)
+        beta = check_number("beta", beta)
         self.encoder = encoder
         self.decoder = decoder
         self.image_shape = image_shape
@@ -364,8 +356,7 @@ class VAE(keras.Model):
         Returns:
             A NumPy array of images, shape `(n, *image_shape)`.
         """
-        if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
-            raise ValueError(f"n must be a positive int. Received: n={n!r}")
+        check_int("n", n)
         z = keras.random.normal(
             (n, self.latent_dim),
             seed=self.prior_seed_generator if seed is None else seed,
