@@ -1,7 +1,7 @@
 """The `keras-vae` command line (also `python -m keras_vae`).
 
 `keras-vae train` trains a VAE with `model.fit` and writes the run into an
-output folder. Errors in the user's input are printed as one line, without a
+output folder; `keras-vae evaluate MODEL` measures a saved one. Errors in the user's input are printed as one line, without a
 traceback, and the command exits with status 2.
 """
 
@@ -12,6 +12,15 @@ import math
 import pathlib
 import shutil
 import sys
+
+import keras
+
+from keras_vae import callbacks as vae_callbacks
+from keras_vae import datasets
+from keras_vae import evaluation
+from keras_vae import plotting
+from keras_vae import saving
+from keras_vae.models.vae import build_vae
 
 RUN_FILES = ("model.keras", "history.csv", "history.json", "run.json")
 """Files whose presence marks a folder as holding a finished run."""
@@ -201,13 +210,6 @@ def _train(args):
     else:
         check_output_folder(args.output, args.overwrite)
 
-    import keras
-
-    from keras_vae import callbacks as vae_callbacks
-    from keras_vae import datasets
-    from keras_vae import saving
-    from keras_vae.models.vae import build_vae
-
     (x_train, _), (x_test, y_test) = datasets.load(
         args.dataset, image_size=args.image_size, color_mode=args.color_mode,
         seed=args.seed,
@@ -286,11 +288,11 @@ def _train(args):
 
 
 def _evaluate(args):
-    from keras_vae import datasets
-    from keras_vae import evaluation
-    from keras_vae import saving
-
     model = saving.load_model(args.model)
+    if not all(hasattr(model, name) for name in ("posterior", "conditional", "sample")):
+        raise ValueError(
+            f"{args.model} holds a {type(model).__name__}, not a keras_vae VAE; "
+            "evaluate needs posterior(), conditional() and sample().")
     train, test = datasets.load(args.dataset, image_size=args.image_size,
                                 color_mode=args.color_mode, seed=args.seed)
     x = (test if args.split == "test" else train)[0]
@@ -325,8 +327,6 @@ def _evaluate(args):
 
 def _save_final_pictures(vae, history, x_test, y_test, output, seed):
     """Writes training curves, samples, reconstructions and the latent space."""
-    from keras_vae import plotting
-
     figures = {
         "training_curves.png": plotting.plot_history(history),
         "samples.png": plotting.plot_samples(vae, n=32, seed=seed),

@@ -246,3 +246,11 @@ def test_evaluate_names_a_bad_model_file(tmp_path, capsys):
     assert cli.main(["evaluate", str(bad)]) == 2
     err = capsys.readouterr().err
     assert "broken.keras" in err and "Traceback" not in err
+
+
+def test_evaluate_refuses_a_model_that_is_not_a_vae(tmp_path, capsys):
+    encoder = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(),
+                                keras.layers.Dense(2)])
+    encoder.save(tmp_path / "plain.keras")
+    assert cli.main(["evaluate", str(tmp_path / "plain.keras")]) == 2
+    assert "not a keras_vae VAE" in capsys.readouterr().err
