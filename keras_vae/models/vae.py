@@ -156,10 +156,11 @@ class VAE(keras.Model):
 
     def posterior(self, x, training=False):
         """Returns q(z|x) as a `tfd.MultivariateNormalDiag` (float32)."""
-        z_mean, z_log_var = self._encode_tensors(x, training=training)
-        return tfd.MultivariateNormalDiag(
-            loc=z_mean, scale_diag=tf.exp(0.5 * z_log_var)
-        )
+        return self._gaussian(*self._encode_tensors(x, training=training))
+
+    @staticmethod
+    def _gaussian(z_mean, z_log_var):
+        return tfd.MultivariateNormalDiag(loc=z_mean, scale_diag=tf.exp(0.5 * z_log_var))
 
     def prior(self):
         """Returns p(z), a standard `tfd.MultivariateNormalDiag`."""
@@ -195,10 +196,7 @@ class VAE(keras.Model):
         z_mean, z_log_var = self._encode_tensors(x, training=training)
         z = self.sampler([z_mean, z_log_var])
         reconstruction_loss = -self.conditional(z, training=training).log_prob(x)
-        posterior = tfd.MultivariateNormalDiag(
-            loc=z_mean, scale_diag=tf.exp(0.5 * z_log_var)
-        )
-        kl_loss = tfd.kl_divergence(posterior, self.prior())
+        kl_loss = tfd.kl_divergence(self._gaussian(z_mean, z_log_var), self.prior())
         return reconstruction_loss, kl_loss
 
     def _total_loss(self, reconstruction_loss, kl_loss):
