@@ -16,6 +16,7 @@ import os
 import pathlib
 import platform
 import statistics
+import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -25,28 +26,16 @@ import keras  # noqa: E402
 import keras_vae  # noqa: E402
 from keras_vae import datasets  # noqa: E402
 from keras_vae import evaluation  # noqa: E402
-from keras_vae import networks  # noqa: E402
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import keras_example  # noqa: E402
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "RESULTS.md"
 
 
 def keras_example_vae(seed):
-    """The architecture of the keras.io "Variational AutoEncoder" example.
-
-    Encoder: conv 32 and 64 (3x3, stride 2, relu), dense 16, latent 2.
-    Decoder: dense 7*7*64, transposed convs 64 and 32 (stride 2) and a final
-    3x3 transposed conv to one channel, which outputs logits here (the
-    example applies a sigmoid and a hand-written cross-entropy).
-    """
-    encoder = networks.build_encoder((28, 28, 1), latent_dim=2, filters=(32, 64),
-                                     hidden_units=16)
-    z = keras.Input((2,))
-    x = keras.layers.Dense(7 * 7 * 64, activation="relu")(z)
-    x = keras.layers.Reshape((7, 7, 64))(x)
-    x = keras.layers.Conv2DTranspose(64, 3, strides=2, padding="same", activation="relu")(x)
-    x = keras.layers.Conv2DTranspose(32, 3, strides=2, padding="same", activation="relu")(x)
-    logits = keras.layers.Conv2DTranspose(1, 3, padding="same")(x)
-    decoder = keras.Model(z, logits, name="decoder")
+    """The keras.io "Variational AutoEncoder" architecture inside `keras_vae.VAE`."""
+    encoder, decoder = keras_example.build_networks((28, 28, 1))
     return keras_vae.VAE(encoder, decoder, seed=seed, name="keras_example_vae")
 
 
