@@ -261,6 +261,7 @@ class DivergenceGuard(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self.diverged = None
+        self.good_epoch = 0
         self._good_weights = self.model.get_weights()
 
     def _check(self, logs, epoch, batch):
@@ -298,7 +299,7 @@ class DivergenceGuard(keras.callbacks.Callback):
         if self.diverged["batch"] is not None:
             where += f", batch {self.diverged['batch']}"
         kept = (f"the weights after epoch {self.good_epoch}" if self.good_epoch
-                else "the initial weights")
+                else "the weights it started with")
         return (f"Training diverged at {where}: {self.diverged['metric']}="
                 f"{self.diverged['value']}. Training stopped and {kept} were restored. "
                 "Try a lower learning rate.")

@@ -207,7 +207,7 @@ def test_divergence_guard_stops_and_restores_last_good_weights(mnist_small):
     assert guard.good_epoch == 0 and guard.diverged["metric"].endswith("loss")
     for before, after in zip(good, vae.get_weights()):
         np.testing.assert_array_equal(before, after)
-    assert "the initial weights were restored" in guard.message()
+    assert "the weights it started with were restored" in guard.message()
 
 
 def test_divergence_guard_keeps_weights_of_last_finite_epoch(mnist_small):
