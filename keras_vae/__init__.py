@@ -10,9 +10,14 @@ from keras_vae._backend import check_backend
 
 check_backend()
 
+from keras_vae import callbacks  # noqa: E402
 from keras_vae import datasets  # noqa: E402
+from keras_vae import evaluation  # noqa: E402
 from keras_vae import layers  # noqa: E402
+from keras_vae import models  # noqa: E402
 from keras_vae import networks  # noqa: E402
+from keras_vae import plotting  # noqa: E402
+from keras_vae import saving  # noqa: E402
 from keras_vae.layers import Sampling  # noqa: E402
 from keras_vae.models.vae import VAE  # noqa: E402
 from keras_vae.models.vae import build_vae  # noqa: E402
@@ -23,7 +28,12 @@ __all__ = [
     "Sampling",
     "VAE",
     "build_vae",
+    "callbacks",
     "datasets",
+    "evaluation",
     "layers",
+    "models",
     "networks",
+    "plotting",
+    "saving",
 ]

@@ -108,3 +108,17 @@ def test_user_model_with_sampling_saves_and_loads(tmp_path):
     """, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "LOADED" in result.stdout
+
+
+def test_public_modules_are_reachable_from_the_package(tmp_path):
+    from conftest import run_python
+    result = run_python("""
+        import keras_vae
+        for name in keras_vae.__all__:
+            assert getattr(keras_vae, name) is not None, name
+        keras_vae.callbacks.LinearKLWarmup, keras_vae.evaluation.log_likelihood
+        keras_vae.plotting.plot_history, keras_vae.saving.load_model
+        print("PUBLIC-OK")
+    """, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "PUBLIC-OK" in result.stdout
