@@ -38,8 +38,8 @@ def reconstruction_mse(model, x, batch_size=256):
         A dict with `mse_per_pixel` (mean over pixels and images) and
         `mse_per_image` (summed over pixels, averaged over images).
     """
-    x = check_images(x, image_shape=getattr(model, "image_shape", None))
-    reconstructions = model.reconstruct(x, batch_size=batch_size)
+    reconstructions = model.reconstruct(x, batch_size=batch_size)  # checks x
+    x = np.asarray(x)
     squared = np.square(reconstructions.astype("float64") - x.astype("float64"))
     per_image = squared.reshape(len(x), -1).sum(axis=1)
     return {"mse_per_pixel": float(squared.mean()), "mse_per_image": float(per_image.mean())}
