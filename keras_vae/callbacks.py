@@ -128,18 +128,16 @@ class KLSchedule(keras.callbacks.Callback):
             raise ValueError(f"unit must be 'epoch' or 'step'. Received: unit={unit!r}")
         self.unit = unit
         self._step = 0
+        self._beta = None
 
     def value(self, t):
         """Returns beta at time `t`; implemented by subclasses."""
         raise NotImplementedError
 
     def _set(self, t):
-        beta = float(self.value(t))
-        self.model.beta.assign(beta)
-        return beta
-
-    def _current(self):
-        return float(keras.ops.convert_to_numpy(self.model.beta))
+        # Kept on the host so that logging it needs no read from the device.
+        self._beta = float(self.value(t))
+        self.model.beta.assign(self._beta)
 
     def on_train_begin(self, logs=None):
         if not hasattr(self.model, "beta"):
@@ -159,11 +157,11 @@ class KLSchedule(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         if logs is not None:
-            logs["beta"] = self._current()
+            logs["beta"] = self._beta
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
-            logs["beta"] = self._current()
+            logs["beta"] = self._beta
 
 
 class LinearKLWarmup(KLSchedule):
