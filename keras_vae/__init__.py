@@ -14,15 +14,15 @@ from keras_vae import callbacks  # noqa: E402
 from keras_vae import datasets  # noqa: E402
 from keras_vae import evaluation  # noqa: E402
 from keras_vae import layers  # noqa: E402
+from keras_vae import likelihoods  # noqa: E402
 from keras_vae import models  # noqa: E402
 from keras_vae import networks  # noqa: E402
 from keras_vae import plotting  # noqa: E402
+from keras_vae import priors  # noqa: E402
 from keras_vae import saving  # noqa: E402
 from keras_vae.layers import Sampling  # noqa: E402
 from keras_vae.models.vae import VAE  # noqa: E402
 from keras_vae.models.vae import build_vae  # noqa: E402
-
-
 
 __all__ = [
     "Sampling",
@@ -32,8 +32,10 @@ __all__ = [
     "datasets",
     "evaluation",
     "layers",
+    "likelihoods",
     "models",
     "networks",
     "plotting",
+    "priors",
     "saving",
 ]

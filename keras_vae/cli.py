@@ -289,10 +289,10 @@ def _train(args):
 
 def _evaluate(args):
     model = saving.load_model(args.model)
-    if not all(hasattr(model, name) for name in ("posterior", "conditional", "sample")):
+    if not all(hasattr(model, name) for name in ("posterior", "conditional_log_prob", "sample")):
         raise ValueError(
             f"{args.model} holds a {type(model).__name__}, not a keras_vae VAE; "
-            "evaluate needs posterior(), conditional() and sample().")
+            "evaluate needs posterior(), conditional_log_prob() and sample().")
     train, test = datasets.load(args.dataset, image_size=args.image_size,
                                 color_mode=args.color_mode, seed=args.seed)
     x = (test if args.split == "test" else train)[0]

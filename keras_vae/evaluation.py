@@ -12,8 +12,8 @@
   the standard "FID").
 
 The likelihood functions work on any model with `posterior(x)` and `prior()`
-returning TFP distributions over codes and `conditional(z)` returning p(x|z),
-as `keras_vae.VAE` has.
+returning TFP distributions over codes and `conditional_log_prob(z, x)`
+returning log p(x|z) per example, as `keras_vae.VAE` has.
 """
 
 import math
@@ -62,7 +62,7 @@ def _log_weights(model, x, num_samples, seed):
         tf.tile(x[None], [num_samples] + [1] * len(x.shape)),
         tf.concat([[-1], tf.shape(x)[1:]], axis=0),
     )
-    log_px_z = tf.reshape(model.conditional(flat_z).log_prob(tiled_x), [num_samples, batch])
+    log_px_z = tf.reshape(model.conditional_log_prob(flat_z, tiled_x), [num_samples, batch])
     return log_px_z + model.prior().log_prob(z) - posterior.log_prob(z)
 
 
@@ -76,7 +76,8 @@ def log_likelihood(model, x, num_samples=1000, max_decoded=4096, seed=0, verbose
     the same samples estimates the ELBO.
 
     Args:
-        model: A model with `posterior(x)`, `prior()` and `conditional(z)`.
+        model: A model with `posterior(x)`, `prior()` and
+            `conditional_log_prob(z, x)`.
         x: Images (or other data) `(N, ...)`.
         num_samples: K, importance samples per image.
         max_decoded: Most decoder evaluations held in memory at once; sets

@@ -56,24 +56,32 @@ def build_encoder(
     latent_dim=32,
     filters=(32, 64),
     hidden_units=256,
+    variational=True,
+    num_classes=None,
     name="encoder",
 ):
     """Builds a convolutional encoder mapping images to a diagonal Gaussian.
 
     Each entry of `filters` adds a 3x3 convolution with stride 2 (halving the
     height and width), followed by a dense layer of `hidden_units` and two
-    linear heads for the posterior's mean and log-variance.
+    linear heads for the posterior's mean and log-variance (one head, the
+    code, when `variational=False`, as a plain autoencoder needs).
 
     Args:
         image_shape: `(height, width, channels)` of the input images.
         latent_dim: Size of the latent code.
         filters: Widths of the strided convolutions, first to last.
         hidden_units: Width of the dense layer before the two heads.
+        variational: False gives a deterministic encoder with one output.
+        num_classes: If set, the encoder takes `[images, one_hot_labels]`
+            (a conditional VAE's encoder): the label is broadcast to
+            `num_classes` extra image channels.
         name: Name of the returned model.
 
     Returns:
         A `keras.Model` from images to `[z_mean, z_log_var]`, each of shape
-        `(batch_size, latent_dim)`.
+        `(batch_size, latent_dim)`; or to the code alone when
+        `variational=False`.
 
     Example:
 
@@ -86,12 +94,22 @@ def build_encoder(
 
     inputs = keras.Input(shape=image_shape, name="images")
     x = inputs
+    if num_classes is not None:
+        check_int("num_classes", num_classes)
+        labels = keras.Input(shape=(num_classes,), name="labels")
+        label_map = keras.layers.Reshape((1, 1, num_classes), name="label_pixel")(labels)
+        label_map = keras.layers.UpSampling2D(image_shape[:2], name="label_map")(label_map)
+        x = keras.layers.Concatenate(name="images_and_labels")([x, label_map])
+        inputs = [inputs, labels]
     for i, width in enumerate(filters):
         x = keras.layers.Conv2D(
             width, 3, strides=2, padding="same", activation="relu", name=f"conv_{i}"
         )(x)
     x = keras.layers.Flatten(name="flatten")(x)
     x = keras.layers.Dense(hidden_units, activation="relu", name="hidden")(x)
+    if not variational:
+        code = keras.layers.Dense(latent_dim, name="code")(x)
+        return keras.Model(inputs, code, name=name)
     z_mean = keras.layers.Dense(latent_dim, name="z_mean")(x)
     z_log_var = keras.layers.Dense(latent_dim, name="z_log_var")(x)
     return keras.Model(inputs, [z_mean, z_log_var], name=name)
@@ -102,6 +120,7 @@ def build_decoder(
     latent_dim=32,
     filters=(32, 64),
     hidden_units=256,
+    num_classes=None,
     name="decoder",
 ):
     """Builds a convolutional decoder mapping latent codes to pixel logits.
@@ -117,6 +136,8 @@ def build_decoder(
         latent_dim: Size of the latent code.
         filters: Widths of the encoder's convolutions (used in reverse).
         hidden_units: Width of the first dense layer.
+        num_classes: If set, the decoder takes `[z, one_hot_labels]` (a
+            conditional VAE's decoder), concatenated before the first layer.
         name: Name of the returned model.
 
     Returns:
@@ -131,7 +152,13 @@ def build_decoder(
     start_w = _downsampled_size(width, len(filters))
 
     inputs = keras.Input(shape=(latent_dim,), name="z")
-    x = keras.layers.Dense(hidden_units, activation="relu", name="hidden")(inputs)
+    x = inputs
+    if num_classes is not None:
+        check_int("num_classes", num_classes)
+        labels = keras.Input(shape=(num_classes,), name="labels")
+        x = keras.layers.Concatenate(name="z_and_labels")([x, labels])
+        inputs = [inputs, labels]
+    x = keras.layers.Dense(hidden_units, activation="relu", name="hidden")(x)
     x = keras.layers.Dense(
         start_h * start_w * filters[-1], activation="relu", name="project"
     )(x)
@@ -152,4 +179,34 @@ def build_decoder(
             ((0, out_h - height), (0, out_w - width)), name="crop"
         )(x)
     logits = keras.layers.Conv2D(channels, 3, padding="same", name="logits")(x)
+    return keras.Model(inputs, logits, name=name)
+
+
+def build_discriminator(image_shape=(28, 28, 1), filters=(64, 128), dropout=0.3,
+                        name="discriminator"):
+    """Builds a GAN discriminator: images to one logit, "this image is real".
+
+    Each entry of `filters` adds a 4x4 convolution with stride 2 and a leaky
+    ReLU (slope 0.2), as in DCGAN; dropout before the final linear layer
+    keeps the discriminator from overpowering a small generator.
+
+    Args:
+        image_shape: `(height, width, channels)` of the images.
+        filters: Widths of the strided convolutions.
+        dropout: Dropout rate before the output (0 for none).
+        name: Name of the returned model.
+
+    Returns:
+        A `keras.Model` from images to logits of shape `(batch_size, 1)`.
+    """
+    image_shape = check_image_shape(image_shape)
+    filters = _check_filters(filters)
+    inputs = keras.Input(shape=image_shape, name="images")
+    x = inputs
+    for i, width in enumerate(filters):
+        x = keras.layers.Conv2D(width, 4, strides=2, padding="same", name=f"conv_{i}")(x)
+        x = keras.layers.LeakyReLU(0.2, name=f"leaky_relu_{i}")(x)
+    x = keras.layers.Flatten(name="flatten")(x)
+    x = keras.layers.Dropout(dropout, name="dropout")(x)
+    logits = keras.layers.Dense(1, name="logit")(x)
     return keras.Model(inputs, logits, name=name)

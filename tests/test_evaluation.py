@@ -36,6 +36,9 @@ class LinearGaussian:
         return tfd.MultivariateNormalDiag(loc=tf.matmul(z, self.w.T) + self.b,
                                           scale_diag=tf.fill([3], self.noise))
 
+    def conditional_log_prob(self, z, x):
+        return self.conditional(z).log_prob(x)
+
     def posterior(self, x):
         mean = tf.matmul(x - self.b, self.post_gain.T) + 0.3
         scale = np.sqrt(np.diag(self.post_cov)).astype("float32") * 1.5

@@ -1,6 +1,27 @@
-"""Models: each a subclassed `keras.Model` trained with `fit`."""
+"""Models: each a subclassed `keras.Model` trained with `fit`.
 
+- `VAE` (and beta-VAE through its `beta`), with likelihoods and priors by name;
+- `ConditionalVAE`, conditioned on a class label;
+- `Autoencoder`, the deterministic counterpart;
+- `DCGAN`, the adversarial baseline.
+"""
+
+from keras_vae.models.autoencoder import Autoencoder
+from keras_vae.models.autoencoder import build_autoencoder
+from keras_vae.models.conditional_vae import ConditionalVAE
+from keras_vae.models.conditional_vae import build_conditional_vae
+from keras_vae.models.gan import DCGAN
+from keras_vae.models.gan import build_dcgan
 from keras_vae.models.vae import VAE
 from keras_vae.models.vae import build_vae
 
-__all__ = ["VAE", "build_vae"]
+__all__ = [
+    "Autoencoder",
+    "ConditionalVAE",
+    "DCGAN",
+    "VAE",
+    "build_autoencoder",
+    "build_conditional_vae",
+    "build_dcgan",
+    "build_vae",
+]

@@ -6,13 +6,15 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 from keras import ops
 
+from keras_vae import likelihoods
 from keras_vae import networks
+from keras_vae import priors
 from keras_vae.layers import Sampling
+from keras_vae.models.base import ImageModel
+from keras_vae.models.base import first_component
 from keras_vae.validation import check_images
 from keras_vae.validation import check_int
 from keras_vae.validation import check_number
-from keras_vae.validation import check_shape_matches
-from keras_vae.validation import check_values
 
 tfd = tfp.distributions
 
@@ -24,25 +26,20 @@ so an extreme encoder output cannot overflow the sampler or the KL term.
 """
 
 
-def _first_component(data):
-    """Returns the images of a batch given as `x`, `(x,)`, `(x, y)` or `(x, y, w)`."""
-    x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
-    return x
-
-
 @keras.saving.register_keras_serializable(package="keras_vae")
-class VAE(keras.Model):
+class VAE(ImageModel):
     """A Variational Autoencoder with a diagonal Gaussian posterior.
 
     Each image `x` is encoded to a Gaussian `q(z|x)` rather than a single
     code. Training maximises the evidence lower bound (ELBO),
-    `E_q[log p(x|z)] - beta * KL(q(z|x) || p(z))`, with a standard Gaussian
-    prior `p(z)` and, by default, independent Bernoulli pixels `p(x|z)` on
-    the decoder's logits. All distributions and the KL term come from
-    TensorFlow Probability. The loss reported by `fit` is the negative ELBO
-    per image: `reconstruction_loss` (negative log-likelihood summed over
-    pixels) plus `beta * kl_loss` (KL summed over latent dimensions), each
-    averaged over the batch.
+    `E_q[log p(x|z)] - beta * KL(q(z|x) || p(z))`, by default with a
+    standard Gaussian prior `p(z)` and independent Bernoulli pixels
+    `p(x|z)` on the decoder's logits. All distributions and the KL term come
+    from TensorFlow Probability: the KL is analytic where TFP knows it (the
+    standard Gaussian prior) and a Monte Carlo estimate otherwise. The loss
+    reported by `fit` is the negative ELBO per image: `reconstruction_loss`
+    (negative log-likelihood summed over pixels) plus `beta * kl_loss` (KL
+    summed over latent dimensions), each averaged over the batch.
 
     `beta` is a non-trainable variable (`vae.beta`), so a callback can change
     it during `fit` without recompiling.
@@ -54,7 +51,14 @@ class VAE(keras.Model):
         decoder: A model from codes `(batch, latent_dim)` to per-pixel logits
             of the image shape; see `keras_vae.networks.build_decoder`.
         beta: Weight of the KL term (1.0 gives the ELBO; see beta-VAE).
-        seed: Optional int seeding the sampling noise.
+        likelihood: p(x|z): a name from `keras_vae.likelihoods.NAMES`
+            (`"bernoulli"`, `"continuous_bernoulli"`, `"gaussian"`,
+            `"gaussian_pixel"`, `"discretized_logistic"`) or a
+            `keras_vae.likelihoods.Likelihood` layer.
+        prior: p(z): a name from `keras_vae.priors.NAMES` (`"normal"`,
+            `"mixture"`, `"vamp"`) or a `keras_vae.priors.Prior` layer.
+        seed: Optional int seeding the sampling noise (and a named prior's
+            initial parameters).
         **kwargs: Standard `keras.Model` arguments (`name`...).
 
     Call arguments:
@@ -63,7 +67,8 @@ class VAE(keras.Model):
             posterior mean is used, so the output is deterministic.
 
     Returns:
-        The decoded images' mean (pixel probabilities), same shape as inputs.
+        The decoded images' mean under the likelihood (in [0, 1]), same
+        shape as inputs.
 
     Example:
 
@@ -81,7 +86,8 @@ class VAE(keras.Model):
         https://arxiv.org/abs/1312.6114
     """
 
-    def __init__(self, encoder, decoder, beta=1.0, seed=None, **kwargs):
+    def __init__(self, encoder, decoder, beta=1.0, likelihood="bernoulli",
+                 prior="normal", seed=None, **kwargs):
         super().__init__(**kwargs)
         for arg_name, model in (("encoder", encoder), ("decoder", decoder)):
             if not isinstance(model, keras.Model):
@@ -96,10 +102,11 @@ class VAE(keras.Model):
         self.image_shape = image_shape
         self.latent_dim = latent_dim
         self.seed = seed
+        self.likelihood_layer = likelihoods.get(likelihood)
+        self.likelihood_layer.build((None,) + image_shape)
+        self.prior_layer = priors.get(prior, latent_dim, image_shape, seed=seed)
         self.sampler = Sampling(seed=seed, name="sampling")
-        self.prior_seed_generator = keras.random.SeedGenerator(
-            None if seed is None else seed + 1, name="prior_seed_generator"
-        )
+        self._init_sampling(seed)
         self.beta = self.add_weight(
             shape=(),
             initializer=keras.initializers.Constant(beta),
@@ -154,49 +161,73 @@ class VAE(keras.Model):
 
     # ----------------------------------------------------------------- maths
 
-    def posterior(self, x, training=False):
-        """Returns q(z|x) as a `tfd.MultivariateNormalDiag` (float32)."""
-        return self._gaussian(*self._encode_tensors(x, training=training))
+    def posterior(self, x, training=False, condition=None):
+        """Returns q(z|x) as a `tfd.MultivariateNormalDiag` (float32).
+
+        `condition` (here and below) is the one-hot class of a
+        `ConditionalVAE`; a plain VAE takes none.
+        """
+        return self._gaussian(*self._encode_tensors(x, training, condition))
 
     @staticmethod
     def _gaussian(z_mean, z_log_var):
         return tfd.MultivariateNormalDiag(loc=z_mean, scale_diag=tf.exp(0.5 * z_log_var))
 
     def prior(self):
-        """Returns p(z), a standard `tfd.MultivariateNormalDiag`."""
-        return tfd.MultivariateNormalDiag(loc=tf.zeros([self.latent_dim]))
+        """Returns p(z) as a `tfd` distribution over codes (float32)."""
+        return self.prior_layer.distribution(self._encode_tensors)
 
-    def likelihood(self, logits):
-        """Returns p(x|z): independent Bernoulli pixels on the decoder's logits."""
-        logits = tf.cast(logits, "float32")
-        return tfd.Independent(
-            tfd.Bernoulli(logits=logits, dtype=tf.float32),
-            reinterpreted_batch_ndims=3,
-        )
+    @property
+    def kl_estimator(self):
+        """`"analytic"` if TFP knows KL(q || p) for this prior, else `"monte_carlo"`."""
+        posterior = self._gaussian(tf.zeros([1, self.latent_dim]),
+                                   tf.zeros([1, self.latent_dim]))
+        analytic = priors.has_analytic_kl(posterior, self.prior())
+        return "analytic" if analytic else "monte_carlo"
 
-    def conditional(self, z, training=False):
+    def likelihood(self, params):
+        """Returns p(x|z) for decoder outputs `params` (see `keras_vae.likelihoods`)."""
+        return self.likelihood_layer.distribution(params)
+
+    def conditional(self, z, training=False, condition=None):
         """Returns p(x|z) for codes `z` of shape `(N, latent_dim)`."""
-        return self.likelihood(self.decoder(z, training=training))
+        return self.likelihood(self._decoder_params(z, training, condition))
 
-    def _encode_tensors(self, x, training=False):
-        z_mean, z_log_var = self.encoder(x, training=training)
+    def conditional_log_prob(self, z, x, training=False, condition=None):
+        """Returns log p(x|z) per image, float32 `(N,)`, for codes `z` and images `x`."""
+        return self.likelihood_layer.log_prob(
+            self._decoder_params(z, training, condition), x)
+
+    def _decoder_params(self, z, training=False, condition=None):
+        del condition  # Used by ConditionalVAE.
+        return self.decoder(z, training=training)
+
+    def _encoder_outputs(self, x, training=False, condition=None):
+        del condition  # Used by ConditionalVAE.
+        return self.encoder(x, training=training)
+
+    def _encode_tensors(self, x, training=False, condition=None):
+        z_mean, z_log_var = self._encoder_outputs(x, training, condition)
         z_mean = tf.cast(z_mean, "float32")
         z_log_var = tf.cast(z_log_var, "float32")
         z_log_var = LOG_VAR_BOUND * tf.tanh(z_log_var / LOG_VAR_BOUND)
         return z_mean, z_log_var
 
-    def compute_vae_losses(self, x, training=False):
+    def compute_vae_losses(self, x, training=False, condition=None):
         """Returns per-image `(reconstruction_loss, kl_loss)` for images `x`.
 
         The reconstruction loss is `-log p(x|z)` for one `z ~ q(z|x)` drawn
-        with the reparameterization trick; the KL term is analytic, from
-        `tfd.kl_divergence`. Both have shape `(batch,)`, float32.
+        with the reparameterization trick; the KL term is analytic (from
+        `tfd.kl_divergence`) when TFP knows it for the prior, otherwise
+        `log q(z|x) - log p(z)` at the same `z` (see `kl_estimator`). Both
+        have shape `(batch,)`, float32.
         """
         x = tf.cast(x, "float32")
-        z_mean, z_log_var = self._encode_tensors(x, training=training)
+        z_mean, z_log_var = self._encode_tensors(x, training, condition)
         z = self.sampler([z_mean, z_log_var])
-        reconstruction_loss = -self.conditional(z, training=training).log_prob(x)
-        kl_loss = tfd.kl_divergence(self._gaussian(z_mean, z_log_var), self.prior())
+        reconstruction_loss = -self.conditional_log_prob(z, x, training, condition)
+        kl_loss = priors.kl_divergence(
+            self._gaussian(z_mean, z_log_var), self.prior(), z)
         return reconstruction_loss, kl_loss
 
     def _total_loss(self, reconstruction_loss, kl_loss):
@@ -209,10 +240,14 @@ class VAE(keras.Model):
         self.kl_loss_tracker.update_state(kl_loss)
         return {metric.name: metric.result() for metric in self.metrics}
 
+    def _unpack(self, data):
+        """Returns `(images, condition)` of a batch; a plain VAE has no condition."""
+        return first_component(data), None
+
     def train_step(self, data):
-        x = _first_component(data)
+        x, condition = self._unpack(data)
         with tf.GradientTape() as tape:
-            reconstruction_loss, kl_loss = self.compute_vae_losses(x, training=True)
+            reconstruction_loss, kl_loss = self.compute_vae_losses(x, True, condition)
             loss = self._total_loss(reconstruction_loss, kl_loss)
             # Gradients are summed over replicas under tf.distribute, so the
             # per-replica mean is divided by the number of replicas.
@@ -223,75 +258,18 @@ class VAE(keras.Model):
         return self._update_metrics(loss, reconstruction_loss, kl_loss)
 
     def test_step(self, data):
-        x = _first_component(data)
-        reconstruction_loss, kl_loss = self.compute_vae_losses(x, training=False)
+        x, condition = self._unpack(data)
+        reconstruction_loss, kl_loss = self.compute_vae_losses(x, False, condition)
         loss = self._total_loss(reconstruction_loss, kl_loss)
         return self._update_metrics(loss, reconstruction_loss, kl_loss)
 
     def call(self, inputs, training=False):
         z_mean, z_log_var = self._encode_tensors(inputs, training=training)
         z = self.sampler([z_mean, z_log_var]) if training else z_mean
-        return self._mean_image(self.decoder(z, training=training))
+        return self.likelihood_layer.mean(self.decoder(z, training=training))
 
-    @staticmethod
-    def _mean_image(logits):
-        return tf.sigmoid(tf.cast(logits, "float32"))
-
-    # ------------------------------------------------------ input validation
-
-    def check_input(self, data, name="x"):
-        """Raises a clear error if `data` cannot be images for this model.
-
-        Accepts what `fit`, `evaluate` and `predict` accept: an array, a
-        tuple `(x, ...)`, or a `tf.data.Dataset`. Arrays are checked in full;
-        a dataset's element spec and its first batch are checked.
-        """
-        if data is None:
-            return
-        if isinstance(data, tf.data.Dataset):
-            self._check_dataset(data, name)
-            return
-        if isinstance(data, tuple):
-            data = _first_component(data)
-        if isinstance(data, (np.ndarray, tf.Tensor, list)):
-            check_images(data, name=name, image_shape=self.image_shape)
-
-    def _check_dataset(self, dataset, name):
-        spec = _first_component(dataset.element_spec)
-        if not isinstance(spec, tf.TensorSpec):
-            raise TypeError(
-                f"{name} must yield image tensors. Received: element_spec={spec}"
-            )
-        if spec.shape.rank is not None and spec.shape.rank != 4:
-            raise ValueError(
-                f"{name} must yield batches of rank 4 (batch, height, width, "
-                f"channels); batch the dataset first. Received: element "
-                f"shape {spec.shape}"
-            )
-        if spec.shape.rank == 4 and None not in spec.shape[1:]:
-            check_shape_matches(spec.shape[1:], self.image_shape, name)
-        first = next(iter(dataset.take(1)), None)
-        if first is None:
-            raise ValueError(f"{name} is empty. Received: a dataset with no batches")
-        check_values(np.asarray(_first_component(first)), name=f"{name} (first batch)")
-
-    def fit(self, x=None, y=None, *args, validation_data=None, **kwargs):
-        self.check_input(x, "x")
-        if validation_data is not None:
-            self.check_input(validation_data, "validation_data")
-        if isinstance(x, tf.data.Dataset):
-            # A dataset carries its own shuffling (see datasets.make_dataset);
-            # this silences Keras's warning that `shuffle=True` is ignored.
-            kwargs.setdefault("shuffle", False)
-        return super().fit(x, y, *args, validation_data=validation_data, **kwargs)
-
-    def evaluate(self, x=None, y=None, *args, **kwargs):
-        self.check_input(x, "x")
-        return super().evaluate(x, y, *args, **kwargs)
-
-    def predict(self, x, *args, **kwargs):
-        self.check_input(x, "x")
-        return super().predict(x, *args, **kwargs)
+    def _decode_tensor(self, z):
+        return self.likelihood_layer.mean(self.decoder(z))
 
     # ------------------------------------------------------------ public API
 
@@ -306,45 +284,28 @@ class VAE(keras.Model):
             A pair of NumPy arrays `(z_mean, z_log_var)`, each `(N, latent_dim)`.
         """
         x = check_images(x, image_shape=self.image_shape)
+        return self._encode_batches(x, None, batch_size)
+
+    def _encode_batches(self, x, labels, batch_size):
         means, log_vars = [], []
         for start in range(0, x.shape[0], batch_size):
-            z_mean, z_log_var = self._encode_tensors(x[start:start + batch_size])
+            stop = start + batch_size
+            condition = None if labels is None else self.one_hot(labels[start:stop])
+            z_mean, z_log_var = self._encode_tensors(x[start:stop], False, condition)
             means.append(z_mean.numpy())
             log_vars.append(z_log_var.numpy())
         return np.concatenate(means), np.concatenate(log_vars)
 
-    def decode(self, z, batch_size=256):
-        """Decodes latent codes to images (the likelihood's mean, in [0, 1]).
-
-        Args:
-            z: Codes of shape `(N, latent_dim)`.
-            batch_size: Codes decoded at a time.
-
-        Returns:
-            A NumPy array of images, shape `(N, *image_shape)`.
-        """
-        z = np.asarray(z, dtype="float32")
-        if z.ndim != 2 or z.shape[1] != self.latent_dim:
-            raise ValueError(
-                f"z must have shape (N, {self.latent_dim}). Received: z.shape={z.shape}"
-            )
-        images = [
-            self._mean_image(self.decoder(z[start:start + batch_size])).numpy()
-            for start in range(0, z.shape[0], batch_size)
-        ]
-        return np.concatenate(images) if images else np.zeros(
-            (0,) + self.image_shape, "float32")
-
-    def reconstruct(self, x, batch_size=256):
-        """Reconstructs images through the posterior mean (deterministic).
-
-        Returns:
-            A NumPy array of the same shape as `x`.
-        """
-        return self.predict(x, batch_size=batch_size, verbose=0)
+    def draw_codes(self, n, seed=None):
+        """Returns `n` codes drawn from the prior, float32 NumPy `(n, latent_dim)`."""
+        if isinstance(self.prior_layer, priors.StandardNormal):
+            return super().draw_codes(n, seed)
+        check_int("n", n)
+        seed = self.prior_seed_generator.next() if seed is None else tf.constant([seed, 0])
+        return self.prior().sample(n, seed=tf.cast(seed, "int32")).numpy()
 
     def sample(self, n, seed=None):
-        """Generates `n` new images by decoding draws from the prior N(0, I).
+        """Generates `n` new images by decoding draws from the prior p(z).
 
         Args:
             n: Number of images.
@@ -354,12 +315,7 @@ class VAE(keras.Model):
         Returns:
             A NumPy array of images, shape `(n, *image_shape)`.
         """
-        check_int("n", n)
-        z = keras.random.normal(
-            (n, self.latent_dim),
-            seed=self.prior_seed_generator if seed is None else seed,
-        )
-        return self.decode(ops.convert_to_numpy(z))
+        return self.decode(self.draw_codes(n, seed))
 
     # ------------------------------------------------------------- saving
 
@@ -370,14 +326,17 @@ class VAE(keras.Model):
             "encoder": keras.saving.serialize_keras_object(self.encoder),
             "decoder": keras.saving.serialize_keras_object(self.decoder),
             "beta": float(ops.convert_to_numpy(self.beta)),
+            "likelihood": keras.saving.serialize_keras_object(self.likelihood_layer),
+            "prior": keras.saving.serialize_keras_object(self.prior_layer),
             "seed": self.seed,
         }
 
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
-        config["decoder"] = keras.saving.deserialize_keras_object(config["decoder"])
+        for key in ("encoder", "decoder", "likelihood", "prior"):
+            if isinstance(config.get(key), dict):
+                config[key] = keras.saving.deserialize_keras_object(config[key])
         return cls(**config)
 
 
@@ -387,6 +346,8 @@ def build_vae(
     filters=(32, 64),
     hidden_units=256,
     beta=1.0,
+    likelihood="bernoulli",
+    prior="normal",
     seed=None,
     name="vae",
 ):
@@ -398,6 +359,8 @@ def build_vae(
         filters: Widths of the encoder's stride-2 convolutions.
         hidden_units: Width of the dense layer in encoder and decoder.
         beta: Weight of the KL term.
+        likelihood: Name or layer of p(x|z) (see `VAE`).
+        prior: Name or layer of p(z) (see `VAE`).
         seed: Optional int seeding the sampling noise. Initial weights
             follow Keras's global seed (`keras.utils.set_random_seed`).
         name: Name of the model.
@@ -407,4 +370,5 @@ def build_vae(
     """
     encoder = networks.build_encoder(image_shape, latent_dim, filters, hidden_units)
     decoder = networks.build_decoder(image_shape, latent_dim, filters, hidden_units)
-    return VAE(encoder, decoder, beta=beta, seed=seed, name=name)
+    return VAE(encoder, decoder, beta=beta, likelihood=likelihood, prior=prior,
+               seed=seed, name=name)

@@ -1,0 +1,146 @@
+"""The plain autoencoder: the same networks as the VAE with a deterministic code."""
+
+import keras
+import tensorflow as tf
+
+from keras_vae import likelihoods
+from keras_vae import networks
+from keras_vae.models.base import ImageModel
+from keras_vae.models.base import first_component
+
+
+@keras.saving.register_keras_serializable(package="keras_vae")
+class Autoencoder(ImageModel):
+    """A deterministic autoencoder: image -> one code -> reconstruction.
+
+    It is a `keras_vae.VAE` with the randomness and the KL term taken out:
+    the encoder gives a single code per image (a point, not a distribution),
+    and training minimises the reconstruction loss alone, `-log p(x|z)`
+    summed over pixels (binary cross-entropy for the default Bernoulli
+    likelihood, the VAE's reconstruction term). Nothing shapes the code
+    space, so `sample`, which decodes draws from N(0, I) as a VAE does,
+    shows what that costs: codes away from the training codes decode to
+    noise. Fit a density to the codes (`keras_vae.mixture.ExPostSampler`)
+    to sample from an autoencoder properly.
+
+    Args:
+        encoder: A model from images to codes `(batch, latent_dim)`; see
+            `keras_vae.networks.build_encoder(..., variational=False)`.
+        decoder: A model from codes to per-pixel likelihood parameters.
+        likelihood: Name or layer of p(x|z), as for `VAE`.
+        seed: Optional int seeding `sample`.
+        **kwargs: Standard `keras.Model` arguments.
+
+    Call arguments:
+        inputs: Images in [0, 1].
+
+    Returns:
+        The reconstructions (the likelihood's mean), same shape as inputs.
+
+    Example:
+
+    ```python
+    autoencoder = keras_vae.models.build_autoencoder((28, 28, 1), latent_dim=16)
+    autoencoder.compile(optimizer="adam")
+    autoencoder.fit(x_train, epochs=5, batch_size=128)
+    codes = autoencoder.encode(x_test)
+    ```
+    """
+
+    def __init__(self, encoder, decoder, likelihood="bernoulli", seed=None, **kwargs):
+        super().__init__(**kwargs)
+        for arg_name, model in (("encoder", encoder), ("decoder", decoder)):
+            if not isinstance(model, keras.Model):
+                raise TypeError(
+                    f"{arg_name} must be a keras.Model. Received: {arg_name}={model!r}")
+        code_shape = encoder.output_shape
+        if not (isinstance(code_shape, tuple) and len(code_shape) == 2
+                and isinstance(code_shape[1], int)):
+            raise ValueError(
+                "encoder must output one code of shape (batch, latent_dim); build it "
+                "with networks.build_encoder(..., variational=False). Received: "
+                f"encoder output shape {code_shape}")
+        self.image_shape = tuple(encoder.input_shape[1:])
+        self.latent_dim = code_shape[1]
+        if tuple(decoder.input_shape[1:]) != (self.latent_dim,):
+            raise ValueError(
+                f"decoder must take codes of shape (batch, {self.latent_dim}). "
+                f"Received: decoder input shape {decoder.input_shape}")
+        if tuple(decoder.output_shape[1:]) != self.image_shape:
+            raise ValueError(
+                f"decoder must output the encoder's image shape {self.image_shape}. "
+                f"Received: decoder output shape {decoder.output_shape}")
+        self.encoder = encoder
+        self.decoder = decoder
+        self.seed = seed
+        self.likelihood_layer = likelihoods.get(likelihood)
+        self.likelihood_layer.build((None,) + self.image_shape)
+        self._init_sampling(seed)
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.built = True
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker]
+
+    def compute_reconstruction_loss(self, x, training=False):
+        """Returns `-log p(x|z)` per image, `z` the deterministic code, float32 `(batch,)`."""
+        x = tf.cast(x, "float32")
+        params = self.decoder(self.encoder(x, training=training), training=training)
+        return -self.likelihood_layer.log_prob(params, x)
+
+    def train_step(self, data):
+        x = first_component(data)
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(self.compute_reconstruction_loss(x, training=True))
+            replicas = tf.distribute.get_strategy().num_replicas_in_sync
+            scaled_loss = self.optimizer.scale_loss(loss / replicas)
+        gradients = tape.gradient(scaled_loss, self.trainable_weights)
+        self.optimizer.apply_gradients(zip(gradients, self.trainable_weights))
+        self.loss_tracker.update_state(loss, sample_weight=tf.shape(x)[0])
+        return {"loss": self.loss_tracker.result()}
+
+    def test_step(self, data):
+        x = first_component(data)
+        loss = tf.reduce_mean(self.compute_reconstruction_loss(x))
+        self.loss_tracker.update_state(loss, sample_weight=tf.shape(x)[0])
+        return {"loss": self.loss_tracker.result()}
+
+    def call(self, inputs, training=False):
+        params = self.decoder(self.encoder(inputs, training=training), training=training)
+        return self.likelihood_layer.mean(params)
+
+    def _decode_tensor(self, z):
+        return self.likelihood_layer.mean(self.decoder(z))
+
+    def encode(self, x, batch_size=256):
+        """Encodes images to their codes, a NumPy array `(N, latent_dim)`."""
+        self.check_input(x)
+        return self.encoder.predict(x, batch_size=batch_size, verbose=0)
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "encoder": keras.saving.serialize_keras_object(self.encoder),
+            "decoder": keras.saving.serialize_keras_object(self.decoder),
+            "likelihood": keras.saving.serialize_keras_object(self.likelihood_layer),
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in ("encoder", "decoder", "likelihood"):
+            config[key] = keras.saving.deserialize_keras_object(config[key])
+        return cls(**config)
+
+
+def build_autoencoder(image_shape=(28, 28, 1), latent_dim=32, filters=(32, 64),
+                      hidden_units=256, likelihood="bernoulli", seed=None,
+                      name="autoencoder"):
+    """Builds an `Autoencoder` with the VAE's networks (see `build_vae`)."""
+    encoder = networks.build_encoder(image_shape, latent_dim, filters, hidden_units,
+                                     variational=False)
+    decoder = networks.build_decoder(image_shape, latent_dim, filters, hidden_units)
+    return Autoencoder(encoder, decoder, likelihood=likelihood, seed=seed, name=name)

@@ -1,0 +1,190 @@
+"""A small DCGAN: the adversarial baseline the VAE is compared against."""
+
+import keras
+import tensorflow as tf
+
+from keras_vae import networks
+from keras_vae.models.base import ImageModel
+from keras_vae.models.base import first_component
+from keras_vae.validation import check_images
+
+
+@keras.saving.register_keras_serializable(package="keras_vae")
+class DCGAN(ImageModel):
+    """A deep convolutional GAN with its own `train_step`.
+
+    The generator maps codes `z ~ N(0, I)` to pixel logits (the VAE's
+    decoder architecture); images are their sigmoid. The discriminator maps
+    images to one logit, "real". Each step updates the discriminator on a
+    real and a generated batch, then the generator with the non-saturating
+    loss (`-log D(G(z))`). There is no encoder, so no reconstruction and no
+    likelihood: a GAN is judged by its samples only (FID).
+
+    Compile with one optimizer for the generator (`optimizer`) and,
+    optionally, another for the discriminator (`discriminator_optimizer`,
+    by default a copy of the first's configuration).
+
+    Args:
+        generator: A model from codes `(batch, latent_dim)` to pixel logits.
+        discriminator: A model from images to one logit `(batch, 1)`.
+        seed: Optional int seeding the codes drawn while training and sampling.
+        **kwargs: Standard `keras.Model` arguments.
+
+    Call arguments:
+        inputs: Codes `(batch, latent_dim)`.
+
+    Returns:
+        Generated images in [0, 1].
+
+    Example:
+
+    ```python
+    gan = keras_vae.models.build_dcgan((28, 28, 1), latent_dim=32)
+    gan.compile(optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5))
+    gan.fit(x_train, epochs=5, batch_size=128)
+    images = gan.sample(16)
+    ```
+
+    Reference:
+        Radford, Metz and Chintala, "Unsupervised Representation Learning
+        with Deep Convolutional Generative Adversarial Networks", 2015,
+        https://arxiv.org/abs/1511.06434
+    """
+
+    def __init__(self, generator, discriminator, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        for arg_name, model in (("generator", generator), ("discriminator", discriminator)):
+            if not isinstance(model, keras.Model):
+                raise TypeError(
+                    f"{arg_name} must be a keras.Model. Received: {arg_name}={model!r}")
+        self.image_shape = tuple(generator.output_shape[1:])
+        self.latent_dim = generator.input_shape[1]
+        if tuple(discriminator.input_shape[1:]) != self.image_shape:
+            raise ValueError(
+                f"discriminator must take the generator's images {self.image_shape}. "
+                f"Received: discriminator input shape {discriminator.input_shape}")
+        if tuple(discriminator.output_shape[1:]) != (1,):
+            raise ValueError(
+                "discriminator must output one logit per image, (batch, 1). "
+                f"Received: discriminator output shape {discriminator.output_shape}")
+        self.generator = generator
+        self.discriminator = discriminator
+        self.seed = seed
+        self.noise_seed_generator = keras.random.SeedGenerator(seed, name="noise")
+        self._init_sampling(seed)
+        self.discriminator_loss_tracker = keras.metrics.Mean(name="discriminator_loss")
+        self.generator_loss_tracker = keras.metrics.Mean(name="generator_loss")
+        self.discriminator_optimizer = None
+        self.built = True
+
+    def compile(self, optimizer="adam", discriminator_optimizer=None, **kwargs):
+        super().compile(optimizer=optimizer, **kwargs)
+        if discriminator_optimizer is None:
+            discriminator_optimizer = self.optimizer.from_config(self.optimizer.get_config())
+        self.discriminator_optimizer = keras.optimizers.get(discriminator_optimizer)
+
+    def get_compile_config(self):
+        return {
+            "optimizer": keras.saving.serialize_keras_object(self.optimizer),
+            "discriminator_optimizer": keras.saving.serialize_keras_object(
+                self.discriminator_optimizer),
+        }
+
+    def compile_from_config(self, config):
+        self.compile(**{key: keras.saving.deserialize_keras_object(value)
+                        for key, value in config.items()})
+
+    @property
+    def metrics(self):
+        return [self.discriminator_loss_tracker, self.generator_loss_tracker]
+
+    @staticmethod
+    def _cross_entropy(logits, label):
+        logits = tf.cast(logits, "float32")
+        return tf.nn.sigmoid_cross_entropy_with_logits(
+            labels=tf.fill(tf.shape(logits), label), logits=logits)
+
+    @staticmethod
+    def _scaled(optimizer, loss):
+        """The loss to differentiate: per replica, with mixed-precision loss scaling."""
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        return optimizer.scale_loss(loss / replicas)
+
+    @staticmethod
+    def _apply(optimizer, tape, scaled_loss, weights):
+        optimizer.apply_gradients(zip(tape.gradient(scaled_loss, weights), weights))
+
+    def train_step(self, data):
+        real = tf.cast(first_component(data), "float32")
+        batch = tf.shape(real)[0]
+        z = keras.random.normal((batch, self.latent_dim), seed=self.noise_seed_generator)
+        with tf.GradientTape() as tape:
+            fake = self(z, training=True)
+            discriminator_loss = tf.reduce_mean(
+                self._cross_entropy(self.discriminator(real, training=True), 1.0)
+                + self._cross_entropy(self.discriminator(fake, training=True), 0.0))
+            scaled = self._scaled(self.discriminator_optimizer, discriminator_loss)
+        self._apply(self.discriminator_optimizer, tape, scaled,
+                    self.discriminator.trainable_weights)
+        z = keras.random.normal((batch, self.latent_dim), seed=self.noise_seed_generator)
+        with tf.GradientTape() as tape:
+            generator_loss = tf.reduce_mean(self._cross_entropy(
+                self.discriminator(self(z, training=True), training=True), 1.0))
+            scaled = self._scaled(self.optimizer, generator_loss)
+        self._apply(self.optimizer, tape, scaled, self.generator.trainable_weights)
+        self.discriminator_loss_tracker.update_state(discriminator_loss, sample_weight=batch)
+        self.generator_loss_tracker.update_state(generator_loss, sample_weight=batch)
+        return {m.name: m.result() for m in self.metrics}
+
+    def test_step(self, data):
+        real = tf.cast(first_component(data), "float32")
+        batch = tf.shape(real)[0]
+        z = keras.random.normal((batch, self.latent_dim), seed=self.noise_seed_generator)
+        fake = self(z)
+        discriminator_loss = tf.reduce_mean(
+            self._cross_entropy(self.discriminator(real), 1.0)
+            + self._cross_entropy(self.discriminator(fake), 0.0))
+        generator_loss = tf.reduce_mean(self._cross_entropy(self.discriminator(fake), 1.0))
+        self.discriminator_loss_tracker.update_state(discriminator_loss, sample_weight=batch)
+        self.generator_loss_tracker.update_state(generator_loss, sample_weight=batch)
+        return {m.name: m.result() for m in self.metrics}
+
+    def call(self, inputs, training=False):
+        return tf.sigmoid(tf.cast(self.generator(inputs, training=training), "float32"))
+
+    def _decode_tensor(self, z):
+        return self(z)
+
+    def predict(self, x, *args, **kwargs):
+        """Generates images from codes `x` `(N, latent_dim)`."""
+        return keras.Model.predict(self, self.check_codes(x), *args, **kwargs)
+
+    def reconstruct(self, x, batch_size=256):
+        raise NotImplementedError(
+            "A GAN has no encoder, so it cannot reconstruct images. Received: "
+            f"{len(check_images(x))} images; use sample() or decode()")
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "generator": keras.saving.serialize_keras_object(self.generator),
+            "discriminator": keras.saving.serialize_keras_object(self.discriminator),
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in ("generator", "discriminator"):
+            config[key] = keras.saving.deserialize_keras_object(config[key])
+        return cls(**config)
+
+
+def build_dcgan(image_shape=(28, 28, 1), latent_dim=32, filters=(64, 128),
+                hidden_units=256, seed=None, name="dcgan"):
+    """Builds a `DCGAN`: the VAE's decoder as generator, `networks.build_discriminator`."""
+    generator = networks.build_decoder(image_shape, latent_dim, filters, hidden_units,
+                                       name="generator")
+    discriminator = networks.build_discriminator(image_shape, filters)
+    return DCGAN(generator, discriminator, seed=seed, name=name)
