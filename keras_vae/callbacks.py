@@ -12,6 +12,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_vae import evaluation
 from keras_vae import plotting
 from keras_vae import saving
 from keras_vae.validation import check_images
@@ -32,7 +33,10 @@ class ReconstructionPlotter(keras.callbacks.Callback):
 
     Args:
         images: Held-out images `(N, height, width, channels)` in [0, 1];
-            keep N small (8 to 16).
+            keep N small (8 to 16). None draws samples only (for a model
+            without an encoder, such as `DCGAN`).
+        labels: The images' classes, for a `ConditionalVAE`; its samples
+            then cycle through the classes `0, 1, ...`.
         output_dir: Folder for the PNG files, created if needed; None writes
             no files.
         every: Draw every `every` epochs.
@@ -52,9 +56,15 @@ class ReconstructionPlotter(keras.callbacks.Callback):
     """
 
     def __init__(self, images, output_dir=None, every=1, num_samples=0, seed=0,
-                 show=False, log_dir=None):
+                 show=False, log_dir=None, labels=None):
         super().__init__()
-        self.images = check_images(images, name="images").astype("float32")
+        if images is None and not num_samples:
+            raise ValueError(
+                "ReconstructionPlotter needs images to reconstruct or num_samples > 0. "
+                "Received: images=None, num_samples=0")
+        self.images = None if images is None else check_images(
+            images, name="images").astype("float32")
+        self.labels = None if labels is None else np.asarray(labels, "int32")
         check_int("every", every)
         check_int("num_samples", num_samples, minimum=0)
         if output_dir is None and not show and log_dir is None:
@@ -85,13 +95,20 @@ class ReconstructionPlotter(keras.callbacks.Callback):
         number = epoch + 1
         if number % self.every:
             return
-        reconstructions = np.asarray(self.model(self.images, training=False))
-        figures = {"epoch": plotting.plot_reconstructions(
-            self.images, reconstructions,
-            title=f"Epoch {number}: originals (top) and reconstructions")}
+        figures = {}
+        if self.images is not None:
+            inputs = self.images if self.labels is None else (self.images, self.labels)
+            reconstructions = np.asarray(self.model(inputs, training=False))
+            figures["epoch"] = plotting.plot_reconstructions(
+                self.images, reconstructions,
+                title=f"Epoch {number}: originals (top) and reconstructions")
         if self._codes is not None:
+            extra = ()
+            if hasattr(self.model, "num_classes"):
+                extra = (np.arange(self.num_samples) % self.model.num_classes,)
             figures["samples"] = plotting.plot_images(
-                self.model.decode(self._codes), title=f"Epoch {number}: prior samples")
+                self.model.decode(self._codes, *extra),
+                title=f"Epoch {number}: prior samples")
         for prefix, figure in figures.items():
             png = plotting.figure_to_png(figure)
             if self.output_dir is not None:
@@ -110,6 +127,48 @@ class ReconstructionPlotter(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         if self._writer is not None:
             self._writer.flush()
+
+
+class LatentDiagnostics(keras.callbacks.Callback):
+    """Logs posterior-collapse diagnostics at the end of every N epochs.
+
+    On a fixed set of images it computes the number of active units
+    (`evaluation.active_units`) and the KL of each latent dimension
+    (`evaluation.kl_per_dimension`). `active_units` is added to the logs
+    (so to the History, the progress bar and TensorBoard when this callback
+    comes before the TensorBoard callback); the per-dimension KL, a vector,
+    is kept in `kl_history` (one row per measured epoch, with `epochs`).
+
+    Args:
+        images: Held-out images, a few hundred.
+        every: Measure every `every` epochs.
+        threshold: Active-unit threshold on the variance of posterior means.
+
+    Example:
+
+    ```python
+    diagnostics = keras_vae.callbacks.LatentDiagnostics(x_test[:500])
+    vae.fit(x_train, epochs=10, callbacks=[diagnostics])
+    diagnostics.kl_history[-1]  # nats per latent dimension
+    ```
+    """
+
+    def __init__(self, images, every=1, threshold=0.01):
+        super().__init__()
+        self.images = check_images(images, name="images").astype("float32")
+        self.every = check_int("every", every)
+        self.threshold = check_number("threshold", threshold)
+        self.epochs = []
+        self.kl_history = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self.every:
+            return
+        units = evaluation.active_units(self.model, self.images, self.threshold)
+        self.epochs.append(epoch + 1)
+        self.kl_history.append(evaluation.kl_per_dimension(self.model, self.images))
+        if logs is not None:
+            logs["active_units"] = units["active_units"]
 
 
 class KLSchedule(keras.callbacks.Callback):

@@ -1,6 +1,7 @@
 """How good is a VAE? Reconstruction MSE, log-likelihood bounds and FID.
 
 - `reconstruction_mse`: squared error of the posterior-mean reconstruction.
+- `kl_per_dimension` and `active_units`: posterior-collapse diagnostics.
 - `log_likelihood`: the ELBO and the importance-weighted bound (IWAE) with
   `K` samples, an estimate of `log p(x)` that tightens as `K` grows; in nats
   and in bits per dimension. Memory does not grow with `K`: samples and
@@ -31,18 +32,57 @@ from keras_vae.validation import check_int
 MNIST_CLASSIFIER_PATH = pathlib.Path(__file__).resolve().parent.parent / "data" / "mnist_classifier.keras"
 
 
-def reconstruction_mse(model, x, batch_size=256):
+def reconstruction_mse(model, x, batch_size=256, labels=None):
     """Mean squared error between images and their posterior-mean reconstructions.
+
+    Args:
+        model: A model with `reconstruct` (a `VAE`, `Autoencoder`...).
+        x: Images in [0, 1].
+        batch_size: Images reconstructed at a time.
+        labels: The images' classes, for a `ConditionalVAE` only.
 
     Returns:
         A dict with `mse_per_pixel` (mean over pixels and images) and
         `mse_per_image` (summed over pixels, averaged over images).
     """
-    reconstructions = model.reconstruct(x, batch_size=batch_size)  # checks x
+    extra = () if labels is None else (labels,)
+    reconstructions = model.reconstruct(x, *extra, batch_size=batch_size)  # checks x
     x = np.asarray(x)
     squared = np.square(reconstructions.astype("float64") - x.astype("float64"))
     per_image = squared.reshape(len(x), -1).sum(axis=1)
     return {"mse_per_pixel": float(squared.mean()), "mse_per_image": float(per_image.mean())}
+
+
+def kl_per_dimension(model, x, batch_size=256):
+    """Mean KL(q(z_d|x) || N(0, 1)) of each latent dimension over images `x`.
+
+    The analytic Gaussian KL, per dimension, averaged over images: a
+    dimension whose KL is near 0 carries no information about `x` (it has
+    collapsed to the prior). Measured against N(0, 1) whatever the model's
+    prior, so it is the standard collapse diagnostic for the standard prior.
+
+    Returns:
+        A float64 NumPy array `(latent_dim,)` in nats.
+    """
+    z_mean, z_log_var = model.encode(x, batch_size=batch_size)
+    z_mean, z_log_var = z_mean.astype("float64"), z_log_var.astype("float64")
+    kl = 0.5 * (np.square(z_mean) + np.exp(z_log_var) - 1.0 - z_log_var)
+    return kl.mean(axis=0)
+
+
+def active_units(model, x, threshold=0.01, batch_size=256):
+    """Counts the latent dimensions in use (Burda et al.'s criterion).
+
+    Dimension `d` is active when `Cov_x(E_q[z_d | x]) > threshold`: its
+    posterior mean moves with the input. Collapsed dimensions keep the
+    same posterior for every image.
+
+    Returns:
+        A dict: `active_units` (int) and `variances` (float64 `(latent_dim,)`).
+    """
+    z_mean, _ = model.encode(x, batch_size=batch_size)
+    variances = np.var(z_mean.astype("float64"), axis=0)
+    return {"active_units": int(np.sum(variances > threshold)), "variances": variances}
 
 
 def _chunk_sizes(num_samples, max_decoded):

@@ -93,6 +93,9 @@ class DCGAN(ImageModel):
     def compile_from_config(self, config):
         self.compile(**{key: keras.saving.deserialize_keras_object(value)
                         for key, value in config.items()})
+        # Built now so that the saved optimizer states can be loaded into them.
+        self.optimizer.build(self.generator.trainable_variables)
+        self.discriminator_optimizer.build(self.discriminator.trainable_variables)
 
     @property
     def metrics(self):

@@ -291,7 +291,8 @@ class VAE(ImageModel):
         for start in range(0, x.shape[0], batch_size):
             stop = start + batch_size
             condition = None if labels is None else self.one_hot(labels[start:stop])
-            z_mean, z_log_var = self._encode_tensors(x[start:stop], False, condition)
+            z_mean, z_log_var = self._encode_tensors(
+                tf.convert_to_tensor(x[start:stop]), False, condition)
             means.append(z_mean.numpy())
             log_vars.append(z_log_var.numpy())
         return np.concatenate(means), np.concatenate(log_vars)
