@@ -254,3 +254,31 @@ def test_history_checkpoint_writes_each_epoch_and_truncates_on_resume(mnist_smal
     path.write_text("{broken")
     with pytest.raises(ValueError, match="history.json is not valid JSON"):
         vae.fit(x[:64], epochs=1, verbose=0, callbacks=[callbacks.HistoryCheckpoint(path)])
+
+
+def test_latent_diagnostics_log_active_units_and_kl_per_dimension(mnist_small):
+    (x, _), (x_test, _) = mnist_small
+    diagnostics = callbacks.LatentDiagnostics(x_test, every=2)
+    vae, history = _fit(x[:256], 4, [diagnostics])
+    assert diagnostics.epochs == [2, 4]
+    assert len(history["active_units"]) == 2
+    from keras_vae import evaluation
+
+    assert history["active_units"][-1] == evaluation.active_units(vae, x_test)["active_units"]
+    np.testing.assert_allclose(diagnostics.kl_history[-1],
+                               evaluation.kl_per_dimension(vae, x_test), rtol=1e-6)
+    assert diagnostics.kl_history[-1].shape == (4,)
+
+
+def test_plotter_reconstructs_and_samples_a_conditional_vae(mnist_small, tmp_path):
+    from keras_vae import models
+
+    (x, y), (x_test, y_test) = mnist_small
+    cvae = models.build_conditional_vae(latent_dim=4, filters=(8,), hidden_units=16, seed=0)
+    cvae.compile(optimizer="adam")
+    plotter = callbacks.ReconstructionPlotter(x_test[:4], tmp_path, labels=y_test[:4],
+                                              num_samples=10)
+    cvae.fit(x[:128], y[:128], epochs=1, verbose=0, callbacks=[plotter])
+    assert sorted(p.name for p in plotter.saved_files) == ["epoch_001.png", "samples_001.png"]
+    with pytest.raises(ValueError, match="num_samples > 0"):
+        callbacks.ReconstructionPlotter(None, tmp_path)

@@ -166,3 +166,33 @@ def test_inception_without_weights_or_network_fails_clearly(monkeypatch, tmp_pat
     with pytest.raises(RuntimeError, match="InceptionV3 ImageNet weights .* could not be "
                                            "downloaded.*mnist_classifier_features"):
         evaluation.inception_features(timeout=1.0)
+
+
+def test_kl_per_dimension_and_active_units_see_a_collapsed_dimension(mnist_small):
+    (_, _), (x_test, _) = mnist_small
+    vae = tiny_vae(latent_dim=4)
+    head = vae.encoder.get_layer("z_mean")
+    kernel, bias = head.get_weights()
+    kernel[:, 1] = 0.0  # dimension 1's posterior mean no longer depends on x
+    bias[1] = 0.0
+    head.set_weights([kernel, bias])
+    z_mean, z_log_var = vae.encode(x_test)
+    expected = 0.5 * (z_mean**2 + np.exp(z_log_var) - 1 - z_log_var).mean(axis=0)
+    np.testing.assert_allclose(evaluation.kl_per_dimension(vae, x_test), expected, rtol=1e-5)
+    units = evaluation.active_units(vae, x_test, threshold=1e-6)
+    assert units["variances"][1] == pytest.approx(0.0, abs=1e-12)
+    assert units["active_units"] == 3
+
+
+@pytest.mark.parametrize("options", [{"prior": "mixture"}, {"likelihood": "discretized_logistic"}])
+def test_likelihood_bounds_work_for_other_priors_and_likelihoods(options, mnist_small):
+    from keras_vae import build_vae
+
+    (_, _), (x_test, _) = mnist_small
+    vae = build_vae(latent_dim=4, filters=(8,), hidden_units=16, seed=0, **options)
+    result = evaluation.log_likelihood(vae, x_test[:16], num_samples=64, verbose=0)
+    assert np.all(np.isfinite(result["iwae"]))
+    assert np.all(result["iwae"] >= result["elbo"] - 1e-3)
+    reconstruction, kl = vae.compute_vae_losses(x_test[:16])
+    assert -result["elbo"].mean() == pytest.approx(
+        float(np.mean(reconstruction + kl)), rel=0.05)
