@@ -1,8 +1,11 @@
 """The `keras-vae` command line (also `python -m keras_vae`).
 
-`keras-vae train` trains a VAE with `model.fit` and writes the run into an
-output folder; `keras-vae evaluate MODEL` measures a saved one. Errors in the user's input are printed as one line, without a
-traceback, and the command exits with status 2.
+`keras-vae train` trains a VAE (or a conditional VAE) with `model.fit` and
+writes the run into an output folder; `keras-vae evaluate MODEL` measures a
+saved one; `keras-vae anomaly MODEL` scores and flags images;
+`keras-vae augment MODEL` writes labelled synthetic images. Errors in the
+user's input are printed as one line, without a traceback, and the command
+exits with status 2.
 """
 
 import argparse
@@ -14,12 +17,19 @@ import shutil
 import sys
 
 import keras
+import numpy as np
 
+from keras_vae import anomaly
+from keras_vae import augmentation
 from keras_vae import callbacks as vae_callbacks
 from keras_vae import datasets
 from keras_vae import evaluation
+from keras_vae import likelihoods
 from keras_vae import plotting
+from keras_vae import priors
 from keras_vae import saving
+from keras_vae.models.conditional_vae import ConditionalVAE
+from keras_vae.models.conditional_vae import build_conditional_vae
 from keras_vae.models.vae import build_vae
 
 RUN_FILES = ("model.keras", "history.csv", "history.json", "run.json")
@@ -76,6 +86,13 @@ def build_parser():
                        help="images per training step")
     train.add_argument("--latent-dim", type=_positive_int, default=32,
                        help="size of the latent code z")
+    train.add_argument("--model", choices=("vae", "conditional_vae"), default="vae",
+                       help="conditional_vae also gives the class label to the encoder "
+                       "and decoder (the dataset must have labels)")
+    train.add_argument("--likelihood", choices=likelihoods.NAMES, default="bernoulli",
+                       help="p(x|z); use --binarize none for the grey-level likelihoods")
+    train.add_argument("--prior", choices=priors.NAMES, default="normal",
+                       help="p(z): standard normal, learned mixture of Gaussians, VampPrior")
     train.add_argument("--beta", type=_non_negative_float, default=1.0,
                        help="weight of the KL term (1 gives the ELBO)")
     train.add_argument("--kl-warmup", type=_non_negative_int, default=0, metavar="EPOCHS",
@@ -152,15 +169,93 @@ def build_parser():
     evaluate.add_argument("--verbose", type=int, choices=(0, 1), default=1,
                           help="1 shows progress bars on stderr")
     evaluate.set_defaults(run=_evaluate)
+    _add_anomaly_parser(commands)
+    _add_augment_parser(commands)
     return parser
+
+
+def _add_data_arguments(parser, name, default, help_text):
+    parser.add_argument(f"--{name}", default=default, help=help_text)
+    parser.add_argument("--image-size", type=_positive_int, nargs=2, default=(28, 28),
+                        metavar=("HEIGHT", "WIDTH"),
+                        help="size images from a folder are resized to")
+    parser.add_argument("--color-mode", choices=("grayscale", "rgb"),
+                        default="grayscale", help="channels of images from a folder")
+    parser.add_argument("--limit", type=_positive_int, default=None,
+                        help="use at most this many images of each split")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the binarization and of the random draws")
+
+
+def _add_anomaly_parser(commands):
+    parser = commands.add_parser(
+        "anomaly",
+        help="score images with a saved model and flag the anomalous ones",
+        description=(
+            "Set a threshold on the training split of --reference (normal data) and "
+            "score the test split of --data. Prints a JSON summary (threshold, images "
+            "flagged, and ROC AUC when --anomalous-classes names the anomalies); "
+            "--output writes one CSV row per scored image."),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("model", help="path to a saved VAE or Autoencoder (.keras)")
+    _add_data_arguments(parser, "reference", "mnist",
+                        "normal data: a dataset name or path, as for train")
+    parser.add_argument("--data", default=None,
+                        help="data to score (its test split); default: --reference")
+    parser.add_argument("--score", choices=anomaly.SCORES, default="neg_elbo",
+                        help="anomaly score; the likelihood scores need a VAE")
+    rates = parser.add_mutually_exclusive_group()
+    rates.add_argument("--false-positive-rate", type=_positive_float, default=None,
+                       help="fraction of normal images flagged (default 0.05)")
+    rates.add_argument("--contamination", type=_positive_float, default=None,
+                       help="expected fraction of anomalies in the reference data")
+    parser.add_argument("--num-samples", type=_positive_int, default=100,
+                        help="codes per image for neg_elbo and nll")
+    parser.add_argument("--binarize", choices=("static", "none"), default="static",
+                        help="binarize both sets once with --seed (Bernoulli models)")
+    parser.add_argument("--anomalous-classes", type=int, nargs="+", default=None,
+                        metavar="CLASS",
+                        help="labels of --data that are anomalies, to report ROC AUC, "
+                        "precision and recall")
+    parser.add_argument("--output", default=None, help="CSV file of per-image scores")
+    parser.set_defaults(run=_anomaly)
+
+
+def _add_augment_parser(commands):
+    parser = commands.add_parser(
+        "augment",
+        help="write labelled synthetic images from a saved (conditional) VAE",
+        description=(
+            "With a ConditionalVAE, draw --per-class images of every class. With a "
+            "VAE, re-decode the training images of --source from codes drawn around "
+            "their posteriors, keeping their labels. Writes an .npz with float32 "
+            "`images` in [0, 1] and int32 `labels`, and prints a JSON summary."),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("model", help="path to a saved ConditionalVAE or VAE (.keras)")
+    parser.add_argument("--output", required=True, help="the .npz file to write")
+    parser.add_argument("--per-class", type=_positive_int, default=100,
+                        help="images per class (ConditionalVAE)")
+    _add_data_arguments(parser, "source", None,
+                        "labelled images to perturb (VAE): a dataset name or path")
+    parser.add_argument("--copies", type=_positive_int, default=1,
+                        help="new images per source image (VAE)")
+    parser.add_argument("--scale", type=_non_negative_float, default=1.0,
+                        help="multiplier of the posterior's standard deviation (VAE)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing --output file")
+    parser.set_defaults(run=_augment)
 
 
 BACKUP_DIR = "backup"
 """Sub-folder holding an unfinished run's checkpoint, history and settings."""
 
-_STORED_SETTINGS = ("dataset", "epochs", "batch_size", "latent_dim", "beta", "kl_warmup",
-                    "learning_rate", "seed", "binarize", "limit", "image_size",
-                    "color_mode", "plot_every")
+_STORED_SETTINGS = ("dataset", "model", "likelihood", "prior", "epochs", "batch_size",
+                    "latent_dim", "beta", "kl_warmup", "learning_rate", "seed", "binarize",
+                    "limit", "image_size", "color_mode", "plot_every")
+_SETTING_DEFAULTS = {"model": "vae", "likelihood": "bernoulli", "prior": "normal"}
+"""Settings added after runs were first stored, with the values those runs used."""
 
 
 def check_output_folder(output, overwrite):
@@ -196,6 +291,7 @@ def _resume_settings(args):
         stored = json.loads(path.read_text())
     except ValueError as error:
         raise ValueError(f"{path} is not valid JSON. Received error: {error}") from error
+    stored = {**_SETTING_DEFAULTS, **stored}
     missing = [key for key in _STORED_SETTINGS if key not in stored]
     if missing:
         raise ValueError(f"{path} lacks the settings {missing}.")
@@ -210,17 +306,20 @@ def _train(args):
     else:
         check_output_folder(args.output, args.overwrite)
 
-    (x_train, _), (x_test, y_test) = datasets.load(
+    (x_train, y_train), (x_test, y_test) = datasets.load(
         args.dataset, image_size=args.image_size, color_mode=args.color_mode,
         seed=args.seed,
     )
     if args.limit is not None:
-        x_train, x_test, y_test = x_train[:args.limit], x_test[:args.limit], y_test[:args.limit]
+        x_train, y_train = x_train[:args.limit], y_train[:args.limit]
+        x_test, y_test = x_test[:args.limit], y_test[:args.limit]
+    conditional = args.model == "conditional_vae"
     dynamic = args.binarize == "dynamic"
     if dynamic:
         x_test = datasets.binarize(x_test, seed=args.seed)
     train_data = datasets.make_dataset(
-        x_train, batch_size=args.batch_size, binarize=dynamic, seed=args.seed
+        x_train, y_train if conditional else None, batch_size=args.batch_size,
+        binarize=dynamic, seed=args.seed
     )
 
     output = pathlib.Path(args.output)
@@ -234,10 +333,13 @@ def _train(args):
                           {key: getattr(args, key) for key in _STORED_SETTINGS})
 
     keras.utils.set_random_seed(args.seed)
-    vae = build_vae(
-        image_shape=x_train.shape[1:], latent_dim=args.latent_dim,
-        beta=args.beta, seed=args.seed,
-    )
+    options = {"image_shape": x_train.shape[1:], "latent_dim": args.latent_dim,
+               "beta": args.beta, "likelihood": args.likelihood, "prior": args.prior,
+               "seed": args.seed}
+    if conditional:
+        vae = build_conditional_vae(num_classes=int(y_train.max()) + 1, **options)
+    else:
+        vae = build_vae(**options)
     vae.compile(optimizer=keras.optimizers.Adam(args.learning_rate))
     history = vae_callbacks.HistoryCheckpoint(backup / "history.json")
     guard = vae_callbacks.DivergenceGuard(raise_error=False)
@@ -250,7 +352,7 @@ def _train(args):
     if args.plot_every:
         callbacks.append(vae_callbacks.ReconstructionPlotter(
             x_test[:10], output / "plots", every=args.plot_every, num_samples=16,
-            seed=args.seed))
+            seed=args.seed, labels=y_test[:10] if conditional else None))
     callbacks += [
         history,
         keras.callbacks.BackupAndRestore(backup, double_checkpoint=True,
@@ -259,7 +361,8 @@ def _train(args):
     ]
     vae.fit(
         train_data, epochs=args.epochs,
-        validation_data=(x_test,), validation_batch_size=256,
+        validation_data=(x_test, y_test) if conditional else (x_test,),
+        validation_batch_size=256,
         callbacks=callbacks, verbose=args.verbose,
     )
     if guard.diverged is not None:
@@ -325,17 +428,120 @@ def _evaluate(args):
     return 0
 
 
+def _load_split(name, args, split):
+    """Returns `(x, y)` of one split of a dataset, limited and binarized as asked."""
+    train, test = datasets.load(name, image_size=args.image_size,
+                                color_mode=args.color_mode, seed=args.seed)
+    x, y = train if split == "train" else test
+    if args.limit is not None:
+        x, y = x[:args.limit], y[:args.limit]
+    if getattr(args, "binarize", "none") == "static":
+        x = datasets.binarize(x, seed=args.seed)
+    return x, y
+
+
+def _anomaly(args):
+    model = saving.load_model(args.model)
+    if isinstance(model, ConditionalVAE) or not hasattr(model, "reconstruct"):
+        raise ValueError(
+            f"{args.model} holds a {type(model).__name__}; anomaly needs a VAE or an "
+            "Autoencoder.")
+    reference, _ = _load_split(args.reference, args, "train")
+    data_name = args.reference if args.data is None else args.data
+    x, y = _load_split(data_name, args, "test")
+    if args.contamination is not None:
+        rate = {"contamination": args.contamination}
+    else:
+        rate = {"false_positive_rate": args.false_positive_rate or 0.05}
+    detector = anomaly.AnomalyDetector(model, score=args.score,
+                                       num_samples=args.num_samples, seed=args.seed)
+    with contextlib.redirect_stdout(sys.stderr):
+        detector.fit(reference, **rate)
+        scores = detector.score_samples(x)
+    flagged = scores > detector.threshold
+    report = {
+        "model": str(args.model), "score": args.score, "threshold": detector.threshold,
+        "num_images": int(len(x)), "num_flagged": int(flagged.sum()),
+        "fraction_flagged": float(flagged.mean()),
+        "settings": {"reference": f"{args.reference} train", "data": f"{data_name} test",
+                     **rate, "num_samples": args.num_samples,
+                     "binarization": (f"static, seed {args.seed}"
+                                      if args.binarize == "static" else "none"),
+                     "limit": args.limit},
+    }
+    if args.anomalous_classes is not None:
+        truth = np.isin(y, args.anomalous_classes).astype("int64")
+        report["anomalous_classes"] = args.anomalous_classes
+        report["roc_auc"] = anomaly.roc_auc(scores, truth)
+        report.update(anomaly.precision_recall(scores, truth, detector.threshold))
+    if args.output is not None:
+        lines = ["index,label,score,flagged"] + [
+            f"{i},{int(label)},{score!r},{int(flag)}"
+            for i, (label, score, flag) in enumerate(zip(y, scores, flagged))]
+        saving.write_text(args.output, "\n".join(lines) + "\n")
+        report["output"] = str(args.output)
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+def _augment(args):
+    output = pathlib.Path(args.output)
+    if output.suffix != ".npz":
+        raise ValueError(f"--output must end in .npz. Received: {output}")
+    if output.exists() and not args.overwrite:
+        raise FileExistsError(f"{output} exists. Pass --overwrite to replace it.")
+    model = saving.load_model(args.model)
+    if isinstance(model, ConditionalVAE):
+        images, labels = augmentation.synthesize(model, args.per_class, seed=args.seed)
+        how = {"method": "conditional samples", "per_class": args.per_class}
+    elif hasattr(model, "posterior"):
+        if args.source is None:
+            raise ValueError(
+                f"{args.model} holds a VAE, which needs --source: the labelled images "
+                "whose codes it perturbs.")
+        x, y = _load_split(args.source, args, "train")
+        model.check_input(x, name=f"{args.source} images")
+        images, labels = augmentation.perturb(model, x, y, copies=args.copies,
+                                              scale=args.scale, seed=args.seed)
+        how = {"method": "perturbed codes", "source": f"{args.source} train",
+               "copies": args.copies, "scale": args.scale}
+    else:
+        raise ValueError(
+            f"{args.model} holds a {type(model).__name__}; augment needs a "
+            "ConditionalVAE or a VAE.")
+    with saving.atomic_target(output) as target:
+        with open(target, "wb") as handle:
+            np.savez_compressed(handle, images=images.astype("float32"),
+                                labels=labels.astype("int32"))
+    counts = np.bincount(labels.astype("int64"))
+    print(json.dumps({"output": str(output), "num_images": int(len(images)),
+                      "per_class": {str(c): int(n) for c, n in enumerate(counts) if n},
+                      **how, "seed": args.seed}, indent=2))
+    return 0
+
+
 def _save_final_pictures(vae, history, x_test, y_test, output, seed):
     """Writes training curves, samples, reconstructions and the latent space."""
+    conditional = isinstance(vae, ConditionalVAE)
+
+    def labels(n):  # the extra argument a conditional model's methods take
+        return (y_test[:n],) if conditional else ()
+
+    if conditional:
+        samples = plotting.plot_images(
+            vae.sample(np.arange(32) % vae.num_classes, seed=seed),
+            title="32 samples from the prior, classes 0, 1, ... in turn")
+    else:
+        samples = plotting.plot_samples(vae, n=32, seed=seed)
     figures = {
         "training_curves.png": plotting.plot_history(history),
-        "samples.png": plotting.plot_samples(vae, n=32, seed=seed),
+        "samples.png": samples,
         "reconstructions.png": plotting.plot_reconstructions(
-            x_test[:10], vae.reconstruct(x_test[:10])),
+            x_test[:10], vae.reconstruct(x_test[:10], *labels(10))),
         "latent.png": plotting.plot_latent_scatter(
-            vae.encode(x_test[:2000])[0], y_test[:2000]),
+            vae.encode(x_test[:2000], *labels(2000))[0], y_test[:2000]),
     }
-    if vae.latent_dim == 2:
+    if vae.latent_dim == 2 and not conditional:
         figures["manifold.png"] = plotting.plot_latent_manifold(vae)
     for name, figure in figures.items():
         figure.savefig(output / name, dpi=100)
