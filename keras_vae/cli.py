@@ -515,7 +515,7 @@ def _augment(args):
                                 labels=labels.astype("int32"))
     counts = np.bincount(labels.astype("int64"))
     print(json.dumps({"output": str(output), "num_images": int(len(images)),
-                      "per_class": {str(c): int(n) for c, n in enumerate(counts) if n},
+                      "images_per_class": {str(c): int(n) for c, n in enumerate(counts) if n},
                       **how, "seed": args.seed}, indent=2))
     return 0
 

@@ -74,7 +74,7 @@ def test_augment_with_a_conditional_vae_and_with_a_vae(runs, tmp_path):
     with np.load(tmp_path / "synthetic.npz") as data:
         assert data["images"].shape == (30, 28, 28, 1) and data["images"].dtype == np.float32
         np.testing.assert_array_equal(data["labels"], np.repeat(np.arange(10), 3))
-    assert json.loads(result.stdout)["per_class"]["7"] == 3
+    assert json.loads(result.stdout)["images_per_class"]["7"] == 3
     refused = _run_cli(["augment", str(runs / "cvae" / "model.keras"),
                         "--output", "synthetic.npz"], tmp_path)
     assert refused.returncode == 2 and "--overwrite" in refused.stderr
