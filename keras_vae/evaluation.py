@@ -80,7 +80,7 @@ def active_units(model, x, threshold=0.01, batch_size=256):
     Returns:
         A dict: `active_units` (int) and `variances` (float64 `(latent_dim,)`).
     """
-    z_mean, _ = model.encode(x, batch_size=batch_size)
+    z_mean = model.latent_codes(x, batch_size=batch_size)
     variances = np.var(z_mean.astype("float64"), axis=0)
     return {"active_units": int(np.sum(variances > threshold)), "variances": variances}
 

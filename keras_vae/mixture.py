@@ -114,9 +114,10 @@ class ExPostSampler:
     """
 
     def __init__(self, model, num_components=10, seed=0):
-        if not (hasattr(model, "encode") and hasattr(model, "decode")):
+        if not (hasattr(model, "latent_codes") and hasattr(model, "decode")):
             raise TypeError(
-                "model must have encode() and decode() (a keras_vae VAE or Autoencoder). "
+                "model must have latent_codes() and decode() (a keras_vae VAE or "
+                "Autoencoder). "
                 f"Received: {type(model).__name__}")
         self.model = model
         self.num_components = check_int("num_components", num_components)
@@ -127,9 +128,7 @@ class ExPostSampler:
 
     def fit(self, images, batch_size=256):
         """Encodes `images` and fits the mixture to their codes; returns self."""
-        codes = self.model.encode(images, batch_size=batch_size)
-        if isinstance(codes, tuple):  # a VAE's (z_mean, z_log_var)
-            codes = codes[0]
+        codes = self.model.latent_codes(images, batch_size=batch_size)
         self.mixture, self.mean_log_likelihood = fit_gaussian_mixture(
             codes, self.num_components, seed=self.seed)
         return self

@@ -199,7 +199,7 @@ def plot_interpolation(model, start, end, steps=10):
     """Decodes evenly spaced points on the line between two images' latents.
 
     Args:
-        model: A model with `encode` and `decode` methods.
+        model: A model with `latent_codes` and `decode` methods.
         start: One image `(height, width, channels)`.
         end: Another image of the same shape.
         steps: Points on the line, both ends included.
@@ -209,7 +209,7 @@ def plot_interpolation(model, start, end, steps=10):
     """
     check_int("steps", steps, minimum=2)
     pair = np.stack([np.asarray(start), np.asarray(end)])
-    z_mean, _ = model.encode(pair)
+    z_mean = model.latent_codes(pair)
     weights = np.linspace(0.0, 1.0, steps)[:, None]
     codes = ((1 - weights) * z_mean[0] + weights * z_mean[1]).astype("float32")
     labels = [f"{w:.2f}" for w in weights[:, 0]]
@@ -221,7 +221,7 @@ def plot_latent_traversal(model, image, dims=None, values=np.linspace(-3, 3, 9))
     """Varies one latent dimension at a time around an image's code.
 
     Args:
-        model: A model with `encode`, `decode` and `latent_dim`.
+        model: A model with `latent_codes`, `decode` and `latent_dim`.
         image: One image `(height, width, channels)` whose posterior mean is
             the starting code.
         dims: Latent dimensions to vary (default: all, at most 16).
@@ -230,7 +230,7 @@ def plot_latent_traversal(model, image, dims=None, values=np.linspace(-3, 3, 9))
     Returns:
         A `Figure` with one row per dimension and one column per value.
     """
-    z_mean, _ = model.encode(np.asarray(image)[None])
+    z_mean = model.latent_codes(np.asarray(image)[None])
     dims = list(range(min(model.latent_dim, 16))) if dims is None else list(dims)
     for dim in dims:
         if not 0 <= dim < model.latent_dim:

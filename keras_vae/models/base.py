@@ -121,6 +121,14 @@ class ImageModel(keras.Model):
         return np.concatenate(images) if images else np.zeros(
             (0,) + self.image_shape, "float32")
 
+    def latent_codes(self, x, batch_size=256):
+        """Returns one deterministic code per image, NumPy `(N, latent_dim)`.
+
+        The posterior mean for a VAE, the code itself for an autoencoder.
+        """
+        codes = self.encode(x, batch_size=batch_size)
+        return codes[0] if isinstance(codes, tuple) else codes
+
     def reconstruct(self, x, batch_size=256):
         """Reconstructs images through the code (the posterior mean: deterministic).
 
