@@ -118,22 +118,9 @@ class Autoencoder(ImageModel):
         self.check_input(x)
         return self.encoder.predict(x, batch_size=batch_size, verbose=0)
 
-    def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "encoder": keras.saving.serialize_keras_object(self.encoder),
-            "decoder": keras.saving.serialize_keras_object(self.decoder),
-            "likelihood": keras.saving.serialize_keras_object(self.likelihood_layer),
-            "seed": self.seed,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        for key in ("encoder", "decoder", "likelihood"):
-            config[key] = keras.saving.deserialize_keras_object(config[key])
-        return cls(**config)
+    def _constructor_arguments(self):
+        return {"encoder": self.encoder, "decoder": self.decoder,
+                "likelihood": self.likelihood_layer, "seed": self.seed}
 
 
 def build_autoencoder(image_shape=(28, 28, 1), latent_dim=32, filters=(32, 64),

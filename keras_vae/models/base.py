@@ -147,7 +147,7 @@ class ImageModel(keras.Model):
         return ops.convert_to_numpy(z)
 
     def sample(self, n, seed=None):
-        """Generates `n` new images by decoding draws from N(0, I).
+        """Generates `n` new images by decoding draws from the prior (see `draw_codes`).
 
         Args:
             n: Number of images.
@@ -158,3 +158,26 @@ class ImageModel(keras.Model):
             A NumPy array of images, shape `(n, *image_shape)`.
         """
         return self.decode(self.draw_codes(n, seed))
+
+    # ------------------------------------------------------------- saving
+
+    def _constructor_arguments(self):
+        """Returns `{argument: value}` that rebuild the model (Keras objects as such)."""
+        raise NotImplementedError
+
+    def get_config(self):
+        config = {"name": self.name, "trainable": self.trainable}
+        for key, value in self._constructor_arguments().items():
+            if isinstance(value, keras.layers.Layer):
+                value = keras.saving.serialize_keras_object(value)
+            config[key] = value
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = {
+            key: keras.saving.deserialize_keras_object(value)
+            if isinstance(value, dict) and "class_name" in value else value
+            for key, value in config.items()
+        }
+        return cls(**config)

@@ -167,21 +167,9 @@ class DCGAN(ImageModel):
             "A GAN has no encoder, so it cannot reconstruct images. Received: "
             f"{len(check_images(x))} images; use sample() or decode()")
 
-    def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "generator": keras.saving.serialize_keras_object(self.generator),
-            "discriminator": keras.saving.serialize_keras_object(self.discriminator),
-            "seed": self.seed,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        for key in ("generator", "discriminator"):
-            config[key] = keras.saving.deserialize_keras_object(config[key])
-        return cls(**config)
+    def _constructor_arguments(self):
+        return {"generator": self.generator, "discriminator": self.discriminator,
+                "seed": self.seed}
 
 
 def build_dcgan(image_shape=(28, 28, 1), latent_dim=32, filters=(64, 128),

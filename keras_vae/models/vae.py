@@ -305,40 +305,17 @@ class VAE(ImageModel):
         seed = self.prior_seed_generator.next() if seed is None else tf.constant([seed, 0])
         return self.prior().sample(n, seed=tf.cast(seed, "int32")).numpy()
 
-    def sample(self, n, seed=None):
-        """Generates `n` new images by decoding draws from the prior p(z).
-
-        Args:
-            n: Number of images.
-            seed: Optional int; the same seed gives the same images. Without
-                it, successive calls give new images.
-
-        Returns:
-            A NumPy array of images, shape `(n, *image_shape)`.
-        """
-        return self.decode(self.draw_codes(n, seed))
-
     # ------------------------------------------------------------- saving
 
-    def get_config(self):
+    def _constructor_arguments(self):
         return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "encoder": keras.saving.serialize_keras_object(self.encoder),
-            "decoder": keras.saving.serialize_keras_object(self.decoder),
+            "encoder": self.encoder,
+            "decoder": self.decoder,
             "beta": float(ops.convert_to_numpy(self.beta)),
-            "likelihood": keras.saving.serialize_keras_object(self.likelihood_layer),
-            "prior": keras.saving.serialize_keras_object(self.prior_layer),
+            "likelihood": self.likelihood_layer,
+            "prior": self.prior_layer,
             "seed": self.seed,
         }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        for key in ("encoder", "decoder", "likelihood", "prior"):
-            if isinstance(config.get(key), dict):
-                config[key] = keras.saving.deserialize_keras_object(config[key])
-        return cls(**config)
 
 
 def build_vae(
