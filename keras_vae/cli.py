@@ -99,7 +99,10 @@ def build_parser():
                        help="raise beta linearly from 0 to --beta over this many epochs "
                        "(0: no warm-up)")
     train.add_argument("--learning-rate", type=_positive_float, default=1e-3,
-                       help="Adam learning rate")
+                       help="Adam learning rate (the peak, with --lr-schedule cosine)")
+    train.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant",
+                       help="cosine: decay the learning rate to 0 over the run "
+                       "(Loshchilov and Hutter's cosine schedule, no restarts)")
     train.add_argument("--seed", type=int, default=0,
                        help="seed of weights, shuffling, binarization and sampling")
     train.add_argument("--output", default="runs/vae",
@@ -252,9 +255,11 @@ BACKUP_DIR = "backup"
 """Sub-folder holding an unfinished run's checkpoint, history and settings."""
 
 _STORED_SETTINGS = ("dataset", "model", "likelihood", "prior", "epochs", "batch_size",
-                    "latent_dim", "beta", "kl_warmup", "learning_rate", "seed", "binarize",
+                    "latent_dim", "beta", "kl_warmup", "learning_rate", "lr_schedule", "seed",
+                    "binarize",
                     "limit", "image_size", "color_mode", "plot_every")
-_SETTING_DEFAULTS = {"model": "vae", "likelihood": "bernoulli", "prior": "normal"}
+_SETTING_DEFAULTS = {"model": "vae", "likelihood": "bernoulli", "prior": "normal",
+                     "lr_schedule": "constant"}
 """Settings added after runs were first stored, with the values those runs used."""
 
 
@@ -340,7 +345,11 @@ def _train(args):
         vae = build_conditional_vae(num_classes=int(y_train.max()) + 1, **options)
     else:
         vae = build_vae(**options)
-    vae.compile(optimizer=keras.optimizers.Adam(args.learning_rate))
+    learning_rate = args.learning_rate
+    if args.lr_schedule == "cosine":
+        steps = args.epochs * math.ceil(len(x_train) / args.batch_size)
+        learning_rate = keras.optimizers.schedules.CosineDecay(args.learning_rate, steps)
+    vae.compile(optimizer=keras.optimizers.Adam(learning_rate))
     history = vae_callbacks.HistoryCheckpoint(backup / "history.json")
     guard = vae_callbacks.DivergenceGuard(raise_error=False)
     # At each epoch's end the pictures and the history are written before the

@@ -49,7 +49,8 @@ def test_console_script_is_installed():
                             timeout=120)
     assert result.returncode == 0
     for flag in ("--dataset", "--epochs", "--batch-size", "--latent-dim", "--beta",
-                 "--kl-warmup", "--resume", "--plot-every", "--learning-rate", "--seed", "--output", "--overwrite", "--binarize",
+                 "--kl-warmup", "--resume", "--plot-every", "--learning-rate", "--seed", "--output",
+                 "--overwrite", "--binarize", "--model", "--likelihood", "--prior", "--lr-schedule",
                  "--limit", "--image-size", "--color-mode", "--verbose"):
         assert flag in result.stdout
 

@@ -27,7 +27,8 @@ def runs(tmp_path_factory):
     """A conditional VAE and a VAE with a mixture prior, trained by the CLI."""
     root = tmp_path_factory.mktemp("runs")
     for name, extra in (("cvae", ["--model", "conditional_vae"]),
-                        ("vae", ["--prior", "mixture", "--likelihood", "bernoulli"])):
+                        ("vae", ["--prior", "mixture", "--likelihood", "bernoulli",
+                                 "--lr-schedule", "cosine"])):
         result = _run_cli(["train", *SMALL, *extra, "--output", name], root)
         assert result.returncode == 0, result.stderr[-3000:]
     return root
@@ -40,6 +41,10 @@ def test_train_builds_the_model_likelihood_and_prior_asked_for(runs):
     assert type(vae.prior_layer).__name__ == "MixtureOfGaussians"
     settings = json.loads((runs / "cvae" / "run.json").read_text())["settings"]
     assert settings["model"] == "conditional_vae" and settings["prior"] == "normal"
+    assert float(cvae.optimizer.learning_rate) == pytest.approx(1e-3)
+    # The cosine schedule has decayed to 0 by the last step of the run.
+    assert float(vae.optimizer.learning_rate) < 1e-8
+    assert vae.optimizer.iterations.numpy() == 4  # 256 images, batch 64, 1 epoch
     assert (runs / "cvae" / "samples.png").read_bytes()[:4] == b"\x89PNG"
 
 
