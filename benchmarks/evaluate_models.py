@@ -108,7 +108,7 @@ def main():
 
     text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
     text += f"""
-## keras_vae default vs the Keras example VAE, {datetime.date.today()}
+## keras_vae default{" vs the Keras example VAE" if args.models == "both" else " model"}, {datetime.date.today()}
 
 `benchmarks/evaluate_models.py --epochs {args.epochs} --num-samples {args.num_samples}
 --learning-rate {args.learning_rate} --lr-schedule {args.lr_schedule} --models {args.models}`
