@@ -210,3 +210,52 @@ def build_discriminator(image_shape=(28, 28, 1), filters=(64, 128), dropout=0.3,
     x = keras.layers.Dropout(dropout, name="dropout")(x)
     logits = keras.layers.Dense(1, name="logit")(x)
     return keras.Model(inputs, logits, name=name)
+
+
+def build_generator(image_shape=(28, 28, 1), latent_dim=32, filters=(64, 128),
+                    name="generator"):
+    """Builds a DCGAN generator: codes to pixel logits, with batch normalization.
+
+    The decoder's shape (a dense projection to the smallest feature map, then
+    one stride-2 transposed convolution per entry of `filters`, in reverse),
+    with the DCGAN recipe that makes adversarial training stable: batch
+    normalization and leaky ReLUs after every layer but the last, and 4x4
+    kernels.
+
+    Args:
+        image_shape: `(height, width, channels)` of the images to produce.
+        latent_dim: Size of the codes.
+        filters: Widths of the transposed convolutions, last to first.
+        name: Name of the returned model.
+
+    Returns:
+        A `keras.Model` from codes `(batch_size, latent_dim)` to logits
+        `(batch_size, *image_shape)`; images are their sigmoid.
+
+    Reference:
+        Radford, Metz and Chintala, 2015, https://arxiv.org/abs/1511.06434
+    """
+    check_int("latent_dim", latent_dim)
+    image_shape = check_image_shape(image_shape)
+    filters = _check_filters(filters)
+    height, width, channels = image_shape
+    start_h = _downsampled_size(height, len(filters))
+    start_w = _downsampled_size(width, len(filters))
+
+    def normalize(x, label):
+        x = keras.layers.BatchNormalization(momentum=0.9, name=f"batch_norm_{label}")(x)
+        return keras.layers.LeakyReLU(0.2, name=f"leaky_relu_{label}")(x)
+
+    inputs = keras.Input(shape=(latent_dim,), name="z")
+    x = keras.layers.Dense(start_h * start_w * filters[-1], name="project")(inputs)
+    x = normalize(x, "project")
+    x = keras.layers.Reshape((start_h, start_w, filters[-1]), name="reshape")(x)
+    for i, width_i in enumerate(reversed(filters)):
+        x = keras.layers.Conv2DTranspose(width_i, 4, strides=2, padding="same",
+                                         name=f"deconv_{i}")(x)
+        x = normalize(x, i)
+    out_h, out_w = start_h * 2 ** len(filters), start_w * 2 ** len(filters)
+    if (out_h, out_w) != (height, width):
+        x = keras.layers.Cropping2D(((0, out_h - height), (0, out_w - width)), name="crop")(x)
+    logits = keras.layers.Conv2D(channels, 5, padding="same", name="logits")(x)
+    return keras.Model(inputs, logits, name=name)

@@ -11,7 +11,7 @@ from conftest import run_python
 
 
 def tiny_gan():
-    return models.build_dcgan(latent_dim=8, filters=(8, 16), hidden_units=32, seed=0)
+    return models.build_dcgan(latent_dim=8, filters=(8, 16), seed=0)
 
 
 def test_dcgan_trains_both_networks_and_samples(mnist_small, tmp_path):

@@ -1,3 +1,4 @@
+import keras
 import numpy as np
 import pytest
 
@@ -46,3 +47,16 @@ def test_widths_are_used():
 def test_builders_reject_bad_arguments(builder, kwargs, match):
     with pytest.raises(ValueError, match=match):
         builder(**kwargs)
+
+
+@pytest.mark.parametrize("image_shape", [(28, 28, 1), (30, 22, 3)])
+def test_generator_and_discriminator_shapes(image_shape):
+    generator = networks.build_generator(image_shape, latent_dim=5, filters=(8, 16))
+    assert generator.output_shape == (None, *image_shape)
+    assert any(isinstance(layer, keras.layers.BatchNormalization) for layer in generator.layers)
+    discriminator = networks.build_discriminator(image_shape, filters=(8, 16))
+    assert discriminator.output_shape == (None, 1)
+    z = np.zeros((3, 5), "float32")
+    assert discriminator(generator(z)).shape == (3, 1)
+    with pytest.raises(ValueError, match="latent_dim"):
+        networks.build_generator(image_shape, latent_dim=0)

@@ -14,7 +14,8 @@ class DCGAN(ImageModel):
     """A deep convolutional GAN with its own `train_step`.
 
     The generator maps codes `z ~ N(0, I)` to pixel logits (the VAE's
-    decoder architecture); images are their sigmoid. The discriminator maps
+    decoder shape with batch normalization, `networks.build_generator`);
+    images are their sigmoid. The discriminator maps
     images to one logit, "real". Each step updates the discriminator on a
     real and a generated batch, then the generator with the non-saturating
     loss (`-log D(G(z))`). There is no encoder, so no reconstruction and no
@@ -172,10 +173,9 @@ class DCGAN(ImageModel):
                 "seed": self.seed}
 
 
-def build_dcgan(image_shape=(28, 28, 1), latent_dim=32, filters=(64, 128),
-                hidden_units=256, seed=None, name="dcgan"):
-    """Builds a `DCGAN`: the VAE's decoder as generator, `networks.build_discriminator`."""
-    generator = networks.build_decoder(image_shape, latent_dim, filters, hidden_units,
-                                       name="generator")
+def build_dcgan(image_shape=(28, 28, 1), latent_dim=32, filters=(64, 128), seed=None,
+                name="dcgan"):
+    """Builds a `DCGAN` from `networks.build_generator` and `networks.build_discriminator`."""
+    generator = networks.build_generator(image_shape, latent_dim, filters)
     discriminator = networks.build_discriminator(image_shape, filters)
     return DCGAN(generator, discriminator, seed=seed, name=name)
