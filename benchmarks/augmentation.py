@@ -51,7 +51,8 @@ def classifier_accuracy(dataset, steps, x_test, y_test, seed):
     classifier.compile(optimizer=keras.optimizers.Adam(1e-3),
                        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                        metrics=["accuracy"])
-    classifier.fit(dataset.repeat(), steps_per_epoch=steps, epochs=1, verbose=0)
+    classifier.fit(dataset.repeat(), steps_per_epoch=steps, epochs=1, verbose=0,
+                   shuffle=False)  # the dataset shuffles itself
     return classifier.evaluate(x_test, y_test, verbose=0, return_dict=True)["accuracy"]
 
 
