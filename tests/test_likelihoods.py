@@ -93,3 +93,25 @@ def test_log_probs_are_float32_under_a_bfloat16_decoder():
     params = tf.cast(_params(), "bfloat16")
     x = np.full((2, 3, 3, 1), 0.5, "float32")
     assert likelihoods.ContinuousBernoulli().log_prob(params, x).dtype == tf.float32
+
+
+@pytest.mark.parametrize("name", likelihoods.NAMES)
+def test_a_vae_with_each_likelihood_trains_and_reloads_with_its_scales(name, mnist_small,
+                                                                      tmp_path):
+    import keras
+
+    import keras_vae
+
+    (x_train, _), (x_test, _) = mnist_small
+    vae = keras_vae.build_vae(latent_dim=4, filters=(8,), hidden_units=16,
+                              likelihood=name, seed=0)
+    vae.compile(optimizer="adam")
+    history = vae.fit(x_train[:256], epochs=2, batch_size=64, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    vae.save(tmp_path / "vae.keras")
+    restored = keras.models.load_model(tmp_path / "vae.keras")
+    assert type(restored.likelihood_layer) is type(vae.likelihood_layer)
+    for before, after in zip(vae.likelihood_layer.weights, restored.likelihood_layer.weights):
+        np.testing.assert_array_equal(before.numpy(), after.numpy())
+    np.testing.assert_allclose(restored.reconstruct(x_test[:4]), vae.reconstruct(x_test[:4]),
+                               atol=1e-6)

@@ -74,7 +74,8 @@ class Autoencoder(ImageModel):
         self.decoder = decoder
         self.seed = seed
         self.likelihood_layer = likelihoods.get(likelihood)
-        self.likelihood_layer.build((None,) + self.image_shape)
+        if not self.likelihood_layer.built:  # a deserialized one is built already
+            self.likelihood_layer.build((None,) + self.image_shape)
         self._init_sampling(seed)
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.built = True

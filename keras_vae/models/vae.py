@@ -103,7 +103,8 @@ class VAE(ImageModel):
         self.latent_dim = latent_dim
         self.seed = seed
         self.likelihood_layer = likelihoods.get(likelihood)
-        self.likelihood_layer.build((None,) + image_shape)
+        if not self.likelihood_layer.built:  # a deserialized one is built already
+            self.likelihood_layer.build((None,) + image_shape)
         self.prior_layer = priors.get(prior, latent_dim, image_shape, seed=seed)
         self.sampler = Sampling(seed=seed, name="sampling")
         self._init_sampling(seed)
