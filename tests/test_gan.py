@@ -29,6 +29,9 @@ def test_dcgan_trains_both_networks_and_samples(mnist_small, tmp_path):
     assert any(not np.allclose(b, a.numpy())
                for b, a in zip(discriminator_before, gan.discriminator.weights))
     assert gan.discriminator_optimizer is not gan.optimizer
+    evaluated = gan.evaluate(x_train[:128], verbose=0, return_dict=True)
+    assert set(evaluated) == {"discriminator_loss", "generator_loss"}
+    assert all(np.isfinite(v) for v in evaluated.values())
     assert sorted(p.name for p in plotter.saved_files) == ["samples_001.png", "samples_002.png"]
     samples = gan.sample(6, seed=3)
     assert samples.shape == (6, 28, 28, 1) and 0 <= samples.min() and samples.max() <= 1
