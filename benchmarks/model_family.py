@@ -157,7 +157,8 @@ def main():
 --nll-images {args.nll_images}` on {platform.machine()}, {os.cpu_count()} CPU cores,
 Python {platform.python_version()}; {len(x_train):,} training images, seed {args.seed},
 {total:.0f} minutes in all. Default networks (conv 32/64, dense 256, latent 32; the DCGAN's
-generator is the same decoder, its discriminator conv 64/128), batch 128, Adam 1e-3
+generator `networks.build_generator`, the decoder's shape with batch normalization, its
+discriminator conv 64/128), batch 128, Adam 1e-3
 (DCGAN 2e-4, beta_1 0.5), {args.epochs} epochs each. Bernoulli models, the autoencoder
 and the DCGAN train on dynamically binarized images; the other likelihoods on grey
 levels. MSE per pixel of the reconstruction against the 10,000 grey test images. NLL: IWAE
