@@ -155,7 +155,10 @@ convolution layers. Peak memory (maximum resident set of a process training 2 ep
 def variants(args):
     kinds = ("baseline", *VARIANTS)
     rates, _ = compare(28, 128, "float32", args.rounds, args.images, kinds)
-    rows = [f"| {kind} | {VARIANTS.get(kind, 'NumPy arrays, Keras defaults')} | "
+    options = {kind: ", ".join(f"{key}={value}" for key, value in VARIANTS[kind].items())
+               or "Keras defaults" for kind in VARIANTS}
+    options["baseline"] = "NumPy arrays, Keras defaults"
+    rows = [f"| {kind} | {options[kind]} | "
             f"{rates[kind]:,.0f} | {rates[kind] / rates['baseline']:.2f} |" for kind in kinds]
     print("\n".join(rows))
     text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
