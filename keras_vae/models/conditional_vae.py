@@ -152,10 +152,7 @@ class ConditionalVAE(VAE):
                 "A ConditionalVAE is called on (images, labels). Received: "
                 f"{type(inputs).__name__}")
         x, labels = inputs
-        condition = self.one_hot(labels)
-        z_mean, z_log_var = self._encode_tensors(x, training, condition)
-        z = self.sampler([z_mean, z_log_var]) if training else z_mean
-        return self.likelihood_layer.mean(self._decoder_params(z, training, condition))
+        return self._reconstruct_tensor(x, training, self.one_hot(labels))
 
     def predict_step(self, data):
         # Arrays given as predict((images, labels)) arrive as one x; a dataset
@@ -199,9 +196,9 @@ class ConditionalVAE(VAE):
         z = self.check_codes(z)
         labels = check_labels(labels, self.num_classes, count=len(z))
         images = [
-            np.asarray(self.likelihood_layer.mean(self._decoder_params(
+            np.asarray(self._decode_tensor(
                 tf.constant(z[start:start + batch_size]), False,
-                self.one_hot(labels[start:start + batch_size]))))
+                self.one_hot(labels[start:start + batch_size])))
             for start in range(0, len(z), batch_size)
         ]
         return np.concatenate(images)

@@ -265,12 +265,16 @@ class VAE(ImageModel):
         return self._update_metrics(loss, reconstruction_loss, kl_loss)
 
     def call(self, inputs, training=False):
-        z_mean, z_log_var = self._encode_tensors(inputs, training=training)
-        z = self.sampler([z_mean, z_log_var]) if training else z_mean
-        return self.likelihood_layer.mean(self.decoder(z, training=training))
+        return self._reconstruct_tensor(inputs, training)
 
-    def _decode_tensor(self, z):
-        return self.likelihood_layer.mean(self.decoder(z))
+    def _reconstruct_tensor(self, x, training=False, condition=None):
+        """The mean image decoded from a posterior draw (training) or the posterior mean."""
+        z_mean, z_log_var = self._encode_tensors(x, training, condition)
+        z = self.sampler([z_mean, z_log_var]) if training else z_mean
+        return self._decode_tensor(z, training, condition)
+
+    def _decode_tensor(self, z, training=False, condition=None):
+        return self.likelihood_layer.mean(self._decoder_params(z, training, condition))
 
     # ------------------------------------------------------------ public API
 
