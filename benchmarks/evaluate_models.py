@@ -64,6 +64,9 @@ def measure(name, vae, x_train, x_test_binary, x_test, args):
     timer = EpochTimer()
     data = datasets.make_dataset(x_train, batch_size=128, binarize=True, seed=args.seed)
     vae.fit(data, epochs=args.epochs, callbacks=[timer], verbose=2)
+    if args.save:
+        args.save.mkdir(parents=True, exist_ok=True)
+        vae.save(args.save / f"{vae.name}.keras")
     steady = timer.seconds[1:] or timer.seconds
     images_per_second = len(x_train) / statistics.median(steady)
     start = time.perf_counter()
@@ -90,6 +93,10 @@ def main():
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant")
     parser.add_argument("--models", choices=("both", "default"), default="both")
+    parser.add_argument("--prior", choices=keras_vae.priors.NAMES, default="normal",
+                        help="prior of the default model")
+    parser.add_argument("--save", type=pathlib.Path,
+                        help="folder to save each trained model in, before it is evaluated")
     parser.add_argument("--note", default="", help="free text recorded with the results")
     args = parser.parse_args()
 
@@ -97,9 +104,10 @@ def main():
     x_test = x_test[:args.test_images]
     x_test_binary = datasets.binarize(x_test, seed=0)
     keras.utils.set_random_seed(args.seed)
+    prior = "" if args.prior == "normal" else f", {args.prior} prior"
     models = {
-        "keras_vae default (conv 32/64, dense 256, latent 32)":
-            keras_vae.build_vae(latent_dim=32, seed=args.seed),
+        f"keras_vae default (conv 32/64, dense 256, latent 32{prior})":
+            keras_vae.build_vae(latent_dim=32, prior=args.prior, seed=args.seed),
     }
     if args.models == "both":
         models["Keras example (conv 32/64, dense 16, latent 2)"] = keras_example_vae(args.seed)
@@ -111,7 +119,8 @@ def main():
 ## keras_vae default{" vs the Keras example VAE" if args.models == "both" else " model"}, {datetime.date.today()}
 
 `benchmarks/evaluate_models.py --epochs {args.epochs} --num-samples {args.num_samples}
---learning-rate {args.learning_rate} --lr-schedule {args.lr_schedule} --models {args.models}`
+--learning-rate {args.learning_rate} --lr-schedule {args.lr_schedule} --models {args.models}
+--prior {args.prior}`
 on {platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}.
 Same loop (`VAE.fit`, Adam {args.learning_rate:g} ({args.lr_schedule}), batch 128,
 dynamically binarized training images,
