@@ -65,6 +65,28 @@ class MinimalVAE(keras.Model):
         return {m.name: m.result() for m in self.metrics}
 
 
+class LayersOnly(keras.Model):
+    """The same layers trained with no sampling, likelihood, KL or metrics.
+
+    Its step is forward and backward through the encoder and decoder plus
+    Adam's update: the work every VAE loop with these layers must do, so its
+    throughput is a ceiling for any such loop, hand-written or library.
+    """
+
+    def __init__(self, encoder, decoder, **kwargs):
+        super().__init__(**kwargs)
+        self.encoder = encoder
+        self.decoder = decoder
+
+    def train_step(self, data):
+        with tf.GradientTape() as tape:
+            z_mean, z_log_var = self.encoder(data)
+            loss = ops.mean(self.decoder(z_mean + z_log_var))
+        grads = tape.gradient(loss, self.trainable_weights)
+        self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
+        return {}
+
+
 def forward_flops(model):
     """Multiply-adds x 2 of one image's forward pass through Dense and conv layers."""
     total = 0
