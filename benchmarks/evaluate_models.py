@@ -40,6 +40,12 @@ def keras_example_vae(seed):
 
 
 class EpochTimer(keras.callbacks.Callback):
+    """Records each epoch's seconds; stops before an epoch would pass `max_minutes`."""
+
+    def __init__(self, max_minutes=None):
+        super().__init__()
+        self.max_minutes = max_minutes
+
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()
 
@@ -48,6 +54,10 @@ class EpochTimer(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.seconds.append(time.perf_counter() - self._start)
+        if self.max_minutes is not None:
+            slowest = max(self.seconds[1:] or self.seconds)
+            if sum(self.seconds) + slowest > 60 * self.max_minutes:
+                self.model.stop_training = True
 
 
 def learning_rate(args, num_images):
@@ -61,7 +71,7 @@ def learning_rate(args, num_images):
 def measure(name, vae, x_train, x_test_binary, x_test, args):
     keras.utils.set_random_seed(args.seed)
     vae.compile(optimizer=keras.optimizers.Adam(learning_rate(args, len(x_train))))
-    timer = EpochTimer()
+    timer = EpochTimer(args.max_minutes)
     data = datasets.make_dataset(x_train, batch_size=128, binarize=True, seed=args.seed)
     vae.fit(data, epochs=args.epochs, callbacks=[timer], verbose=2)
     if args.save:
@@ -76,7 +86,7 @@ def measure(name, vae, x_train, x_test_binary, x_test, args):
     mse = evaluation.reconstruction_mse(vae, x_test_binary)
     fid = evaluation.fid(x_test, vae.sample(len(x_test), seed=0),
                          evaluation.mnist_classifier_features())
-    row = (f"| {name} | {vae.count_params():,} | {args.epochs} | "
+    row = (f"| {name} | {vae.count_params():,} | {len(timer.seconds)} | "
            f"{sum(timer.seconds) / 60:.1f} | {images_per_second:,.0f} | "
            f"{report['neg_elbo']:.2f} | {report['nll']:.2f} | {report['bits_per_dim']:.4f} | "
            f"{mse['mse_per_pixel']:.4f} | {fid['value']:.2f} | {iwae_minutes:.1f} |")
@@ -87,6 +97,9 @@ def measure(name, vae, x_train, x_test_binary, x_test, args):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--max-minutes", type=float,
+                        help="stop training before an epoch would end past this budget "
+                        "(constant learning rate only)")
     parser.add_argument("--num-samples", type=int, default=1000)
     parser.add_argument("--test-images", type=int, default=10000)
     parser.add_argument("--seed", type=int, default=0)
@@ -99,6 +112,9 @@ def main():
                         help="folder to save each trained model in, before it is evaluated")
     parser.add_argument("--note", default="", help="free text recorded with the results")
     args = parser.parse_args()
+    if args.max_minutes is not None and args.lr_schedule != "constant":
+        parser.error("--max-minutes needs --lr-schedule constant: a cosine schedule is "
+                     "laid out over --epochs")
 
     (x_train, _), (x_test, _) = datasets.load("mnist")
     x_test = x_test[:args.test_images]
@@ -118,7 +134,8 @@ def main():
     text += f"""
 ## keras_vae default{" vs the Keras example VAE" if args.models == "both" else " model"}, {datetime.date.today()}
 
-`benchmarks/evaluate_models.py --epochs {args.epochs} --num-samples {args.num_samples}
+`benchmarks/evaluate_models.py --epochs {args.epochs} --max-minutes {args.max_minutes}
+--num-samples {args.num_samples} --test-images {args.test_images}
 --learning-rate {args.learning_rate} --lr-schedule {args.lr_schedule} --models {args.models}
 --prior {args.prior}`
 on {platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}.
