@@ -84,7 +84,7 @@ class LayersOnly(keras.Model):
             loss = ops.mean(self.decoder(z_mean + z_log_var))
         grads = tape.gradient(loss, self.trainable_weights)
         self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
-        return {}
+        return {"loss": loss}
 
 
 def forward_flops(model):
