@@ -163,6 +163,9 @@ def test_make_dataset_turns_the_autotuner_off():
     for binarize in (False, True):
         dataset = datasets.make_dataset(_images(10), batch_size=4, binarize=binarize)
         assert dataset.options().autotune.enabled is False
+    options = tf.data.Options()
+    options.autotune.enabled = True
+    assert dataset.with_options(options).options().autotune.enabled is True
 
 
 def test_dynamic_binarization():
