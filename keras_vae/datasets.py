@@ -233,10 +233,7 @@ def make_dataset(x, y=None, *, batch_size=128, shuffle=True, binarize=False,
         dataset = tf.data.Dataset.zip(dataset, noise_seeds).map(
             _binarize_batch, num_parallel_calls=tf.data.AUTOTUNE
         )
-    # tf.data's autotuner stalled training: in 16 of 27 MNIST epochs on a
-    # 2-core machine the CPU sat idle for about 15 s as an epoch began (41 s
-    # against 26 s an epoch); with it off, no stall (benchmarks/RESULTS.md).
-    options = tf.data.Options()
+    options = tf.data.Options()  # The autotuner's idle pauses: see the docstring.
     options.autotune.enabled = False
     return dataset.prefetch(tf.data.AUTOTUNE).with_options(options)
 
