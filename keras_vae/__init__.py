@@ -6,23 +6,24 @@ supplies the distributions.
 
 __version__ = "0.1.0"
 
-from keras_vae._backend import check_backend
+from keras_vae import _backend
 
-check_backend()
-
-from keras_vae import callbacks  # noqa: E402
-from keras_vae import datasets  # noqa: E402
-from keras_vae import evaluation  # noqa: E402
-from keras_vae import layers  # noqa: E402
-from keras_vae import likelihoods  # noqa: E402
-from keras_vae import models  # noqa: E402
-from keras_vae import networks  # noqa: E402
-from keras_vae import plotting  # noqa: E402
-from keras_vae import priors  # noqa: E402
-from keras_vae import saving  # noqa: E402
-from keras_vae.layers import Sampling  # noqa: E402
-from keras_vae.models.vae import VAE  # noqa: E402
-from keras_vae.models.vae import build_vae  # noqa: E402
+# Quiet only when this process is the `keras-vae` command (see the function).
+with _backend.quiet_start_up_logs():
+    _backend.check_backend()
+    from keras_vae import callbacks  # noqa: E402
+    from keras_vae import datasets  # noqa: E402
+    from keras_vae import evaluation  # noqa: E402
+    from keras_vae import layers  # noqa: E402
+    from keras_vae import likelihoods  # noqa: E402
+    from keras_vae import models  # noqa: E402
+    from keras_vae import networks  # noqa: E402
+    from keras_vae import plotting  # noqa: E402
+    from keras_vae import priors  # noqa: E402
+    from keras_vae import saving  # noqa: E402
+    from keras_vae.layers import Sampling  # noqa: E402
+    from keras_vae.models.vae import VAE  # noqa: E402
+    from keras_vae.models.vae import build_vae  # noqa: E402
 
 __all__ = [
     "Sampling",

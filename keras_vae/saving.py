@@ -10,6 +10,7 @@ import io
 import json
 import os
 import pathlib
+import shutil
 import tempfile
 import zipfile
 
@@ -41,11 +42,48 @@ def atomic_target(path):
         tmp.unlink(missing_ok=True)
 
 
-def save_model(model, path):
-    """Saves a Keras model to `path` (`.keras`) through a temporary file."""
-    with atomic_target(path) as tmp:
-        model.save(tmp, overwrite=True)
+def _scratch_folder():
+    """Returns a folder for Keras to write into before the bytes are copied out.
+
+    Keras writes weights with h5py, which can crash the process while it
+    cleans up after a failed write (a full disk). Writing first into memory
+    (`/dev/shm` where there is one, else the system's temporary folder) and
+    then copying the bytes with Python keeps a full disk an ordinary `OSError`.
+    """
+    shm = pathlib.Path("/dev/shm")
+    return str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
+
+
+def _save_through_scratch(save, path, name):
+    """Calls `save(scratch_path)`, then copies the file onto `path` atomically."""
+    with tempfile.TemporaryDirectory(prefix="keras_vae-", dir=_scratch_folder()) as scratch:
+        written = pathlib.Path(scratch) / name
+        save(written)
+        with atomic_target(path) as tmp:
+            shutil.copyfile(written, tmp)
     return pathlib.Path(path)
+
+
+def save_model(model, path):
+    """Saves a Keras model to `path` (`.keras`); a failed save leaves `path` as it was.
+
+    Args:
+        model: the Keras model.
+        path: the `.keras` file to write.
+    """
+    return _save_through_scratch(lambda tmp: model.save(tmp, overwrite=True), path,
+                                 "model.keras")
+
+
+def save_weights(model, path):
+    """Saves a model's weights to `path` (`.weights.h5`); a failed save leaves `path` as it was.
+
+    Args:
+        model: the Keras model.
+        path: the `.weights.h5` file to write.
+    """
+    return _save_through_scratch(lambda tmp: model.save_weights(tmp), path,
+                                 "model.weights.h5")
 
 
 def write_text(path, text):

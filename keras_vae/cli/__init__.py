@@ -1,0 +1,67 @@
+"""The `keras-vae` command line (also `python -m keras_vae`).
+
+One module per subcommand (`train`, `evaluate`, `anomaly`, `augment`), each
+with an `add_parser(commands)` and a `run(args)` that returns the JSON summary
+the command prints; shared flags live in `arguments`, and the life of a
+training run's folder (refuse, lock, back up, resume, finish) in `run_folder`.
+
+Stdout carries only that JSON: anything else written to stdout while a
+command runs (Keras progress bars, notes) goes to stderr. Errors in the
+user's input (`ValueError`, `OSError`, a folder in use, a diverged run, data
+that fails the in-graph checks) are printed as one line,
+`keras-vae: error: ...`, with exit status 2; any other exception is a bug and
+keeps its traceback.
+"""
+
+import argparse
+import contextlib
+import json
+import sys
+
+import tensorflow as tf
+
+from keras_vae.callbacks import TrainingDivergedError
+from keras_vae.cli import anomaly
+from keras_vae.cli import augment
+from keras_vae.cli import evaluate
+from keras_vae.cli import train
+from keras_vae.cli.run_folder import BACKUP_DIR
+from keras_vae.cli.run_folder import RUN_FILES
+from keras_vae.cli.run_folder import RunFolderBusyError
+
+__all__ = ["BACKUP_DIR", "RUN_FILES", "build_parser", "main"]
+
+USER_ERRORS = (ValueError, OSError, RunFolderBusyError, TrainingDivergedError,
+               tf.errors.InvalidArgumentError)
+"""Exceptions that report a problem with the user's input rather than a bug."""
+
+
+def build_parser():
+    """Returns the `argparse` parser of the `keras-vae` command."""
+    parser = argparse.ArgumentParser(
+        prog="keras-vae",
+        description="Train and use Variational Autoencoders built with Keras 3.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for command in (train, evaluate, anomaly, augment):
+        command.add_parser(commands)
+    return parser
+
+
+def _first_line(error):
+    if isinstance(error, tf.errors.OpError):
+        return error.message.strip().splitlines()[0]
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
+def main(argv=None):
+    """Runs the command line; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            report = args.run(args)
+    except USER_ERRORS as error:
+        print(f"keras-vae: error: {_first_line(error)}", file=sys.stderr)
+        return 2
+    print(json.dumps(report, indent=2))
+    return 0

@@ -1,0 +1,125 @@
+"""`keras-vae anomaly MODEL`: score images with a saved model and flag the anomalous ones."""
+
+import argparse
+import csv
+import io
+import pathlib
+
+import numpy as np
+
+from keras_vae import anomaly
+from keras_vae import saving
+from keras_vae.cli import arguments
+from keras_vae.models.conditional_vae import ConditionalVAE
+
+
+def add_parser(commands):
+    """Adds the `anomaly` subcommand to `commands` (an argparse subparsers object)."""
+    parser = commands.add_parser(
+        "anomaly",
+        help="score images with a saved model and flag the anomalous ones",
+        description=(
+            "Set a threshold on the training split of --reference (normal data) and "
+            "score the test split of --data. Prints a JSON summary (threshold, images "
+            "flagged, and ROC AUC when --anomalous-classes names the anomalies); "
+            "--output writes one CSV row per scored image. Images are loaded at the "
+            "model's input size."),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("model", help="path to a saved VAE or Autoencoder (.keras)")
+    arguments.add_data_arguments(parser, "reference", "mnist",
+                                 "normal data: a dataset name or path, as for train",
+                                 image_size_default=None, color_mode_default=None)
+    parser.add_argument("--data", default=None,
+                        help="data to score (its test split); default: --reference")
+    parser.add_argument("--score", choices=anomaly.SCORES, default="neg_elbo",
+                        help="anomaly score; the likelihood scores need a VAE")
+    rates = parser.add_mutually_exclusive_group()
+    rates.add_argument("--false-positive-rate", type=arguments.positive_float, default=None,
+                       help="fraction of normal images flagged (default 0.05)")
+    rates.add_argument("--contamination", type=arguments.positive_float, default=None,
+                       help="expected fraction of anomalies in the reference data")
+    parser.add_argument("--num-samples", type=arguments.positive_int, default=100,
+                        help="codes per image for neg_elbo and nll")
+    parser.add_argument("--binarize", choices=("static", "none"), default="static",
+                        help="binarize both sets once with --seed (Bernoulli models)")
+    parser.add_argument("--anomalous-classes", type=int, nargs="+", default=None,
+                        metavar="CLASS",
+                        help="labels of --data that are anomalies, to report ROC AUC, "
+                        "precision and recall")
+    parser.add_argument("--output", default=None, help="CSV file of per-image scores")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing --output file")
+    parser.set_defaults(run=run)
+
+
+def check_output_file(output, overwrite, inputs):
+    """Refuses an `output` that exists (unless `overwrite`) or that is one of `inputs`.
+
+    Args:
+        output: the file the command will write.
+        overwrite: whether an existing file may be replaced.
+        inputs: files the command reads, never to be written over.
+    """
+    output = pathlib.Path(output)
+    for source in inputs:
+        if output.exists() and pathlib.Path(source).exists() and output.samefile(source):
+            raise ValueError(f"--output {output} is the model being read; choose another file.")
+    if output.is_dir():
+        raise IsADirectoryError(f"--output must be a file. Received: {output} is a folder")
+    if output.exists() and not overwrite:
+        raise FileExistsError(f"{output} exists. Pass --overwrite to replace it.")
+
+
+def scores_csv(labels, scores, flagged):
+    """Returns the per-image CSV: index, label, score (a plain float) and flagged (0/1)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["index", "label", "score", "flagged"])
+    for i, (label, score, flag) in enumerate(zip(labels, scores, flagged)):
+        writer.writerow([i, int(label), repr(float(score)), int(flag)])
+    return buffer.getvalue()
+
+
+def run(args):
+    """Scores the images as `args` asks and returns the JSON summary."""
+    if args.output is not None:
+        check_output_file(args.output, args.overwrite, [args.model])
+    model = saving.load_model(args.model)
+    if isinstance(model, ConditionalVAE) or not hasattr(model, "reconstruct"):
+        raise ValueError(
+            f"{args.model} holds a {type(model).__name__}; anomaly needs a VAE or an "
+            "Autoencoder.")
+    image_size, color_mode = arguments.image_options(args, model)
+    static = args.binarize == "static"
+    reference, _ = arguments.load_split(args.reference, args, "train", image_size,
+                                        color_mode, static)
+    data_name = args.reference if args.data is None else args.data
+    x, y = arguments.load_split(data_name, args, "test", image_size, color_mode, static)
+    if args.contamination is not None:
+        rate = {"contamination": args.contamination}
+    else:
+        rate = {"false_positive_rate": args.false_positive_rate or 0.05}
+    detector = anomaly.AnomalyDetector(model, score=args.score,
+                                       num_samples=args.num_samples, seed=args.seed)
+    detector.fit(reference, **rate)
+    scores = detector.score_samples(x)
+    flagged = scores > detector.threshold
+    report = {
+        "model": str(args.model), "score": args.score, "threshold": float(detector.threshold),
+        "num_images": int(len(x)), "num_flagged": int(flagged.sum()),
+        "fraction_flagged": float(flagged.mean()),
+        "settings": {"reference": f"{args.reference} train", "data": f"{data_name} test",
+                     **rate, "num_samples": args.num_samples,
+                     "binarization": arguments.binarization_note(args),
+                     "limit": args.limit},
+    }
+    if args.anomalous_classes is not None:
+        truth = np.isin(y, args.anomalous_classes).astype("int64")
+        report["anomalous_classes"] = args.anomalous_classes
+        report["roc_auc"] = anomaly.roc_auc(scores, truth)
+        report.update(anomaly.precision_recall(scores, truth, detector.threshold))
+    if args.output is not None:
+        saving.write_text(args.output, scores_csv(y, scores, flagged))
+        report["output"] = str(args.output)
+    return report

@@ -1,0 +1,115 @@
+"""Flags shared by the `keras-vae` subcommands, defined once, and their checks."""
+
+import argparse
+import math
+
+from keras_vae import datasets
+
+
+def _number(cast, minimum, strict, description):
+    """Returns an argparse `type` accepting finite numbers above `minimum`."""
+
+    def parse(text):
+        try:
+            value = cast(text)
+        except ValueError:
+            value = None
+        if (value is None or not math.isfinite(value) or value < minimum
+                or (strict and value == minimum)):
+            raise argparse.ArgumentTypeError(f"expected {description}, received {text!r}")
+        return value
+
+    return parse
+
+
+positive_int = _number(int, 0, True, "a positive int")
+positive_float = _number(float, 0.0, True, "a positive number")
+non_negative_float = _number(float, 0.0, False, "a number >= 0")
+non_negative_int = _number(int, 0, False, "an int >= 0")
+
+COLOR_MODES = ("grayscale", "rgb")
+
+
+def add_data_arguments(parser, name="dataset", default="mnist", help_text=None,
+                       image_size_default=(28, 28), color_mode_default="grayscale"):
+    """Adds the dataset flag `--NAME` with `--image-size`, `--color-mode`, `--limit`, `--seed`.
+
+    Commands that read a saved model pass `image_size_default=None` and
+    `color_mode_default=None`: the model's own input shape then decides, and
+    a flag that disagrees with it is an error (see `image_options`).
+
+    Args:
+        parser: the subcommand's `argparse` parser.
+        name: the dataset flag's name, without the leading dashes.
+        default: the dataset used when the flag is not given (`None`: none).
+        help_text: help of the dataset flag.
+        image_size_default: `--image-size` default; `None` to read it from the model.
+        color_mode_default: `--color-mode` default; `None` to read it from the model.
+    """
+    parser.add_argument(
+        f"--{name}", default=default,
+        help=help_text or "a dataset name (mnist, fashion_mnist, cifar10, cifar100), "
+        "a path to an .npz file with x_train/y_train/x_test/y_test, or a folder "
+        "with one sub-folder of images per class")
+    from_model = " (default: the model's input size)" if image_size_default is None else ""
+    parser.add_argument("--image-size", type=positive_int, nargs=2, default=image_size_default,
+                        metavar=("HEIGHT", "WIDTH"),
+                        help="size images from a folder are resized to" + from_model)
+    from_model = " (default: the model's channels)" if color_mode_default is None else ""
+    parser.add_argument("--color-mode", choices=COLOR_MODES, default=color_mode_default,
+                        help="channels of images from a folder" + from_model)
+    parser.add_argument("--limit", type=positive_int, default=None,
+                        help="use at most this many images of each split")
+    parser.add_argument("--seed", type=non_negative_int, default=0,
+                        help="seed of weights, shuffling, binarization and random draws")
+
+
+def image_options(args, model):
+    """Returns `(image_size, color_mode)` for loading data for a saved `model`.
+
+    Flags left unset take the model's input shape; a flag that disagrees
+    with it raises `ValueError` naming both.
+    """
+    height, width, channels = model.image_shape
+    if channels not in (1, 3):
+        raise ValueError(
+            f"The model takes images with {channels} channels; keras-vae reads only "
+            "grayscale (1) or rgb (3) images.")
+    color_mode = COLOR_MODES[0] if channels == 1 else COLOR_MODES[1]
+    if args.image_size is not None and tuple(args.image_size) != (height, width):
+        raise ValueError(
+            f"--image-size {args.image_size[0]} {args.image_size[1]} disagrees with the "
+            f"model, which takes {height}x{width} images. Leave the flag out to use the "
+            "model's size.")
+    if args.color_mode is not None and args.color_mode != color_mode:
+        raise ValueError(
+            f"--color-mode {args.color_mode} disagrees with the model, which takes "
+            f"{channels}-channel ({color_mode}) images. Leave the flag out to use the "
+            "model's channels.")
+    return (height, width), color_mode
+
+
+def load_split(name, args, split, image_size, color_mode, binarize=False):
+    """Returns `(x, y)` of one split of a dataset, limited and binarized as asked.
+
+    Args:
+        name: dataset name or path (see `datasets.load`).
+        args: the parsed flags (`limit` and `seed` are read).
+        split: "train" or "test".
+        image_size: `(height, width)` images from a folder are resized to.
+        color_mode: "grayscale" or "rgb".
+        binarize: binarize the images once with `args.seed`.
+    """
+    train, test = datasets.load(name, image_size=image_size, color_mode=color_mode,
+                                seed=args.seed)
+    x, y = train if split == "train" else test
+    if args.limit is not None:
+        x, y = x[:args.limit], y[:args.limit]
+    if binarize:
+        x = datasets.binarize(x, seed=args.seed)
+    return x, y
+
+
+def binarization_note(args):
+    """Describes the test-time binarization asked for, for the JSON reports."""
+    return f"static, seed {args.seed}" if args.binarize == "static" else "none"

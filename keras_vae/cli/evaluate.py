@@ -1,0 +1,96 @@
+"""`keras-vae evaluate MODEL`: likelihood, reconstruction error and FID of a saved VAE."""
+
+import argparse
+
+from keras_vae import datasets
+from keras_vae import evaluation
+from keras_vae import saving
+from keras_vae.cli import arguments
+
+FID_CHOICES = ("auto", "mnist_classifier", "inception", "none")
+
+
+def add_parser(commands):
+    """Adds the `evaluate` subcommand to `commands` (an argparse subparsers object)."""
+    parser = commands.add_parser(
+        "evaluate",
+        help="measure a saved VAE: negative ELBO, IWAE log-likelihood, MSE and FID",
+        description=(
+            "Evaluate a saved model on a dataset split and print a JSON object with "
+            "neg_elbo and nll (nats per image, nll from the importance-weighted bound), "
+            "bits_per_dim (null with a note for continuous densities), mse (per pixel "
+            "and per image), fid (with its extractor, or null with the reason) and the "
+            "settings used. Images are loaded at the model's input size. Progress goes "
+            "to stderr, the JSON to stdout."),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("model", help="path to a .keras file written by keras-vae train")
+    arguments.add_data_arguments(parser, image_size_default=None, color_mode_default=None)
+    parser.add_argument("--split", choices=("test", "train"), default="test",
+                        help="which split to evaluate on")
+    parser.add_argument("--num-samples", type=arguments.positive_int, default=1000,
+                        help="K, importance samples per image for the IWAE bound")
+    parser.add_argument(
+        "--binarize", choices=("static", "none"), default="static",
+        help="static: binarize the images once with --seed (for the Bernoulli "
+        "likelihood, as in the literature); none: use grey levels")
+    parser.add_argument(
+        "--fid", choices=FID_CHOICES, default="auto",
+        help="feature extractor for FID: auto (the shipped MNIST classifier for 28x28x1 "
+        "images, else ImageNet InceptionV3 where its weights can be had, else no FID), "
+        "mnist_classifier (offline, reported as 'MNIST-classifier FID'), inception, or none")
+    parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
+                        help="1 shows progress bars on stderr; 2 also TensorFlow's "
+                        "start-up log")
+    parser.set_defaults(run=run)
+
+
+def _fid(choice, model, x, seed):
+    """Returns the FID report of `model`'s samples against `x`, or a reason for none."""
+    if choice == "none":
+        return None, "--fid none"
+    mnist_shaped = tuple(model.image_shape) == (28, 28, 1)
+    if choice == "mnist_classifier" and not mnist_shaped:
+        raise ValueError(
+            "--fid mnist_classifier needs 28x28x1 images. Received: a model of "
+            f"{'x'.join(map(str, model.image_shape))} images; use --fid auto or inception.")
+    if choice == "mnist_classifier" or (choice == "auto" and mnist_shaped):
+        extractor = evaluation.mnist_classifier_features()
+    else:
+        try:
+            extractor = evaluation.inception_features()
+        except RuntimeError as error:
+            if choice == "inception":
+                raise ValueError(str(error)) from error
+            return None, f"no feature extractor: {error}"
+    return evaluation.fid(x, model.sample(len(x), seed=seed), extractor), None
+
+
+def run(args):
+    """Evaluates the model as `args` asks and returns the JSON report."""
+    model = saving.load_model(args.model)
+    if not all(hasattr(model, name) for name in ("posterior", "conditional_log_prob", "sample")):
+        raise ValueError(
+            f"{args.model} holds a {type(model).__name__}, not a keras_vae VAE; "
+            "evaluate needs posterior(), conditional_log_prob() and sample().")
+    image_size, color_mode = arguments.image_options(args, model)
+    x, _ = arguments.load_split(args.dataset, args, args.split, image_size, color_mode)
+    model.check_input(x, name=f"{args.dataset} {args.split} images")
+    data = x if args.binarize == "none" else datasets.binarize(x, seed=args.seed)
+    report = {
+        "model": str(args.model),
+        "settings": {"dataset": args.dataset, "split": args.split,
+                     "num_images": int(len(x)), "num_samples": args.num_samples,
+                     "binarization": arguments.binarization_note(args),
+                     "image_shape": list(model.image_shape), "seed": args.seed},
+    }
+    likelihood = evaluation.likelihood_report(
+        model, data, num_samples=args.num_samples, seed=args.seed, verbose=args.verbose)
+    report.update({key: value for key, value in likelihood.items()
+                   if key not in ("num_samples", "num_images")})
+    report["mse"] = evaluation.reconstruction_mse(model, data)
+    report["fid"], note = _fid(args.fid, model, x, args.seed)
+    if note is not None:
+        report["fid_note"] = note
+    return report
+

@@ -1,0 +1,215 @@
+"""The life of a `keras-vae train` output folder: refuse, lock, back up, resume, finish.
+
+A run folder goes through these states:
+
+- *empty*: no run files and no `backup/`; `train` may start here.
+- *running*: a process holds an exclusive OS lock on `OUTPUT/.keras-vae.lock`
+  (`fcntl.flock`). The kernel releases it when the process ends, however it
+  ends (SIGKILL included), so a lock is never stale. Any other `train`,
+  `--resume` or `--overwrite` on the folder is refused while it is held.
+- *interrupted*: `backup/` holds the settings, the history and (after the
+  first epoch) the checkpoint of the last completed epoch; `--resume`
+  continues from there.
+- *finished*: `model.keras`, `history.csv`, `history.json` and `run.json`.
+
+Checkpoints are written to a scratch file and renamed into place, so a crash
+or a full disk while saving leaves the previous checkpoint (or none) rather
+than a truncated one; leftovers of such crashes are removed when the folder is
+next locked.
+"""
+
+import fcntl
+import json
+import os
+import pathlib
+import shutil
+import sys
+
+import keras
+
+from keras_vae import saving
+
+RUN_FILES = ("model.keras", "history.csv", "history.json", "run.json")
+"""Files whose presence marks a folder as holding a finished run."""
+
+BACKUP_DIR = "backup"
+"""Sub-folder holding an unfinished run's checkpoint, history and settings."""
+
+LOCK_FILE = ".keras-vae.lock"
+"""Lock file held by the process that writes the folder."""
+
+
+class RunFolderBusyError(RuntimeError):
+    """Raised when another process holds the lock of a run folder."""
+
+
+class RunFolder:
+    """One training run's output folder.
+
+    Args:
+        path: the folder (created when the run is locked).
+    """
+
+    def __init__(self, path):
+        self.path = pathlib.Path(path)
+        self.backup = self.path / BACKUP_DIR
+        self._lock = None
+
+    # ------------------------------------------------------------- checks
+
+    def check_can_start(self, overwrite):
+        """Raises `FileExistsError` unless a new run may be written here."""
+        if self.path.exists() and not self.path.is_dir():
+            raise FileExistsError(f"--output must be a folder. Received: {self.path} is a file")
+        if overwrite:
+            return
+        existing = [name for name in RUN_FILES if (self.path / name).exists()]
+        if existing and self.backup.exists():
+            raise FileExistsError(
+                f"The output folder {self.path} holds a run that was stopped while it "
+                f"was saving its results ({', '.join(existing)} and {BACKUP_DIR}/). Pass "
+                "--resume to finish it, --overwrite to start again, or choose another "
+                "--output.")
+        if existing:
+            raise FileExistsError(
+                f"The output folder {self.path} already holds a run ({', '.join(existing)}). "
+                "Pass --overwrite to replace it, or choose another --output.")
+        if self.backup.exists():
+            raise FileExistsError(
+                f"The output folder {self.path} holds an interrupted run ({BACKUP_DIR}/). "
+                "Pass --resume to continue it, --overwrite to start again, or choose "
+                "another --output.")
+
+    def stored_settings(self):
+        """Returns the settings the interrupted run stored in `backup/settings.json`."""
+        path = self.backup / "settings.json"
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"--resume found no interrupted run in {self.path}. Received: no {path}")
+        return read_json(path)
+
+    # -------------------------------------------------------------- lock
+
+    def lock(self):
+        """Takes the folder's exclusive lock (creating the folder).
+
+        Raises:
+            RunFolderBusyError: another process holds it.
+        """
+        self.path.mkdir(parents=True, exist_ok=True)
+        lock_path = self.path / LOCK_FILE
+        while True:
+            handle = open(lock_path, "a+")
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                pid = handle.read().strip() or "unknown"
+                handle.close()
+                raise RunFolderBusyError(
+                    f"{self.path} is in use by another keras-vae process (pid {pid})."
+                ) from None
+            # The holder before us may have removed the file after we opened
+            # it: then our lock is on a file nobody else will see; retry.
+            try:
+                same = os.stat(lock_path).st_ino == os.fstat(handle.fileno()).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            handle.close()
+        handle.truncate(0)
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        self._lock = handle
+        self._remove_partial_files()
+
+    def unlock(self):
+        """Releases the lock and removes the lock file."""
+        if self._lock is None:
+            return
+        (self.path / LOCK_FILE).unlink(missing_ok=True)
+        self._lock.close()
+        self._lock = None
+
+    def __enter__(self):
+        self.lock()
+        return self
+
+    def __exit__(self, *exc_info):
+        self.unlock()
+
+    def _remove_partial_files(self):
+        """Removes scratch files left by a process killed while saving."""
+        for folder in (self.path, self.backup):
+            if folder.is_dir():
+                for path in folder.glob(".*"):
+                    if path.name != LOCK_FILE and path.is_file():
+                        path.unlink()
+
+    # --------------------------------------------------------- lifecycle
+
+    def start(self, settings, overwrite):
+        """Clears what a new run replaces and stores its `settings` (under the lock)."""
+        self.check_can_start(overwrite)
+        shutil.rmtree(self.backup, ignore_errors=True)
+        for name in RUN_FILES:
+            (self.path / name).unlink(missing_ok=True)
+        for stale in (self.path / "plots").glob("*_[0-9][0-9][0-9].png"):
+            stale.unlink()
+        saving.write_json(self.backup / "settings.json", settings)
+
+    def backup_callback(self):
+        """Returns the callback that checkpoints each epoch into `backup/`."""
+        return AtomicBackupAndRestore(self.backup)
+
+    def finish(self):
+        """Removes the backup once the run's files are written."""
+        shutil.rmtree(self.backup)
+
+
+def read_json(path):
+    """Reads a JSON file, naming it in the error if it is not valid JSON."""
+    try:
+        return json.loads(pathlib.Path(path).read_text())
+    except ValueError as error:
+        raise ValueError(f"{path} is not valid JSON. Received error: {error}") from error
+
+
+class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """`BackupAndRestore` whose checkpoints are never half-written.
+
+    Keras writes `latest.weights.h5` in place, so a crash or a full disk
+    during a save leaves a truncated file that cannot be restored (and h5py
+    can crash the process while cleaning up). This subclass writes the weights
+    through `keras_vae.saving.save_weights` (scratch file, then rename) and the
+    epoch number after them, so the folder always holds the last complete
+    checkpoint. A checkpoint that still cannot be read (one written by an
+    older version) is discarded with a note on stderr, and training restarts
+    from the first epoch.
+
+    Args:
+        backup_dir: the folder of the checkpoint.
+    """
+
+    def __init__(self, backup_dir):
+        super().__init__(str(backup_dir), delete_checkpoint=False)
+
+    def _save_model(self):
+        saving.save_weights(self.model, self._weights_path)
+        saving.write_json(self._training_metadata_path,
+                          {"epoch": self._current_epoch, "batch": self._last_batch_seen})
+
+    def _load_model(self):
+        metadata = pathlib.Path(self._training_metadata_path)
+        if metadata.exists():
+            read_json(metadata)  # a clear error for an empty or corrupt file
+        try:
+            super()._load_model()
+        except (OSError, ValueError) as error:
+            print(f"keras-vae: the checkpoint in {self.backup_dir} cannot be read "
+                  f"({str(error).splitlines()[0]}); starting again from the first epoch.",
+                  file=sys.stderr)
+            for path in (self._weights_path, self._training_metadata_path):
+                pathlib.Path(path).unlink(missing_ok=True)
+            self.model._initial_epoch = 0

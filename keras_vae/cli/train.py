@@ -1,0 +1,232 @@
+"""`keras-vae train`: train a VAE with `model.fit` and write the run into a folder."""
+
+import argparse
+import math
+import sys
+
+import keras
+import numpy as np
+
+from keras_vae import callbacks as vae_callbacks
+from keras_vae import datasets
+from keras_vae import likelihoods
+from keras_vae import plotting
+from keras_vae import priors
+from keras_vae import saving
+from keras_vae.cli import arguments
+from keras_vae.cli.run_folder import RunFolder
+from keras_vae.models.conditional_vae import build_conditional_vae
+from keras_vae.models.vae import build_vae
+
+STORED_SETTINGS = ("dataset", "model", "likelihood", "prior", "epochs", "batch_size",
+                   "latent_dim", "beta", "kl_warmup", "learning_rate", "lr_schedule", "seed",
+                   "binarize", "limit", "image_size", "color_mode", "plot_every")
+"""The flags a run stores in `backup/settings.json` and `run.json`."""
+
+SETTING_DEFAULTS = {"model": "vae", "likelihood": "bernoulli", "prior": "normal",
+                    "lr_schedule": "constant"}
+"""Settings added after runs were first stored, with the values those runs used."""
+
+MAX_CLASSES = 10_000
+"""Most classes a conditional VAE accepts (its label input is one-hot)."""
+
+
+def add_parser(commands):
+    """Adds the `train` subcommand to `commands` (an argparse subparsers object)."""
+    train = commands.add_parser(
+        "train",
+        help="train a convolutional VAE and write the run to a folder",
+        description=(
+            "Train a convolutional VAE with model.fit on a dataset (the shipped "
+            "MNIST by default) and write model.keras, history.csv, "
+            "history.json and run.json into the output folder. Prints a JSON summary."),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    arguments.add_data_arguments(train)
+    train.add_argument("--epochs", type=arguments.positive_int, default=10,
+                       help="passes over the training images")
+    train.add_argument("--batch-size", type=arguments.positive_int, default=128,
+                       help="images per training step")
+    train.add_argument("--latent-dim", type=arguments.positive_int, default=32,
+                       help="size of the latent code z")
+    train.add_argument("--model", choices=("vae", "conditional_vae"), default="vae",
+                       help="conditional_vae also gives the class label to the encoder "
+                       "and decoder (the dataset must have labels)")
+    train.add_argument("--likelihood", choices=likelihoods.NAMES, default="bernoulli",
+                       help="p(x|z); use --binarize none for the grey-level likelihoods")
+    train.add_argument("--prior", choices=priors.NAMES, default="normal",
+                       help="p(z): standard normal, learned mixture of Gaussians, VampPrior")
+    train.add_argument("--beta", type=arguments.non_negative_float, default=1.0,
+                       help="weight of the KL term (1 gives the ELBO)")
+    train.add_argument("--kl-warmup", type=arguments.non_negative_int, default=0,
+                       metavar="EPOCHS",
+                       help="raise beta linearly from 0 to --beta over this many epochs "
+                       "(0: no warm-up)")
+    train.add_argument("--learning-rate", type=arguments.positive_float, default=1e-3,
+                       help="Adam learning rate (the peak, with --lr-schedule cosine)")
+    train.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant",
+                       help="cosine: decay the learning rate to 0 over the run "
+                       "(Loshchilov and Hutter's cosine schedule, no restarts)")
+    train.add_argument("--output", default="runs/vae", help="folder the run is written to")
+    train.add_argument("--overwrite", action="store_true",
+                       help="replace a run already in the output folder")
+    train.add_argument("--resume", action="store_true",
+                       help="continue the interrupted run in the output folder from its "
+                       "last completed epoch, with that run's settings (other flags "
+                       "but --verbose are ignored)")
+    train.add_argument(
+        "--binarize", choices=("dynamic", "none"), default="dynamic",
+        help="dynamic: resample every training pixel as Bernoulli(intensity) "
+        "each time it is seen, and binarize the test images once with --seed "
+        "(the standard for the Bernoulli likelihood); none: train on grey levels")
+    train.add_argument("--plot-every", type=arguments.non_negative_int, default=1,
+                       metavar="N",
+                       help="save reconstruction and sample grids into OUTPUT/plots "
+                       "every N epochs (0: none)")
+    train.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
+                       help="Keras fit verbosity: 0 silent, 1 progress bar, 2 a line per "
+                       "epoch (2 also shows TensorFlow's start-up log)")
+    train.set_defaults(run=run)
+
+
+def _resume_settings(args, folder):
+    """Returns `args` with the settings stored by the interrupted run."""
+    if args.overwrite:
+        raise ValueError("--resume continues a run and --overwrite replaces it: pass one.")
+    stored = {**SETTING_DEFAULTS, **folder.stored_settings()}
+    missing = [key for key in STORED_SETTINGS if key not in stored]
+    if missing:
+        raise ValueError(f"{folder.backup / 'settings.json'} lacks the settings {missing}.")
+    print(f"keras-vae: resuming the run in {args.output} with its stored settings",
+          file=sys.stderr)
+    return argparse.Namespace(**{**vars(args), **{k: stored[k] for k in STORED_SETTINGS}})
+
+
+def _check_labels(y_train, y_test):
+    """Returns the number of classes of a conditional VAE's labels, or raises."""
+    if y_train is None or len(y_train) == 0:
+        raise ValueError("--model conditional_vae needs a dataset with labels.")
+    largest = int(max(y_train.max(), y_test.max() if len(y_test) else 0))
+    if min(y_train.min(), y_test.min() if len(y_test) else 0) < 0 or largest >= MAX_CLASSES:
+        raise ValueError(
+            f"--model conditional_vae needs class labels 0 to {MAX_CLASSES - 1}. "
+            f"Received: labels from {int(min(y_train.min(), y_test.min()))} to {largest}")
+    return largest + 1
+
+
+def _learning_rate(args, train_images):
+    if args.lr_schedule == "constant":
+        return args.learning_rate
+    steps = args.epochs * math.ceil(train_images / args.batch_size)
+    return keras.optimizers.schedules.CosineDecay(args.learning_rate, steps)
+
+
+def run(args):
+    """Trains as `args` asks and returns the JSON summary of the run."""
+    folder = RunFolder(args.output)
+    if args.resume:
+        args = _resume_settings(args, folder)
+    else:
+        folder.check_can_start(args.overwrite)
+    settings = {key: getattr(args, key) for key in STORED_SETTINGS}
+
+    # Everything that can be checked is checked before the folder is touched.
+    (x_train, y_train), (x_test, y_test) = datasets.load(
+        args.dataset, image_size=args.image_size, color_mode=args.color_mode, seed=args.seed)
+    if args.limit is not None:
+        x_train, y_train = x_train[:args.limit], y_train[:args.limit]
+        x_test, y_test = x_test[:args.limit], y_test[:args.limit]
+    if len(x_test) == 0:
+        raise ValueError(f"{args.dataset} has no test images; train validates on them.")
+    conditional = args.model == "conditional_vae"
+    options = {"image_shape": x_train.shape[1:], "latent_dim": args.latent_dim,
+               "beta": args.beta, "likelihood": args.likelihood, "prior": args.prior,
+               "seed": args.seed}
+    keras.utils.set_random_seed(args.seed)
+    if conditional:
+        vae = build_conditional_vae(num_classes=_check_labels(y_train, y_test), **options)
+    else:
+        vae = build_vae(**options)
+    vae.check_input(x_train, name=f"{args.dataset} training images")
+    dynamic = args.binarize == "dynamic"
+    if dynamic:
+        x_test = datasets.binarize(x_test, seed=args.seed)
+    train_data = datasets.make_dataset(
+        x_train, y_train if conditional else None, batch_size=args.batch_size,
+        binarize=dynamic, seed=args.seed)
+    vae.compile(optimizer=keras.optimizers.Adam(_learning_rate(args, len(x_train))))
+
+    with folder:
+        if args.resume:
+            folder.stored_settings()  # still there now that the folder is ours
+        else:
+            folder.start(settings, args.overwrite)
+        history = vae_callbacks.HistoryCheckpoint(folder.backup / "history.json")
+        guard = vae_callbacks.DivergenceGuard(raise_error=False)
+        # At each epoch's end the pictures and the history are written before
+        # the checkpoint, so a crash in between makes the resumed run redo (and
+        # rewrite) that epoch rather than skip its pictures.
+        callbacks = []
+        if args.kl_warmup:
+            callbacks.append(vae_callbacks.LinearKLWarmup(target=args.beta,
+                                                          length=args.kl_warmup))
+        if args.plot_every:
+            callbacks.append(vae_callbacks.ReconstructionPlotter(
+                x_test[:10], folder.path / "plots", every=args.plot_every, num_samples=16,
+                seed=args.seed, labels=y_test[:10] if conditional else None))
+        callbacks += [history, folder.backup_callback(), guard]
+        vae.fit(
+            train_data, epochs=args.epochs,
+            validation_data=(x_test, y_test) if conditional else (x_test,),
+            validation_batch_size=256, callbacks=callbacks, verbose=args.verbose)
+        if guard.diverged is not None:
+            last_good = folder.path / "last_good.keras"
+            saving.save_model(vae, last_good)
+            folder.finish()  # the backup may hold the diverged epoch
+            raise vae_callbacks.TrainingDivergedError(
+                f"{guard.message()} The last good model is in {last_good}; "
+                "no model.keras was written.")
+
+        logs = history.history
+        output = folder.path
+        # model.keras is written last: its presence marks a finished run.
+        _save_final_pictures(vae, logs, x_test, y_test, output, args.seed, conditional)
+        saving.write_history_csv(output / "history.csv", logs)
+        saving.write_json(output / "history.json", logs)
+        final = {key: values[-1] for key, values in logs.items()}
+        saving.write_json(output / "run.json", {
+            "settings": settings,
+            "train_images": int(x_train.shape[0]),
+            "test_images": int(x_test.shape[0]),
+            "image_shape": list(x_train.shape[1:]),
+            "final_metrics": final,
+        })
+        saving.save_model(vae, output / "model.keras")
+        folder.finish()
+    return {"output": str(output), **final}
+
+
+def _save_final_pictures(vae, history, x_test, y_test, output, seed, conditional):
+    """Writes training curves, samples, reconstructions and the latent space."""
+
+    def labels(n):  # the extra argument a conditional model's methods take
+        return (y_test[:n],) if conditional else ()
+
+    if conditional:
+        samples = plotting.plot_images(
+            vae.sample(np.arange(32) % vae.num_classes, seed=seed),
+            title="32 samples from the prior, classes 0, 1, ... in turn")
+    else:
+        samples = plotting.plot_samples(vae, n=32, seed=seed)
+    figures = {
+        "training_curves.png": plotting.plot_history(history),
+        "samples.png": samples,
+        "reconstructions.png": plotting.plot_reconstructions(
+            x_test[:10], vae.reconstruct(x_test[:10], *labels(10))),
+        "latent.png": plotting.plot_latent_scatter(
+            vae.encode(x_test[:2000], *labels(2000))[0], y_test[:2000]),
+    }
+    if vae.latent_dim == 2 and not conditional:
+        figures["manifold.png"] = plotting.plot_latent_manifold(vae)
+    for name, figure in figures.items():
+        figure.savefig(output / name, dpi=100)
