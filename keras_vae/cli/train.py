@@ -139,21 +139,21 @@ def run(args):
     if len(x_test) == 0:
         raise ValueError(f"{args.dataset} has no test images; train validates on them.")
     conditional = args.model == "conditional_vae"
-    options = {"image_shape": x_train.shape[1:], "latent_dim": args.latent_dim,
-               "beta": args.beta, "likelihood": args.likelihood, "prior": args.prior,
-               "seed": args.seed}
-    keras.utils.set_random_seed(args.seed)
-    if conditional:
-        vae = build_conditional_vae(num_classes=_check_labels(y_train, y_test), **options)
-    else:
-        vae = build_vae(**options)
-    vae.check_input(x_train, name=f"{args.dataset} training images")
+    num_classes = _check_labels(y_train, y_test) if conditional else None
     dynamic = args.binarize == "dynamic"
     if dynamic:
         x_test = datasets.binarize(x_test, seed=args.seed)
     train_data = datasets.make_dataset(
         x_train, y_train if conditional else None, batch_size=args.batch_size,
         binarize=dynamic, seed=args.seed)
+    keras.utils.set_random_seed(args.seed)
+    options = {"image_shape": x_train.shape[1:], "latent_dim": args.latent_dim,
+               "beta": args.beta, "likelihood": args.likelihood, "prior": args.prior,
+               "seed": args.seed}
+    if conditional:
+        vae = build_conditional_vae(num_classes=num_classes, **options)
+    else:
+        vae = build_vae(**options)
     vae.compile(optimizer=keras.optimizers.Adam(_learning_rate(args, len(x_train))))
 
     with folder:
