@@ -111,7 +111,10 @@ def _project_2d(z):
         return z, ("z[0]", "z[1]")
     centred = z - z.mean(axis=0)
     _, _, components = np.linalg.svd(centred, full_matrices=False)
-    return centred @ components[:2].T, ("PCA 1", "PCA 2")
+    points = centred @ components[:2].T
+    # Fewer than two codes have fewer than two components: pad with zeros.
+    points = np.pad(points, ((0, 0), (0, 2 - points.shape[1])))
+    return points, ("PCA 1", "PCA 2")
 
 
 def plot_latent_scatter(z, labels=None, title=None):

@@ -59,8 +59,12 @@ def _save_through_scratch(save, path, name):
     with tempfile.TemporaryDirectory(prefix="keras_vae-", dir=_scratch_folder()) as scratch:
         written = pathlib.Path(scratch) / name
         save(written)
-        with atomic_target(path) as tmp:
-            shutil.copyfile(written, tmp)
+        try:
+            with atomic_target(path) as tmp:
+                shutil.copyfile(written, tmp)
+        except OSError as error:
+            raise OSError(error.errno, f"Could not write {path}: "
+                          f"{error.strerror or error}") from error
     return pathlib.Path(path)
 
 
