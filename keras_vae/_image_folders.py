@@ -17,22 +17,25 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_vae.validation import check_int
+from keras_vae.validation import check_number
+
 IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
 """The files `keras.utils.image_dataset_from_directory` reads (case-insensitive)."""
+COLOR_MODES = ("grayscale", "rgb", "rgba")
 
 
 def load(path, image_size, color_mode, test_fraction, seed):
     """Returns `((x_train, y_train), (x_test, y_test))`, images float32 in [0, 1].
 
     Raises:
-        ValueError: `test_fraction` outside (0, 1), no class folders, no
-            images, too few images for the split, or a file that does not
-            decode as an image.
+        TypeError: an argument of the wrong type.
+        ValueError: `test_fraction` outside (0, 1), an unknown `color_mode`,
+            no class folders, no images, too few images for the split, or a
+            file that does not decode as an image.
         OSError: a folder that cannot be read.
     """
-    if not 0.0 < test_fraction < 1.0:
-        raise ValueError(
-            f"test_fraction must be in (0, 1). Received: test_fraction={test_fraction!r}")
+    _check_arguments(image_size, color_mode, test_fraction)
     counts, loose, others = count_images(path)
     total = sum(counts.values())
     num_test = int(test_fraction * total)  # as keras splits
@@ -63,6 +66,25 @@ def load(path, image_size, color_mode, test_fraction, seed):
         splits.append((np.concatenate([x for x, _ in batches]) / 255.0,
                        np.concatenate([y for _, y in batches])))
     return tuple(splits)
+
+
+def _check_arguments(image_size, color_mode, test_fraction):
+    if check_number("test_fraction", test_fraction) >= 1.0 or test_fraction <= 0.0:
+        raise ValueError(
+            f"test_fraction must be in (0, 1). Received: test_fraction={test_fraction!r}")
+    if not isinstance(color_mode, str):
+        raise TypeError(f"color_mode must be a string. Received: color_mode={color_mode!r}")
+    if color_mode not in COLOR_MODES:
+        raise ValueError(
+            f"color_mode must be one of {list(COLOR_MODES)}. Received: color_mode={color_mode!r}")
+    if isinstance(image_size, str) or not hasattr(image_size, "__len__"):
+        raise TypeError(
+            f"image_size must be (height, width). Received: image_size={image_size!r}")
+    if len(image_size) != 2:
+        raise ValueError(
+            f"image_size must be (height, width). Received: image_size={image_size!r}")
+    for size in image_size:
+        check_int("each entry of image_size", size)
 
 
 def count_images(path):
@@ -144,7 +166,7 @@ def _check_counts(path, counts, loose, others, test_fraction, num_test):
 
 def _raise_for_undecodable(file_paths, color_mode, error):
     """Raises a `ValueError` naming the first file that does not decode as an image."""
-    channels = {"grayscale": 1, "rgb": 3, "rgba": 4}.get(color_mode, 0)
+    channels = {"grayscale": 1, "rgb": 3, "rgba": 4}[color_mode]
     bad = []
     for file_path in file_paths:
         try:

@@ -173,3 +173,18 @@ def test_an_unreadable_class_folder_is_refused(tmp_path, monkeypatch):
     with pytest.raises(PermissionError, match=r"Cannot read .*pets/dog, inside the class "
                                               r"folder .*Permission denied"):
         datasets.load(path=folder)
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"test_fraction": "0.2"}, TypeError, r"test_fraction must be a number. Received: test_fraction='0.2'"),
+    ({"test_fraction": 1.0}, ValueError, r"test_fraction must be in \(0, 1\). Received: test_fraction=1.0"),
+    ({"color_mode": "colour"}, ValueError, r"color_mode must be one of .*Received: color_mode='colour'"),
+    ({"color_mode": 3}, TypeError, "color_mode must be a string"),
+    ({"image_size": 28}, TypeError, r"image_size must be \(height, width\). Received: image_size=28"),
+    ({"image_size": (28,)}, ValueError, r"image_size must be \(height, width\)"),
+    ({"image_size": (28.0, 28)}, TypeError, "each entry of image_size must be a positive int"),
+])
+def test_folder_arguments_wrong_type_or_value(tmp_path, kwargs, error, match):
+    folder = _write_image_folder(tmp_path / "pets")
+    with pytest.raises(error, match=match):
+        datasets.load(path=folder, **kwargs)

@@ -38,6 +38,8 @@ def test_widths_are_used():
         ({"latent_dim": 0}, ValueError, "latent_dim must be a positive int. Received: latent_dim=0"),
         ({"latent_dim": 2.5}, TypeError, "latent_dim must be a positive int. Received: latent_dim=2.5"),
         ({"image_shape": (28, 28)}, ValueError, "image_shape must be"),
+        ({"image_shape": 28}, TypeError, r"image_shape must be .*Received: image_shape=28$"),
+        ({"image_shape": (28, 28.0, 1)}, TypeError, "each entry of image_shape"),
         ({"image_shape": (28, 0, 1)}, ValueError, "image_shape"),
         ({"filters": ()}, ValueError, "filters must not be empty"),
         ({"filters": (8, -1)}, ValueError, "filters"),
