@@ -143,15 +143,20 @@ def _load_named(name):
     module = getattr(keras.datasets, name)
     try:
         splits = module.load_data()
-    except Exception as error:  # keras.utils.get_file raises a bare Exception
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        where = ", ".join(str(folder) for folder in searched) or "no data folder"
+    except Exception as error:
+        # keras.utils.get_file raises a bare Exception for a failed download,
+        # ValueError for a corrupt one; anything else is a bug and stays loud.
+        if not (type(error) is Exception or isinstance(error, (OSError, ValueError))):
+            raise
+        reason = (str(error).strip().splitlines() or [""])[0]
+        searched_text = (f"no {name}.npz in " + ", ".join(str(f) for f in searched)
+                         if searched else f"{DATA_DIR_ENV} is not set")
         raise OSError(
-            f"No copy of {name!r} ({name}.npz in {where}) and the download "
+            f"Found no copy of {name!r} ({searched_text}) and the download "
             f"through keras.datasets failed ({type(error).__name__}: {reason}). "
             f"Offline, give a local copy in the keras.datasets layout: set "
-            f"{DATA_DIR_ENV} to a folder holding {name}.npz, or pass "
-            f"path='.../{name}.npz'.") from error
+            f"{DATA_DIR_ENV} to a folder holding {name}.npz, or load the file by "
+            f"its path (.../{name}.npz).") from error
     return _to_float_images(splits, source=f"keras.datasets.{name}")
 
 

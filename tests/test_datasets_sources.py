@@ -188,3 +188,13 @@ def test_folder_arguments_wrong_type_or_value(tmp_path, kwargs, error, match):
     folder = _write_image_folder(tmp_path / "pets")
     with pytest.raises(error, match=match):
         datasets.load(path=folder, **kwargs)
+
+
+def test_a_bug_inside_keras_datasets_is_not_reported_as_a_failed_download(tmp_path, monkeypatch):
+    def broken():
+        raise AttributeError("'NoneType' object has no attribute 'read'")
+
+    monkeypatch.setattr(datasets, "data_dirs", lambda: [])
+    monkeypatch.setattr(keras.datasets.cifar10, "load_data", broken)
+    with pytest.raises(AttributeError, match="NoneType"):
+        datasets.load("cifar10")
