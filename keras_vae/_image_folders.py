@@ -11,6 +11,7 @@ per class go to stderr.
 import contextlib
 import io
 import os
+import re
 import sys
 
 import keras
@@ -60,7 +61,7 @@ def load(path, image_size, color_mode, test_fraction, seed):
     for dataset in (train, test):
         try:
             batches = [(x.numpy(), y.numpy()) for x, y in dataset]
-        except tf.errors.InvalidArgumentError as error:
+        except tf.errors.OpError as error:  # a file that cannot be read or decoded
             _raise_for_undecodable(train.file_paths + test.file_paths, color_mode, error)
             raise
         splits.append((np.concatenate([x for x, _ in batches]) / 255.0,
@@ -165,18 +166,20 @@ def _check_counts(path, counts, loose, others, test_fraction, num_test):
 
 
 def _raise_for_undecodable(file_paths, color_mode, error):
-    """Raises a `ValueError` naming the first file that does not decode as an image."""
+    """Raises a `ValueError` naming the first file that cannot be read as an image."""
     channels = {"grayscale": 1, "rgb": 3, "rgba": 4}[color_mode]
     bad = []
     for file_path in file_paths:
         try:
             tf.io.decode_image(tf.io.read_file(file_path), channels=channels,
                                expand_animations=False)
-        except tf.errors.InvalidArgumentError as file_error:
-            bad.append((file_path, file_error.message.splitlines()[0].strip()))
+        except tf.errors.OpError as file_error:
+            reason = file_error.message.splitlines()[0]
+            reason = re.sub(r"\{\{.*?\}\}|\[Op:.*$", "", reason).strip()  # TF's decorations
+            bad.append((file_path, reason))
     if bad:
         more = f" (and {len(bad) - 1} more file(s))" if len(bad) > 1 else ""
         raise ValueError(
-            f"{bad[0][0]}{more} is not a valid image: it is corrupt or not in the "
+            f"{bad[0][0]}{more} is not a valid image: it is unreadable, corrupt or not in the "
             "format its extension says. Remove or replace it. Received error: "
             f"{bad[0][1]}") from error
