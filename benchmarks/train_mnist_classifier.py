@@ -1,8 +1,9 @@
 """Trains the small MNIST classifier behind "MNIST-classifier FID".
 
-Writes `data/mnist_classifier.keras` (no optimizer state) and prints its
-test accuracy. The classifier sees grey-level and dynamically binarized
-training images, so its features describe both kinds of image.
+Writes `keras_vae/resources/mnist_classifier.keras` (package data, no
+optimizer state) and prints its test accuracy. The classifier sees
+grey-level and dynamically binarized training images, so its features
+describe both kinds of image.
 
     .venv/bin/python benchmarks/train_mnist_classifier.py
 """
@@ -40,7 +41,7 @@ def main():
     print(f"test accuracy: {accuracy:.4f} (grey), {binary_accuracy:.4f} (binarized)")
     clean = evaluation.build_mnist_classifier()  # same weights, no optimizer state
     clean.set_weights(classifier.get_weights())
-    path = pathlib.Path(evaluation.MNIST_CLASSIFIER_PATH)
+    path = pathlib.Path(str(evaluation.MNIST_CLASSIFIER_PATH))  # in this clone's keras_vae/
     saving.save_model(clean, path)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
 

@@ -1,10 +1,16 @@
 """Image datasets as float32 arrays in [0, 1], and `tf.data` pipelines over them.
 
-`load("mnist")` reads the copy shipped in the project's `data/` folder, so
-everything works offline. Other `keras.datasets` names use a `data/` copy
-when there is one and otherwise `keras.datasets` (which downloads on a
-machine with internet). A path loads your own images: an `.npz` file in the
-`keras.datasets` layout, or a folder with one sub-folder of images per class.
+`load("NAME")` reads `NAME.npz` from `$KERAS_VAE_DATA_DIR` or, in a clone
+of the project, from its `data/` folder (MNIST and Fashion-MNIST are there,
+so a clone works offline); other `keras.datasets` names, and MNIST after a
+`pip install`, download through `keras.datasets` (cached in
+`~/.keras/datasets`). Your own images load by path: an `.npz` file in the
+`keras.datasets` layout, or a folder with one sub-folder of images per
+class (read by `keras_vae._image_folders`).
+
+A string is a path only when it ends in `.npz`, contains a path separator,
+or is passed as `path=`: `load("mnist")` is MNIST even from a folder that
+holds a sub-folder named `mnist`.
 """
 
 import os
@@ -15,43 +21,52 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_vae import _image_folders
 from keras_vae.validation import check_images
 from keras_vae.validation import check_int
+from keras_vae.validation import check_labels
 
 DATA_DIR_ENV = "KERAS_VAE_DATA_DIR"
 """Environment variable naming an extra folder searched first for `NAME.npz`."""
 
 KERAS_DATASETS = ("mnist", "fashion_mnist", "cifar10", "cifar100")
 _NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
+_SOURCE_ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
 def data_dirs():
     """Returns the folders searched for `NAME.npz`, in order.
 
-    `$KERAS_VAE_DATA_DIR` when set, then the `data/` folder of the source tree
-    this package was installed from (present in a clone or editable install).
+    `$KERAS_VAE_DATA_DIR` when set, then the `data/` folder of the project
+    when this package runs from a clone (or an editable install of one); an
+    installed wheel has no such folder.
     """
     dirs = []
     if os.environ.get(DATA_DIR_ENV):
         dirs.append(pathlib.Path(os.environ[DATA_DIR_ENV]))
-    dirs.append(pathlib.Path(__file__).resolve().parent.parent / "data")
+    if (_SOURCE_ROOT / "setup.cfg").is_file() and (_SOURCE_ROOT / "data").is_dir():
+        dirs.append(_SOURCE_ROOT / "data")
     return dirs
 
 
 def _is_path(spec):
-    spec = str(spec)
-    return spec.endswith(".npz") or os.sep in spec or os.path.exists(spec)
+    separators = [sep for sep in (os.sep, os.altsep, "/") if sep]
+    return spec.endswith(".npz") or any(sep in spec for sep in separators)
 
 
-def load(name="mnist", *, image_size=(28, 28), color_mode="grayscale",
+def load(name=None, *, path=None, image_size=(28, 28), color_mode="grayscale",
          test_fraction=0.2, seed=0):
     """Loads an image dataset as float32 arrays in [0, 1].
 
     Args:
-        name: A `keras.datasets` name (`"mnist"`, `"fashion_mnist"`,
-            `"cifar10"`, `"cifar100"`), or a path to an `.npz` file with
-            `x_train`, `y_train`, `x_test`, `y_test`, or a path to a folder
-            with one sub-folder of images per class.
+        name: A dataset name: `NAME.npz` in a folder of `data_dirs()`, or a
+            `keras.datasets` name (`"mnist"`, `"fashion_mnist"`, `"cifar10"`,
+            `"cifar100"`), downloaded when there is no copy. A string that
+            ends in `.npz` or contains a path separator (`"./faces"`), or an
+            `os.PathLike`, is a path instead. Defaults to `"mnist"`.
+        path: A path, never a name: an `.npz` file with `x_train`, `y_train`,
+            `x_test`, `y_test`, or a folder with one sub-folder of images
+            per class. Give `name` or `path`, not both.
         image_size: `(height, width)` images from a folder are resized to.
         color_mode: `"grayscale"` or `"rgb"`, for images from a folder.
         test_fraction: Fraction of a folder's images held out as test set.
@@ -59,44 +74,90 @@ def load(name="mnist", *, image_size=(28, 28), color_mode="grayscale",
 
     Returns:
         `((x_train, y_train), (x_test, y_test))` with images of shape
-        `(N, height, width, channels)`, float32 in [0, 1], and int labels of
-        shape `(N,)`.
+        `(N, height, width, channels)`, float32 in [0, 1], and int64 labels
+        of shape `(N,)`.
 
     Raises:
-        ValueError: unknown name, missing or unreadable file, missing arrays,
-            or images that are empty or not 8-bit / [0, 1] values.
+        TypeError: `name` or `path` is not a string or path.
+        ValueError: unknown name, missing or unreadable file, missing
+            arrays, images that are empty or not 8-bit / [0, 1] values,
+            labels that are not whole numbers, a folder without images or
+            with a file that is not an image.
+        OSError: no copy of a `keras.datasets` dataset and its download
+            failed (offline), or a class folder that cannot be read.
 
     Example:
 
     ```python
     (x_train, y_train), (x_test, y_test) = keras_vae.datasets.load("mnist")
     x_train.shape  # (60000, 28, 28, 1)
+    (x, y), _ = keras_vae.datasets.load(path="my_photos", image_size=(64, 64))
     ```
     """
-    spec = os.fspath(name) if isinstance(name, os.PathLike) else name
-    if not isinstance(spec, str):
+    folder_args = (image_size, color_mode, test_fraction, seed)
+    if path is not None:
+        if name is not None:
+            raise ValueError(
+                "Give a dataset name or path=, not both. "
+                f"Received: name={name!r}, path={path!r}")
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"path must be a string or a path. Received: path={path!r}")
+        return _load_path(os.fspath(path), *folder_args)
+    if name is None:
+        name = "mnist"
+    if isinstance(name, os.PathLike):
+        return _load_path(os.fspath(name), *folder_args)
+    if not isinstance(name, str):
         raise TypeError(
-            f"name must be a dataset name or a path. Received: name={name!r}"
-        )
-    if _is_path(spec):
-        path = pathlib.Path(spec)
-        if path.is_dir():
-            return _load_image_folder(path, image_size, color_mode,
-                                      test_fraction, seed)
-        if not path.exists():
-            raise ValueError(f"Dataset file not found. Received: path={spec!r}")
-        return load_npz(path)
-    if spec not in KERAS_DATASETS:
-        raise ValueError(
-            f"Unknown dataset name. Expected one of {list(KERAS_DATASETS)}, "
-            f"a path to an .npz file, or an image folder. Received: name={spec!r}"
-        )
-    for folder in data_dirs():
-        candidate = folder / f"{spec}.npz"
+            f"name must be a dataset name or a path. Received: name={name!r}")
+    if _is_path(name):
+        return _load_path(name, *folder_args)
+    return _load_named(name)
+
+
+def _load_path(spec, image_size, color_mode, test_fraction, seed):
+    path = pathlib.Path(spec)
+    if path.is_dir():
+        splits = _image_folders.load(path, image_size, color_mode, test_fraction, seed)
+        return _to_float_images(splits, source=str(path))
+    if not path.exists():
+        raise ValueError(f"Dataset file not found. Received: path={spec!r}")
+    return load_npz(path)
+
+
+def _load_named(name):
+    searched = data_dirs()
+    for folder in searched:
+        candidate = folder / f"{name}.npz"
         if candidate.is_file():
             return load_npz(candidate)
-    module = getattr(keras.datasets, spec)
-    return _to_float_images(module.load_data(), source=f"keras.datasets.{spec}")
+    if name not in KERAS_DATASETS:
+        hint = ""
+        if os.path.exists(name):
+            hint = (f" To load the file or folder {name!r} here, pass "
+                    f"path={name!r} or {os.path.join('.', name)!r}.")
+        raise ValueError(
+            f"Unknown dataset name. Expected one of {list(KERAS_DATASETS)}, "
+            f"NAME.npz in {DATA_DIR_ENV}, a path to an .npz file, or an image "
+            f"folder. Received: name={name!r}.{hint}")
+    module = getattr(keras.datasets, name)
+    try:
+        splits = module.load_data()
+    except Exception as error:
+        # keras.utils.get_file raises a bare Exception for a failed download,
+        # ValueError for a corrupt one; anything else is a bug and stays loud.
+        if not (type(error) is Exception or isinstance(error, (OSError, ValueError))):
+            raise
+        reason = (str(error).strip().splitlines() or [""])[0]
+        searched_text = (f"no {name}.npz in " + ", ".join(str(f) for f in searched)
+                         if searched else f"{DATA_DIR_ENV} is not set")
+        raise OSError(
+            f"Found no copy of {name!r} ({searched_text}) and the download "
+            f"through keras.datasets failed ({type(error).__name__}: {reason}). "
+            f"Offline, give a local copy in the keras.datasets layout: set "
+            f"{DATA_DIR_ENV} to a folder holding {name}.npz, or load the file by "
+            f"its path (.../{name}.npz).") from error
+    return _to_float_images(splits, source=f"keras.datasets.{name}")
 
 
 def load_npz(path):
@@ -122,12 +183,17 @@ def load_npz(path):
 
 
 def _to_float_images(splits, source):
+    """Checks `((x, y), (x, y))` and returns float32 images in [0, 1], int64 labels.
+
+    uint8 images are scaled by 1/255; other dtypes must already be in
+    [0, 1], and an error echoes the dtype received.
+    """
     result = []
     for split, (x, y) in zip(("train", "test"), splits):
         x = np.asarray(x)
-        y = np.asarray(y).reshape(-1)
         if x.ndim == 3:
             x = x[..., None]
+        y = check_labels(y, name=f"{source} y_{split}")
         if x.shape[0] != y.shape[0]:
             raise ValueError(
                 f"{source}: x_{split} and y_{split} differ in length. "
@@ -135,47 +201,9 @@ def _to_float_images(splits, source):
             )
         if x.dtype == np.uint8:
             x = x.astype("float32") / 255.0
-        x = check_images(x.astype("float32", copy=False), name=f"{source} x_{split}")
-        result.append((x, y.astype("int64")))
+        x = check_images(x, name=f"{source} x_{split}")
+        result.append((x.astype("float32", copy=False), y))
     return tuple(result)
-
-
-def _load_image_folder(path, image_size, color_mode, test_fraction, seed):
-    if not 0.0 < test_fraction < 1.0:
-        raise ValueError(
-            f"test_fraction must be in (0, 1). Received: test_fraction={test_fraction!r}"
-        )
-    try:
-        train, test = keras.utils.image_dataset_from_directory(
-            path,
-            labels="inferred",
-            label_mode="int",
-            color_mode=color_mode,
-            image_size=tuple(image_size),
-            batch_size=256,
-            shuffle=True,
-            seed=seed,
-            validation_split=test_fraction,
-            subset="both",
-            verbose=False,
-        )
-    except ValueError as error:
-        raise ValueError(
-            f"Could not load images from the folder {path}. Received error: {error}"
-        ) from error
-    splits = []
-    for dataset in (train, test):
-        xs, ys = [], []
-        for x, y in dataset:
-            xs.append(x.numpy())
-            ys.append(y.numpy())
-        if not xs:
-            raise ValueError(
-                f"The folder {path} gave no images for one of the splits "
-                f"(test_fraction={test_fraction}). Received: too few images"
-            )
-        splits.append((np.concatenate(xs) / 255.0, np.concatenate(ys)))
-    return _to_float_images(splits, source=str(path))
 
 
 def binarize(x, seed=0):

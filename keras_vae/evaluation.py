@@ -17,6 +17,7 @@ returning TFP distributions over codes and `conditional_log_prob(z, x)`
 returning log p(x|z) per example, as `keras_vae.VAE` has.
 """
 
+import importlib.resources
 import math
 import os
 import pathlib
@@ -29,7 +30,8 @@ import tensorflow as tf
 from keras_vae.validation import check_images
 from keras_vae.validation import check_int
 
-MNIST_CLASSIFIER_PATH = pathlib.Path(__file__).resolve().parent.parent / "data" / "mnist_classifier.keras"
+MNIST_CLASSIFIER_PATH = importlib.resources.files("keras_vae") / "resources" / "mnist_classifier.keras"
+"""The shipped classifier: package data, found from any working folder after `pip install`."""
 
 
 def reconstruction_mse(model, x, batch_size=256, labels=None):
@@ -265,17 +267,20 @@ def build_mnist_classifier():
     return keras.Model(inputs, outputs, name="mnist_classifier")
 
 
-def mnist_classifier_features(path=MNIST_CLASSIFIER_PATH):
+def mnist_classifier_features(path=None):
     """The shipped MNIST classifier's 128 penultimate features, for 28x28x1 images.
 
     Trained by `benchmarks/train_mnist_classifier.py`. FID values computed
     with it are labelled "MNIST-classifier FID": they measure the same
     thing as Inception FID but on another scale, and are not comparable
-    with published FID numbers.
+    with published FID numbers. `path` defaults to the copy shipped inside
+    the package (`MNIST_CLASSIFIER_PATH`).
     """
     from keras_vae.saving import load_model
 
-    classifier = load_model(path)
+    resource = MNIST_CLASSIFIER_PATH if path is None else pathlib.Path(path)
+    with importlib.resources.as_file(resource) as file:  # a real file, even from a zip
+        classifier = load_model(file)
     features = keras.Model(classifier.input, classifier.get_layer("features").output)
     return FeatureExtractor(features, name="mnist_classifier", label="MNIST-classifier FID")
 

@@ -185,14 +185,44 @@ _NAMES = {
 
 
 def get(identifier):
-    """Returns a likelihood layer from a name in `NAMES` or a `Likelihood` instance."""
+    """Returns a likelihood layer from a name, a `Likelihood` or its Keras config.
+
+    Args:
+        identifier: A name in `NAMES` (a new layer), a `Likelihood` instance
+            (returned as is), or the dict `keras.saving.serialize_keras_object`
+            gives for one (deserialized).
+
+    Raises:
+        TypeError: `identifier` is none of these types.
+        ValueError: an unknown name, or a dict that is not a likelihood's config.
+    """
     if isinstance(identifier, Likelihood):
         return identifier
-    if isinstance(identifier, str) and identifier in _NAMES:
-        return _NAMES[identifier]()
-    raise ValueError(
-        f"likelihood must be one of {sorted(_NAMES)} or a "
-        f"keras_vae.likelihoods.Likelihood. Received: likelihood={identifier!r}")
+    if isinstance(identifier, str):
+        if identifier in _NAMES:
+            return _NAMES[identifier]()
+        raise ValueError(
+            f"likelihood must be one of {list(_NAMES)} (or a Likelihood, or its config). "
+            f"Received: likelihood={identifier!r}")
+    if isinstance(identifier, dict):
+        if "class_name" not in identifier:
+            raise ValueError(
+                f"likelihood config must be a Keras config dict with a 'class_name'. "
+                f"Received: likelihood={identifier!r}")
+        try:
+            layer = keras.saving.deserialize_keras_object(identifier)
+        except (TypeError, ValueError, KeyError) as error:
+            raise ValueError(
+                f"likelihood is not a valid Keras config ({error}). "
+                f"Received: likelihood={identifier!r}") from error
+        if not isinstance(layer, Likelihood):
+            raise ValueError(
+                f"likelihood config gives a {type(layer).__name__}, not a "
+                f"keras_vae.likelihoods.Likelihood. Received: likelihood={identifier!r}")
+        return layer
+    raise TypeError(
+        "likelihood must be a name, a keras_vae.likelihoods.Likelihood or its "
+        f"Keras config dict. Received: likelihood={identifier!r}")
 
 
 NAMES = tuple(_NAMES)

@@ -16,15 +16,16 @@ from keras_vae.validation import check_int
 
 def check_image_shape(image_shape):
     """Validates and returns `image_shape` as a tuple `(height, width, channels)`."""
+    message = ("image_shape must be (height, width, channels). "
+               f"Received: image_shape={image_shape!r}")
+    if isinstance(image_shape, str):
+        raise TypeError(message)
     try:
         shape = tuple(image_shape)
     except TypeError:
-        shape = None
-    if shape is None or len(shape) != 3:
-        raise ValueError(
-            "image_shape must be (height, width, channels). "
-            f"Received: image_shape={image_shape!r}"
-        )
+        raise TypeError(message) from None
+    if len(shape) != 3:
+        raise ValueError(message)
     for dim in shape:
         check_int("each entry of image_shape", dim)
     return shape

@@ -162,16 +162,51 @@ class VampPrior(Prior):
 NAMES = ("normal", "mixture", "vamp")
 
 
-def get(identifier, latent_dim, image_shape, seed=None):
-    """Returns a prior layer from a name in `NAMES` or a `Prior` instance."""
+def get(identifier, latent_dim=None, image_shape=None, seed=None):
+    """Returns a prior layer from a name, a `Prior` or its Keras config.
+
+    Args:
+        identifier: A name in `NAMES` (a new layer, built from the other
+            arguments), a `Prior` instance (returned as is), or the dict
+            `keras.saving.serialize_keras_object` gives for one (deserialized).
+        latent_dim: Size of the codes, for `"normal"` and `"mixture"`.
+        image_shape: `(height, width, channels)`, for `"vamp"`.
+        seed: Seed of a new prior's initial parameters.
+
+    Raises:
+        TypeError: `identifier` is none of these types.
+        ValueError: an unknown name, or a dict that is not a prior's config.
+    """
     if isinstance(identifier, Prior):
         return identifier
-    if identifier == "normal":
-        return StandardNormal(latent_dim, name="prior")
-    if identifier == "mixture":
-        return MixtureOfGaussians(latent_dim, seed=seed, name="prior")
-    if identifier == "vamp":
-        return VampPrior(image_shape, seed=seed, name="prior")
-    raise ValueError(
-        f"prior must be one of {list(NAMES)} or a keras_vae.priors.Prior. "
-        f"Received: prior={identifier!r}")
+    if isinstance(identifier, str):
+        if identifier == "normal":
+            return StandardNormal(latent_dim, name="prior")
+        if identifier == "mixture":
+            return MixtureOfGaussians(latent_dim, seed=seed, name="prior")
+        if identifier == "vamp":
+            if image_shape is None:
+                raise ValueError("prior='vamp' needs image_shape. Received: image_shape=None")
+            return VampPrior(image_shape, seed=seed, name="prior")
+        raise ValueError(
+            f"prior must be one of {list(NAMES)} (or a Prior, or its config). "
+            f"Received: prior={identifier!r}")
+    if isinstance(identifier, dict):
+        if "class_name" not in identifier:
+            raise ValueError(
+                f"prior config must be a Keras config dict with a 'class_name'. "
+                f"Received: prior={identifier!r}")
+        try:
+            layer = keras.saving.deserialize_keras_object(identifier)
+        except (TypeError, ValueError, KeyError) as error:
+            raise ValueError(
+                f"prior is not a valid Keras config ({error}). "
+                f"Received: prior={identifier!r}") from error
+        if not isinstance(layer, Prior):
+            raise ValueError(
+                f"prior config gives a {type(layer).__name__}, not a "
+                f"keras_vae.priors.Prior. Received: prior={identifier!r}")
+        return layer
+    raise TypeError(
+        "prior must be a name, a keras_vae.priors.Prior or its Keras config "
+        f"dict. Received: prior={identifier!r}")

@@ -1,7 +1,10 @@
-"""Checks on image arrays, shared by the data loaders and the models.
+"""Checks on arguments, labels and image arrays, shared by the loaders and the models.
 
-Every check raises a `ValueError` or `TypeError` that names what was wrong
-and what was received, so bad data never trains silently.
+Every check raises a one-line error that names what was wrong and echoes
+what was received, so bad data never trains silently: a `TypeError` for the
+wrong type (2.5 where an int is needed, strings as labels) and a
+`ValueError` for a wrong value of the right type (0, labels of 0.5, pixels
+of 255).
 """
 
 import math
@@ -10,9 +13,16 @@ import numpy as np
 
 
 def check_int(name, value, minimum=1):
-    """Returns `value` if it is an int >= `minimum`, else raises `ValueError`."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        requirement = "a positive int" if minimum == 1 else f"an int >= {minimum}"
+    """Returns `value` as an int if it is an integer >= `minimum`.
+
+    Raises:
+        TypeError: `value` is not an int (floats such as 2.0 and bools are refused).
+        ValueError: `value` is below `minimum`.
+    """
+    requirement = "a positive int" if minimum == 1 else f"an int >= {minimum}"
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be {requirement}. Received: {name}={value!r}")
+    if value < minimum:
         raise ValueError(f"{name} must be {requirement}. Received: {name}={value!r}")
     return int(value)
 
@@ -24,12 +34,60 @@ def check_number(name, value, minimum=0.0):
         TypeError: `value` is not a number (bools are refused).
         ValueError: `value` is NaN, infinite or below `minimum`.
     """
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)):
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"{name} must be a number. Received: {name}={value!r}")
     if not math.isfinite(value) or value < minimum:
         raise ValueError(
             f"{name} must be finite and >= {minimum:g}. Received: {name}={value!r}")
     return float(value)
+
+
+def check_labels(labels, num_classes=None, count=None, name="labels"):
+    """Returns `labels` as an int64 vector of class indices.
+
+    Float labels are accepted only when every value is a whole number (a
+    `keras.datasets` file may store 3.0); 0.5 is refused, never truncated.
+
+    Args:
+        labels: Array-like of shape `(N,)` or `(N, 1)`.
+        num_classes: Optional; every label must then be below it.
+        count: Optional number of labels expected (one per image).
+        name: Name used for `labels` in error messages.
+
+    Raises:
+        TypeError: `labels` are not numbers (strings, booleans, objects).
+        ValueError: not a vector, the wrong count, non-integral, NaN,
+            negative, or `>= num_classes` values.
+    """
+    array = np.asarray(labels)
+    if not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.complexfloating):
+        raise TypeError(
+            f"{name} must hold integer class indices. Received: {name}.dtype={array.dtype}")
+    if array.ndim == 2 and array.shape[1] == 1:
+        array = array[:, 0]
+    if array.ndim != 1:
+        raise ValueError(
+            f"{name} must be a vector of class indices (not one-hot). "
+            f"Received: {name}.shape={array.shape}")
+    if count is not None and len(array) != count:
+        raise ValueError(
+            f"{name} must have one label per image. Received: {len(array)} labels "
+            f"for {count} images")
+    if not np.issubdtype(array.dtype, np.integer):
+        whole = np.isfinite(array) & (array == np.round(array))
+        if not np.all(whole):
+            bad = array[~whole]
+            raise ValueError(
+                f"{name} must be whole numbers (class indices). Received: "
+                f"{bad.size} non-integral value(s), e.g. {bad[0].item()!r}")
+    if array.size and array.min() < 0:
+        raise ValueError(
+            f"{name} must be class indices >= 0. Received: a label of {array.min().item()!r}")
+    if num_classes is not None and array.size and array.max() >= num_classes:
+        raise ValueError(
+            f"{name} must be in [0, {num_classes}). Received: labels in "
+            f"[{array.min().item()!r}, {array.max().item()!r}]")
+    return array.astype("int64")
 
 
 def check_images(x, name="x", image_shape=None):

@@ -33,19 +33,21 @@ def test_widths_are_used():
 
 @pytest.mark.parametrize("builder", [networks.build_encoder, networks.build_decoder])
 @pytest.mark.parametrize(
-    "kwargs, match",
+    "kwargs, error, match",
     [
-        ({"latent_dim": 0}, "latent_dim must be a positive int. Received: latent_dim=0"),
-        ({"latent_dim": 2.5}, "latent_dim"),
-        ({"image_shape": (28, 28)}, "image_shape must be"),
-        ({"image_shape": (28, 0, 1)}, "image_shape"),
-        ({"filters": ()}, "filters must not be empty"),
-        ({"filters": (8, -1)}, "filters"),
-        ({"hidden_units": 0}, "hidden_units"),
+        ({"latent_dim": 0}, ValueError, "latent_dim must be a positive int. Received: latent_dim=0"),
+        ({"latent_dim": 2.5}, TypeError, "latent_dim must be a positive int. Received: latent_dim=2.5"),
+        ({"image_shape": (28, 28)}, ValueError, "image_shape must be"),
+        ({"image_shape": 28}, TypeError, r"image_shape must be .*Received: image_shape=28$"),
+        ({"image_shape": (28, 28.0, 1)}, TypeError, "each entry of image_shape"),
+        ({"image_shape": (28, 0, 1)}, ValueError, "image_shape"),
+        ({"filters": ()}, ValueError, "filters must not be empty"),
+        ({"filters": (8, -1)}, ValueError, "filters"),
+        ({"hidden_units": 0}, ValueError, "hidden_units"),
     ],
 )
-def test_builders_reject_bad_arguments(builder, kwargs, match):
-    with pytest.raises(ValueError, match=match):
+def test_builders_reject_bad_arguments(builder, kwargs, error, match):
+    with pytest.raises(error, match=match):
         builder(**kwargs)
 
 

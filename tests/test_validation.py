@@ -1,10 +1,13 @@
 """Bad input never trains: each case raises a clear error and leaves weights alone."""
 
+import re
+
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from conftest import tiny_vae
+from keras_vae import validation
 
 
 def _weights(model):
@@ -71,3 +74,49 @@ def test_datasets_are_checked(compiled_vae):
         compiled_vae.fit(empty, epochs=1, verbose=0)
     with_labels = tf.data.Dataset.from_tensor_slices((_images(), np.arange(8))).batch(4)
     compiled_vae.fit(with_labels, epochs=1, verbose=0)  # labels are ignored
+
+
+# ------------------------------------------------ argument and label checks
+# Wrong type -> TypeError, wrong value -> ValueError, each naming the argument.
+
+
+@pytest.mark.parametrize("value", [2.5, 2.0, "3", None, True, np.float32(4)])
+def test_check_int_refuses_non_ints_with_a_type_error(value):
+    with pytest.raises(TypeError, match=re.escape(f"n must be a positive int. Received: n={value!r}")):
+        validation.check_int("n", value)
+
+
+@pytest.mark.parametrize("value, minimum", [(0, 1), (-3, 1), (1, 2)])
+def test_check_int_refuses_small_ints_with_a_value_error(value, minimum):
+    with pytest.raises(ValueError, match=rf"Received: n={value}$"):
+        validation.check_int("n", value, minimum=minimum)
+
+
+def test_check_int_and_check_number_accept_numpy_integers():
+    assert validation.check_int("n", np.int64(3)) == 3
+    assert type(validation.check_int("n", np.int64(3))) is int
+    assert validation.check_number("beta", np.int64(2)) == 2.0
+
+
+def test_check_labels_refuses_non_integral_labels_instead_of_truncating():
+    with pytest.raises(ValueError, match=r"labels must be whole numbers.*1 non-integral.*0\.5"):
+        validation.check_labels(np.array([0.0, 0.5, 2.0]))
+    with pytest.raises(ValueError, match="non-integral"):
+        validation.check_labels(np.array([1.0, np.nan]))
+    np.testing.assert_array_equal(validation.check_labels(np.array([[3.0], [1.0]])), [3, 1])
+    assert validation.check_labels(np.array([3.0, 1.0])).dtype == np.int64
+
+
+def test_check_labels_refuses_wrong_types_shapes_and_ranges():
+    with pytest.raises(TypeError, match=r"integer class indices. Received: y.dtype=<U1"):
+        validation.check_labels(np.array(["a", "b"]), name="y")
+    with pytest.raises(TypeError, match="integer class indices"):
+        validation.check_labels(np.array([True, False]))
+    with pytest.raises(ValueError, match=r"not one-hot\). Received: labels.shape=\(2, 3\)"):
+        validation.check_labels(np.eye(3)[:2])
+    with pytest.raises(ValueError, match="3 labels for 4 images"):
+        validation.check_labels([0, 1, 2], count=4)
+    with pytest.raises(ValueError, match=r">= 0. Received: a label of -1"):
+        validation.check_labels([0, -1])
+    with pytest.raises(ValueError, match=r"in \[0, 3\). Received: labels in \[0, 3\]"):
+        validation.check_labels([0, 3], num_classes=3)
