@@ -49,8 +49,8 @@ def add_data_arguments(parser, name="dataset", default="mnist", help_text=None,
     parser.add_argument(
         f"--{name}", default=default,
         help=help_text or "a dataset name (mnist, fashion_mnist, cifar10, cifar100), "
-        "a path to an .npz file with x_train/y_train/x_test/y_test, or a folder "
-        "with one sub-folder of images per class")
+        "a path to an .npz file with x_train/y_train/x_test/y_test, or the path of a "
+        "folder (with a separator, e.g. ./photos) with one sub-folder of images per class")
     from_model = " (default: the model's input size)" if image_size_default is None else ""
     parser.add_argument("--image-size", type=positive_int, nargs=2, default=image_size_default,
                         metavar=("HEIGHT", "WIDTH"),

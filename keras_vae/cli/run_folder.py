@@ -90,6 +90,27 @@ class RunFolder:
 
     # -------------------------------------------------------------- lock
 
+    def check_not_in_use(self):
+        """Raises `RunFolderBusyError` if another process holds the folder's lock.
+
+        Called first, so that a second command on a running folder hears that
+        the folder is in use, not what the running process has written so far.
+        """
+        try:
+            handle = open(self.path / LOCK_FILE)
+        except OSError:
+            return  # no lock file (or no folder): nobody holds it
+        with handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise self._busy(handle) from None
+
+    def _busy(self, handle):
+        pid = handle.read().strip() or "unknown"
+        return RunFolderBusyError(
+            f"{self.path} is in use by another keras-vae process (pid {pid}).")
+
     def lock(self):
         """Takes the folder's exclusive lock (creating the folder).
 
@@ -104,11 +125,9 @@ class RunFolder:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 handle.seek(0)
-                pid = handle.read().strip() or "unknown"
+                error = self._busy(handle)
                 handle.close()
-                raise RunFolderBusyError(
-                    f"{self.path} is in use by another keras-vae process (pid {pid})."
-                ) from None
+                raise error from None
             # The holder before us may have removed the file after we opened
             # it: then our lock is on a file nobody else will see; retry.
             try:

@@ -124,6 +124,7 @@ def _learning_rate(args, train_images):
 def run(args):
     """Trains as `args` asks and returns the JSON summary of the run."""
     folder = RunFolder(args.output)
+    folder.check_not_in_use()
     if args.resume:
         args = _resume_settings(args, folder)
     else:
