@@ -50,10 +50,6 @@ def _fid(choice, model, x, seed):
     if choice == "none":
         return None, "--fid none"
     mnist_shaped = tuple(model.image_shape) == (28, 28, 1)
-    if choice == "mnist_classifier" and not mnist_shaped:
-        raise ValueError(
-            "--fid mnist_classifier needs 28x28x1 images. Received: a model of "
-            f"{'x'.join(map(str, model.image_shape))} images; use --fid auto or inception.")
     if choice == "mnist_classifier" or (choice == "auto" and mnist_shaped):
         extractor = evaluation.mnist_classifier_features()
     else:
@@ -74,6 +70,10 @@ def run(args):
             f"{args.model} holds a {type(model).__name__}, not a keras_vae VAE; "
             "evaluate needs posterior(), conditional_log_prob() and sample().")
     image_size, color_mode = arguments.image_options(args, model)
+    if args.fid == "mnist_classifier" and tuple(model.image_shape) != (28, 28, 1):
+        raise ValueError(
+            "--fid mnist_classifier needs 28x28x1 images. Received: a model of "
+            f"{'x'.join(map(str, model.image_shape))} images; use --fid auto or inception.")
     x, _ = arguments.load_split(args.dataset, args, args.split, image_size, color_mode)
     model.check_input(x, name=f"{args.dataset} {args.split} images")
     data = x if args.binarize == "none" else datasets.binarize(x, seed=args.seed)
