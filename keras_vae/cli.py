@@ -424,7 +424,8 @@ def _evaluate(args):
         likelihood = evaluation.likelihood_report(
             model, data, num_samples=args.num_samples, seed=args.seed,
             verbose=args.verbose)
-        report.update({key: likelihood[key] for key in ("neg_elbo", "nll", "bits_per_dim")})
+        report.update({key: likelihood[key] for key in ("neg_elbo", "nll", "bits_per_dim",
+                                                        "bits_per_dim_note")})
         report["mse"] = evaluation.reconstruction_mse(model, data)
         if args.fid == "none":
             report["fid"] = None
