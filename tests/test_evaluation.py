@@ -136,12 +136,13 @@ def test_streamed_bounds_equal_a_one_shot_log_mean_exp_of_the_same_samples(linea
 
 
 def test_chunk_seeds_stay_int32_and_distinct_for_any_run_size():
-    # A counter `first_image * K + first_sample` leaves int32 past 2**31.
-    keys = [(0, 0), (0, 16), (16, 0), (10**7, 10**6), (10**7, 10**6 + 4096)]
+    # A counter `first_image * K + first_sample` leaves int32 past 2**31: with
+    # K = 2**20 samples, image 4096 wraps onto image 0.
+    keys = [(0, 0), (0, 16), (16, 0), (4096, 0), (10**7, 10**6), (10**7, 10**6 + 4096)]
     seeds = [evaluation._chunk_seed(3, *key) for key in keys]
     assert all(seed.dtype == tf.int32 and seed.shape == (2,) for seed in seeds)
     assert len({tuple(seed.numpy()) for seed in seeds}) == len(keys)
-    np.testing.assert_array_equal(seeds[3], evaluation._chunk_seed(3, 10**7, 10**6))
+    np.testing.assert_array_equal(seeds[4], evaluation._chunk_seed(3, 10**7, 10**6))
 
 
 def test_chunking_gives_identical_samples_for_fixed_chunks(linear):
