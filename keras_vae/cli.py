@@ -138,7 +138,9 @@ def build_parser():
         description=(
             "Evaluate a saved model on a dataset split and print a JSON object with "
             "neg_elbo and nll (nats per image, nll from the importance-weighted bound), "
-            "bits_per_dim, mse (per pixel and per image), fid (with its extractor) and "
+            "bits_per_dim (null, with bits_per_dim_note saying why, unless the likelihood "
+            "is a probability mass of the data), mse (per pixel and per image), fid (with "
+            "its extractor) and "
             "the settings used. Progress goes to stderr, the JSON to stdout."
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
