@@ -179,6 +179,8 @@ def test_log_likelihood_rejects_bad_arguments(linear):
         evaluation.log_likelihood(model, x, num_samples=0)
     with pytest.raises(ValueError, match="x is empty"):
         evaluation.log_likelihood(model, x[:0])
+    with pytest.raises(ValueError, match=r"seed must be an int >= 0. Received: seed=-1"):
+        evaluation.importance_log_weights(model, x, seed=-1)
 
 
 def test_bits_per_dim_only_for_a_probability_mass_of_the_data(mnist_small, linear):
