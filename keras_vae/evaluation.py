@@ -15,6 +15,14 @@
 The likelihood functions work on any model with `posterior(x)` and `prior()`
 returning TFP distributions over codes and `conditional_log_prob(z, x)`
 returning log p(x|z) per example, as `keras_vae.VAE` has.
+
+`likelihood_report` gives bits per dimension only where they mean what the
+literature means, a probability mass of the data (`bits_per_dim_note`).
+
+This module is over 300 lines because it is the one place a reader looks
+for "how good is the model"; its FID half (from `gaussian_statistics` on)
+is the natural split into a `fid.py` once the classifier's move to package
+data has landed.
 """
 
 import importlib.resources
@@ -108,6 +116,56 @@ def _log_weights(model, x, num_samples, seed):
     return log_px_z + model.prior().log_prob(z) - posterior.log_prob(z)
 
 
+def _chunk_seed(seed, first_image, first_sample):
+    """The stateless seed of one chunk: an int32 pair hashed from three counters.
+
+    A hash, rather than a counter such as `first_image * K + first_sample`,
+    stays in int32 for any number of images and samples and gives every
+    chunk its own noise.
+    """
+    state = np.random.SeedSequence([seed, first_image, first_sample]).generate_state(2)
+    return tf.constant(state.view(np.int32))
+
+
+def _log_weight_chunks(model, batch, first_image, num_samples, samples_per_chunk, seed):
+    """Yields float64 log-weights `(samples, images)` of one image batch, chunk by chunk."""
+    batch = tf.constant(batch)
+    for chunk_start in range(0, num_samples, samples_per_chunk):
+        count = min(samples_per_chunk, num_samples - chunk_start)
+        chunk_seed = _chunk_seed(seed, first_image, chunk_start)
+        yield _log_weights(model, batch, count, chunk_seed).numpy().astype("float64")
+
+
+def _check_estimator_arguments(x, num_samples, max_decoded, seed):
+    check_int("num_samples", num_samples)
+    check_int("max_decoded", max_decoded)
+    check_int("seed", seed, minimum=0)
+    x = np.asarray(x, dtype="float32")
+    if x.shape[0] == 0:
+        raise ValueError(f"x is empty. Received: x.shape={x.shape}")
+    return x
+
+
+def importance_log_weights(model, x, num_samples=100, max_decoded=4096, seed=0):
+    """Returns the log importance weights `log w_k` that `log_likelihood` reduces.
+
+    The samples `log_likelihood` draws with the same arguments, all held in
+    memory: for looking at the weights of a few images (their spread, the
+    effective sample size).
+
+    Returns:
+        A float64 array `(N, num_samples)`.
+    """
+    x = _check_estimator_arguments(x, num_samples, max_decoded, seed)
+    samples_per_chunk, images_per_batch = _chunk_sizes(num_samples, max_decoded)
+    weights = np.empty((len(x), num_samples))
+    for start in range(0, len(x), images_per_batch):
+        batch = x[start:start + images_per_batch]
+        chunks = _log_weight_chunks(model, batch, start, num_samples, samples_per_chunk, seed)
+        weights[start:start + len(batch)] = np.concatenate(list(chunks)).T
+    return weights
+
+
 def log_likelihood(model, x, num_samples=1000, max_decoded=4096, seed=0, verbose=1):
     """Estimates per-image `log p(x)` with the importance-weighted bound.
 
@@ -115,7 +173,9 @@ def log_likelihood(model, x, num_samples=1000, max_decoded=4096, seed=0, verbose
     `w_k = p(x|z_k) p(z) / q(z_k|x)`. Then `log (1/K) sum_k w_k` is the
     IWAE bound (Burda et al. 2015): a lower bound on `log p(x)` that
     tightens as K grows, with `E[IWAE_1] = ELBO`. The mean of `log w_k` over
-    the same samples estimates the ELBO.
+    the same samples estimates the ELBO. The log-mean-exp is streamed over
+    chunks of samples (a running maximum and a rescaled running sum);
+    `importance_log_weights` returns the same weights whole.
 
     Args:
         model: A model with `posterior(x)`, `prior()` and
@@ -125,7 +185,7 @@ def log_likelihood(model, x, num_samples=1000, max_decoded=4096, seed=0, verbose
         max_decoded: Most decoder evaluations held in memory at once; sets
             the chunk sizes over images and samples (memory is independent
             of K).
-        seed: Seed of the importance samples.
+        seed: Seed of the importance samples, an int >= 0.
         verbose: 1 shows a progress bar.
 
     Returns:
@@ -136,34 +196,53 @@ def log_likelihood(model, x, num_samples=1000, max_decoded=4096, seed=0, verbose
         Burda, Grosse and Salakhutdinov, "Importance Weighted Autoencoders",
         2015, https://arxiv.org/abs/1509.00519
     """
-    check_int("num_samples", num_samples)
-    check_int("max_decoded", max_decoded)
-    x = np.asarray(x, dtype="float32")
-    if x.shape[0] == 0:
-        raise ValueError(f"x is empty. Received: x.shape={x.shape}")
+    x = _check_estimator_arguments(x, num_samples, max_decoded, seed)
     samples_per_chunk, images_per_batch = _chunk_sizes(num_samples, max_decoded)
     iwae = np.empty(len(x))
     elbo = np.empty(len(x))
     progress = keras.utils.Progbar(len(x), verbose=verbose, unit_name="image")
     for start in range(0, len(x), images_per_batch):
-        batch = tf.constant(x[start:start + images_per_batch])
-        running_max = np.full(batch.shape[0], -np.inf)
-        running_sum = np.zeros(batch.shape[0])
-        total = np.zeros(batch.shape[0])
-        for chunk_start in range(0, num_samples, samples_per_chunk):
-            count = min(samples_per_chunk, num_samples - chunk_start)
-            chunk_seed = tf.constant([seed, start * num_samples + chunk_start], tf.int32)
-            log_w = _log_weights(model, batch, count, chunk_seed).numpy().astype("float64")
+        batch = x[start:start + images_per_batch]
+        running_max = np.full(len(batch), -np.inf)
+        running_sum = np.zeros(len(batch))
+        total = np.zeros(len(batch))
+        for log_w in _log_weight_chunks(model, batch, start, num_samples, samples_per_chunk,
+                                        seed):
             total += log_w.sum(axis=0)
             new_max = np.maximum(running_max, log_w.max(axis=0))
             running_sum = (running_sum * np.exp(running_max - new_max)
                            + np.exp(log_w - new_max).sum(axis=0))
             running_max = new_max
-        stop = start + batch.shape[0]
+        stop = start + len(batch)
         iwae[start:stop] = running_max + np.log(running_sum) - math.log(num_samples)
         elbo[start:stop] = total / num_samples
         progress.update(stop)
     return {"iwae": iwae, "elbo": elbo}
+
+
+_BITS_PER_DIM_NOTE = (
+    "bits per dimension are reported only for a probability mass: a likelihood "
+    "with discrete = True on data in its support (Bernoulli on binary pixels, "
+    "discretized_logistic on 8-bit levels). Received: {reason}")
+
+
+def bits_per_dim_note(model, x):
+    """Returns None if `model`'s log p(x) is a log-probability of `x`, else why not.
+
+    Bits per dimension compare with the literature only for a probability
+    mass (a discrete likelihood on data in its support); a continuous
+    density's "bits" depend on the units of `x` and can be negative.
+    """
+    layer = getattr(model, "likelihood_layer", None)
+    if layer is None:
+        reason = f"a {type(model).__name__} without a likelihood_layer"
+    elif not layer.discrete:
+        reason = f"the continuous density {type(layer).__name__}"
+    elif not layer.in_support(x):
+        reason = f"{type(layer).__name__} on data outside its support (e.g. grey levels)"
+    else:
+        return None
+    return _BITS_PER_DIM_NOTE.format(reason=reason)
 
 
 def likelihood_report(model, x, num_samples=1000, seed=0, verbose=1):
@@ -172,15 +251,19 @@ def likelihood_report(model, x, num_samples=1000, seed=0, verbose=1):
     Returns:
         A dict with `neg_elbo` and `nll` (nats per image), `bits_per_dim`
         (the IWAE bound's NLL divided by `ln 2` and the number of values per
-        image), `num_samples` and `num_images`.
+        image; None unless the likelihood is a probability mass of `x`),
+        `bits_per_dim_note` (None, or why there are no bits per dimension),
+        `num_samples` and `num_images`.
     """
     result = log_likelihood(model, x, num_samples=num_samples, seed=seed, verbose=verbose)
     nll = float(-result["iwae"].mean())
     dims = int(np.prod(np.asarray(x).shape[1:]))
+    note = bits_per_dim_note(model, x)
     return {
         "neg_elbo": float(-result["elbo"].mean()),
         "nll": nll,
-        "bits_per_dim": nll / (dims * math.log(2.0)),
+        "bits_per_dim": None if note else nll / (dims * math.log(2.0)),
+        "bits_per_dim_note": note,
         "num_samples": num_samples,
         "num_images": int(len(x)),
     }
@@ -197,7 +280,8 @@ def gaussian_statistics(features):
             "features must have shape (N, F) with N >= 2. "
             f"Received: features.shape={features.shape}"
         )
-    return features.mean(axis=0), np.cov(features, rowvar=False)
+    # np.cov returns a 0-d array for one feature; keep it (F, F).
+    return features.mean(axis=0), np.atleast_2d(np.cov(features, rowvar=False))
 
 
 def _sqrt_psd(matrix):
@@ -212,11 +296,14 @@ def frechet_distance_from_statistics(mean_a, cov_a, mean_b, cov_b):
     trace of the matrix square root is computed from the eigenvalues of the
     symmetric `cov_a^(1/2) cov_b cov_a^(1/2)`, which is exact and stable.
     """
-    root_a = _sqrt_psd(np.asarray(cov_a, dtype="float64"))
-    middle = root_a @ np.asarray(cov_b, dtype="float64") @ root_a
+    cov_a = np.atleast_2d(np.asarray(cov_a, dtype="float64"))
+    cov_b = np.atleast_2d(np.asarray(cov_b, dtype="float64"))
+    root_a = _sqrt_psd(cov_a)
+    middle = root_a @ cov_b @ root_a
     eigenvalues = np.linalg.eigvalsh((middle + middle.T) / 2)
     trace_sqrt = np.sqrt(np.clip(eigenvalues, 0.0, None)).sum()
-    diff = np.asarray(mean_a, dtype="float64") - np.asarray(mean_b, dtype="float64")
+    diff = (np.atleast_1d(np.asarray(mean_a, dtype="float64"))
+            - np.atleast_1d(np.asarray(mean_b, dtype="float64")))
     value = diff @ diff + np.trace(cov_a) + np.trace(cov_b) - 2.0 * trace_sqrt
     return float(max(value, 0.0))
 

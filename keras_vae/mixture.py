@@ -28,7 +28,7 @@ def fit_gaussian_mixture(points, num_components=10, max_iter=200, tol=1e-4, seed
     style, seeded), the data covariance for every component and equal weights.
 
     Args:
-        points: Array `(N, D)`, N >= num_components.
+        points: Array `(N, D)` with at least `num_components` distinct points.
         num_components: Number of components K.
         max_iter: Maximum EM iterations.
         tol: Stop when the mean log-likelihood improves by less than this.
@@ -38,7 +38,7 @@ def fit_gaussian_mixture(points, num_components=10, max_iter=200, tol=1e-4, seed
     Returns:
         A pair `(mixture, mean_log_likelihood)`: a `tfd.MixtureSameFamily` of
         `tfd.MultivariateNormalTriL` (float32), and the mean log-likelihood
-        of `points` under it at the last iteration.
+        of `points` under the returned mixture's parameters (float64).
     """
     x = np.asarray(points, dtype="float64")
     if x.ndim != 2 or not np.all(np.isfinite(x)):
@@ -48,6 +48,13 @@ def fit_gaussian_mixture(points, num_components=10, max_iter=200, tol=1e-4, seed
     if len(x) < k:
         raise ValueError(
             f"points must number at least num_components={k}. Received: {len(x)} points")
+    distinct = len(np.unique(x, axis=0))
+    if distinct < k:
+        # k-means++ would run out of new points to pick (all distances 0).
+        raise ValueError(
+            f"points must hold at least num_components={k} distinct points, one "
+            f"to start each component. Received: {distinct} distinct points "
+            f"among {len(x)}")
     n, d = x.shape
     rng = np.random.default_rng(seed)
     means = [x[rng.integers(n)]]
@@ -59,10 +66,11 @@ def fit_gaussian_mixture(points, num_components=10, max_iter=200, tol=1e-4, seed
     weights = np.full(k, 1.0 / k)
     previous = -np.inf
     for _ in range(max_iter):
-        log_resp = _component_log_densities(x, means, covariances) + np.log(weights)
-        log_norm = np.logaddexp.reduce(log_resp, axis=1, keepdims=True)
-        mean_log_likelihood = float(log_norm.mean())
-        resp = np.exp(log_resp - log_norm)
+        log_resp, mean_log_likelihood = _expectation(x, means, covariances, weights)
+        if mean_log_likelihood - previous < tol:
+            break  # the parameters just scored are returned
+        previous = mean_log_likelihood
+        resp = np.exp(log_resp)
         counts = resp.sum(axis=0) + 1e-10
         weights = counts / n
         means = resp.T @ x / counts[:, None]
@@ -70,15 +78,21 @@ def fit_gaussian_mixture(points, num_components=10, max_iter=200, tol=1e-4, seed
             centred = x - means[j]
             covariances[j] = (resp[:, j, None] * centred).T @ centred / counts[j]
             covariances[j] += reg_covar * np.eye(d)
-        if mean_log_likelihood - previous < tol:
-            break
-        previous = mean_log_likelihood
+    else:  # max_iter updates: score the last one
+        _, mean_log_likelihood = _expectation(x, means, covariances, weights)
     mixture = tfd.MixtureSameFamily(
         mixture_distribution=tfd.Categorical(probs=weights.astype("float32")),
         components_distribution=tfd.MultivariateNormalTriL(
             loc=means.astype("float32"),
             scale_tril=np.linalg.cholesky(covariances).astype("float32")))
     return mixture, mean_log_likelihood
+
+
+def _expectation(x, means, covariances, weights):
+    """Returns log responsibilities `(N, K)` and the mean log-likelihood of `x`."""
+    log_joint = _component_log_densities(x, means, covariances) + np.log(weights)
+    log_norm = np.logaddexp.reduce(log_joint, axis=1, keepdims=True)
+    return log_joint - log_norm, float(log_norm.mean())
 
 
 def _component_log_densities(x, means, covariances):

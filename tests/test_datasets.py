@@ -199,3 +199,35 @@ def test_make_dataset_rejects_bad_input():
         datasets.make_dataset(_images(8), np.arange(3))
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         datasets.make_dataset(_images() * 255)
+
+
+# ------------------------------------------- binarization: P(pixel = 1) = intensity
+
+
+def _intensity_grid(copies):
+    """`copies` images of 4x4 pixels with intensities 0, 1/15, ..., 1 (none at 0.5)."""
+    intensities = np.linspace(0.0, 1.0, 16, dtype="float32")
+    return intensities, np.tile(intensities.reshape(1, 4, 4, 1), (copies, 1, 1, 1))
+
+
+def _assert_pixel_frequencies_match_intensities(binary, intensities):
+    assert set(np.unique(binary)) <= {0.0, 1.0}
+    frequency = binary.reshape(len(binary), -1).mean(axis=0)
+    # Pixels at 0 and 1 are always 0 and 1.
+    assert frequency[0] == 0.0 and frequency[-1] == 1.0
+    # Elsewhere within 4.5 binomial standard errors (at most 0.008 for 4000 draws);
+    # a probability of x / 2 or 1 - x misses by 0.03 or more on most pixels.
+    stderr = np.sqrt(intensities * (1 - intensities) / len(binary))
+    np.testing.assert_array_less(np.abs(frequency - intensities)[1:-1], 4.5 * stderr[1:-1])
+
+
+def test_static_binarization_draws_each_pixel_with_probability_its_intensity():
+    intensities, x = _intensity_grid(4000)
+    _assert_pixel_frequencies_match_intensities(datasets.binarize(x, seed=0), intensities)
+
+
+def test_dynamic_binarization_draws_each_pixel_with_probability_its_intensity():
+    intensities, x = _intensity_grid(4000)
+    dataset = datasets.make_dataset(x, batch_size=500, binarize=True, seed=0, shuffle=False)
+    binary = np.concatenate([batch.numpy() for batch in dataset])
+    _assert_pixel_frequencies_match_intensities(binary, intensities)

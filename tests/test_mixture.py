@@ -1,10 +1,29 @@
 """Ex-post density estimation: EM recovers a known mixture; the sampler decodes its draws."""
 
+import keras
 import numpy as np
 import pytest
+import scipy.special
+import scipy.stats
 
 from keras_vae import mixture
 from conftest import tiny_vae
+
+
+@pytest.fixture(autouse=True)
+def _seeded_weights():
+    """Initial weights of every model built here follow one seed."""
+    keras.utils.set_random_seed(0)
+
+
+def _scipy_mean_log_likelihood(fitted, points):
+    """Mean log-density of `points` under a fitted mixture's parameters, in float64."""
+    weights = fitted.mixture_distribution.probs_parameter().numpy().astype("float64")
+    means = fitted.components_distribution.mean().numpy().astype("float64")
+    covariances = fitted.components_distribution.covariance().numpy().astype("float64")
+    log_densities = np.stack([scipy.stats.multivariate_normal(m, c).logpdf(points)
+                              for m, c in zip(means, covariances)], axis=1)
+    return scipy.special.logsumexp(log_densities + np.log(weights), axis=1).mean()
 
 
 def test_em_recovers_the_means_weights_and_covariances_of_a_known_mixture():
@@ -25,11 +44,26 @@ def test_em_recovers_the_means_weights_and_covariances_of_a_known_mixture():
     assert mean_log_likelihood > single + 0.5
 
 
+@pytest.mark.parametrize("max_iter", [1, 2, 200])
+def test_reported_log_likelihood_is_that_of_the_returned_mixture(max_iter):
+    rng = np.random.default_rng(1)
+    points = np.vstack([rng.normal(-3, 1, size=(300, 2)), rng.normal(2, 0.5, size=(200, 2))])
+    fitted, mean_log_likelihood = mixture.fit_gaussian_mixture(points, 3, max_iter=max_iter)
+    # The returned parameters are float32; the reference reads them back.
+    assert mean_log_likelihood == pytest.approx(_scipy_mean_log_likelihood(fitted, points),
+                                                abs=1e-4)
+
+
 def test_fit_refuses_bad_points():
     with pytest.raises(ValueError, match="at least num_components"):
         mixture.fit_gaussian_mixture(np.zeros((3, 2)), 5)
     with pytest.raises(ValueError, match="finite"):
         mixture.fit_gaussian_mixture(np.full((10, 2), np.nan), 2)
+    # Enough points but too few distinct ones to start 4 components.
+    repeated = np.repeat([[0.0, 0.0], [1.0, 1.0], [2.0, 0.5]], 5, axis=0)
+    with pytest.raises(ValueError, match="at least num_components=4 distinct points.*"
+                                         "Received: 3 distinct points among 15"):
+        mixture.fit_gaussian_mixture(repeated, 4)
 
 
 def test_ex_post_sampler_decodes_mixture_draws(mnist_small):

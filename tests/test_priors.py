@@ -1,7 +1,10 @@
 """Priors: the analytic KL where TFP knows it, an unbiased Monte Carlo KL otherwise."""
 
+import keras
 import numpy as np
 import pytest
+import scipy.special
+import scipy.stats
 import tensorflow as tf
 import tensorflow_probability as tfp
 
@@ -10,6 +13,20 @@ from keras_vae import priors
 from conftest import run_saving_roundtrip
 
 tfd = tfp.distributions
+
+
+@pytest.fixture(autouse=True)
+def _seeded_weights():
+    """Initial weights of every model built here follow one seed."""
+    keras.utils.set_random_seed(0)
+
+
+def _numpy_diagonal_mixture_log_prob(z, log_weights, means, scales):
+    """log sum_k w_k prod_d N(z_d | mean_kd, scale_kd^2), float64, `(N,)`."""
+    z = np.asarray(z, "float64")[:, None, :]
+    component = scipy.stats.norm.logpdf(z, means.astype("float64"),
+                                        scales.astype("float64")).sum(axis=-1)
+    return scipy.special.logsumexp(component + log_weights, axis=1)
 
 
 def _posterior(seed=0, batch=3, dim=4):
@@ -42,16 +59,34 @@ def test_mixture_prior_uses_monte_carlo_kl_which_is_unbiased():
     np.testing.assert_allclose(estimates, exact, atol=0.05)
 
 
+def test_mixture_prior_log_prob_matches_a_scipy_mixture():
+    layer = priors.MixtureOfGaussians(3, num_components=4, seed=0)
+    rng = np.random.default_rng(5)
+    means = rng.normal(size=(4, 3)).astype("float32")
+    log_scales = rng.uniform(-1.0, 0.5, size=(4, 3)).astype("float32")
+    logits = rng.normal(size=4).astype("float32")
+    layer.means.assign(means)
+    layer.log_scales.assign(log_scales)
+    layer.logits.assign(logits)
+    z = rng.normal(size=(6, 3)).astype("float32") * 2
+    log_weights = logits.astype("float64") - scipy.special.logsumexp(logits.astype("float64"))
+    expected = _numpy_diagonal_mixture_log_prob(z, log_weights, means, np.exp(log_scales))
+    np.testing.assert_allclose(layer(z).numpy(), expected, rtol=1e-5)
+    np.testing.assert_allclose(layer.distribution().log_prob(z).numpy(), expected, rtol=1e-5)
+
+
 def test_vamp_prior_is_the_mean_of_the_pseudo_inputs_posteriors():
     vae = keras_vae.build_vae(latent_dim=3, filters=(4,), hidden_units=8, prior="vamp", seed=0)
     assert vae.kl_estimator == "monte_carlo"
+    # Narrow components, so a wrong scale (e.g. exp(log_var)) would show.
+    vae.encoder.get_layer("z_log_var").bias.assign(np.full(3, -1.5, "float32"))
     z = np.random.default_rng(0).normal(size=(5, 3)).astype("float32")
-    pseudo = tf.sigmoid(vae.prior_layer.pseudo_inputs)
-    components = vae.posterior(pseudo)
-    log_q = np.stack([components[k].log_prob(z).numpy()
-                      for k in range(vae.prior_layer.num_pseudo_inputs)])
-    expected = np.logaddexp.reduce(log_q, axis=0) - np.log(log_q.shape[0])
-    np.testing.assert_allclose(vae.prior().log_prob(z).numpy(), expected, rtol=1e-4)
+    pseudo = scipy.special.expit(vae.prior_layer.pseudo_inputs.numpy().astype("float64"))
+    z_mean, z_log_var = vae.encode(pseudo.astype("float32"))
+    k = vae.prior_layer.num_pseudo_inputs
+    expected = _numpy_diagonal_mixture_log_prob(z, np.full(k, -np.log(k)), z_mean,
+                                                np.exp(0.5 * z_log_var.astype("float64")))
+    np.testing.assert_allclose(vae.prior().log_prob(z).numpy(), expected, rtol=1e-5)
     with pytest.raises(ValueError, match="depends on the encoder"):
         vae.prior_layer(z)
 

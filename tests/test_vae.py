@@ -217,3 +217,30 @@ def test_backend_other_than_tensorflow_is_refused(tmp_path):
     assert result.returncode != 0
     assert "KERAS_BACKEND='jax'" in result.stderr
     assert "TensorFlow backend" in result.stderr
+
+
+def test_fit_logs_the_image_weighted_mean_over_an_uneven_last_batch(mnist_small):
+    (x, _), _ = mnist_small
+    # Five digits, then three blank images, which cost far fewer nats.
+    x = np.concatenate([x[:5], np.zeros_like(x[:3])])
+    keras.utils.set_random_seed(0)
+    vae = tiny_vae(seed=5, beta=0.5)
+    vae.decoder.get_layer("logits").bias.assign([-3.0])  # dark pixels are likely
+    # A zero learning rate keeps the weights, so both batches see the same model.
+    vae.compile(optimizer=keras.optimizers.SGD(learning_rate=0.0))
+    logs = vae.fit(x, batch_size=5, epochs=1, shuffle=False, verbose=0).history
+    # The same noise as train_step: one draw of 5 codes, then one of 3.
+    sampler = keras_vae.Sampling(seed=5)
+    z_mean, z_log_var = (np.asarray(t) for t in vae._encode_tensors(x))
+    z = np.concatenate([np.asarray(sampler([z_mean[:5], z_log_var[:5]])),
+                        np.asarray(sampler([z_mean[5:], z_log_var[5:]]))])
+    logits = np.asarray(vae.decoder(z)).astype("float64")
+    reconstruction = _numpy_bernoulli_nll(x.astype("float64"), logits)
+    kl = _numpy_kl(z_mean.astype("float64"), z_log_var.astype("float64"))
+    loss = reconstruction + 0.5 * kl
+    np.testing.assert_allclose(logs["loss"][0], loss.mean(), rtol=1e-5)
+    np.testing.assert_allclose(logs["reconstruction_loss"][0], reconstruction.mean(), rtol=1e-5)
+    np.testing.assert_allclose(logs["kl_loss"][0], kl.mean(), rtol=1e-5)
+    # The mean of the two batch means (5 and 3 images) is measurably different.
+    batch_means = (loss[:5].mean() + loss[5:].mean()) / 2
+    assert abs(batch_means - loss.mean()) > 0.1 * loss.mean()
