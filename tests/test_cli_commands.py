@@ -59,6 +59,8 @@ def test_evaluate_reads_the_image_shape_from_the_model_and_prints_only_json(colo
     assert report["settings"]["image_shape"] == [32, 32, 3]
     assert report["settings"]["num_images"] == 12  # 20% of 60 images
     assert np.isfinite(report["neg_elbo"]) and np.isfinite(report["nll"])
+    # A continuous density on grey levels has no bits per dimension.
+    assert report["bits_per_dim"] is None and report["bits_per_dim_note"]
     # No MNIST classifier for colour images and no Inception weights offline.
     assert report["fid"] is None and report["fid_note"]
 
