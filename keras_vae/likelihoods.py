@@ -27,6 +27,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from keras_vae.validation import check_number
+from keras_vae.validation import deserialize_config
 
 tfd = tfp.distributions
 
@@ -250,21 +251,7 @@ def get(identifier):
             f"likelihood must be one of {list(_NAMES)} (or a Likelihood, or its config). "
             f"Received: likelihood={identifier!r}")
     if isinstance(identifier, dict):
-        if "class_name" not in identifier:
-            raise ValueError(
-                f"likelihood config must be a Keras config dict with a 'class_name'. "
-                f"Received: likelihood={identifier!r}")
-        try:
-            layer = keras.saving.deserialize_keras_object(identifier)
-        except (TypeError, ValueError, KeyError) as error:
-            raise ValueError(
-                f"likelihood is not a valid Keras config ({error}). "
-                f"Received: likelihood={identifier!r}") from error
-        if not isinstance(layer, Likelihood):
-            raise ValueError(
-                f"likelihood config gives a {type(layer).__name__}, not a "
-                f"keras_vae.likelihoods.Likelihood. Received: likelihood={identifier!r}")
-        return layer
+        return deserialize_config("likelihood", identifier, Likelihood)
     raise TypeError(
         "likelihood must be a name, a keras_vae.likelihoods.Likelihood or its "
         f"Keras config dict. Received: likelihood={identifier!r}")

@@ -15,6 +15,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from keras_vae.validation import check_int
+from keras_vae.validation import deserialize_config
 
 tfd = tfp.distributions
 
@@ -192,21 +193,7 @@ def get(identifier, latent_dim=None, image_shape=None, seed=None):
             f"prior must be one of {list(NAMES)} (or a Prior, or its config). "
             f"Received: prior={identifier!r}")
     if isinstance(identifier, dict):
-        if "class_name" not in identifier:
-            raise ValueError(
-                f"prior config must be a Keras config dict with a 'class_name'. "
-                f"Received: prior={identifier!r}")
-        try:
-            layer = keras.saving.deserialize_keras_object(identifier)
-        except (TypeError, ValueError, KeyError) as error:
-            raise ValueError(
-                f"prior is not a valid Keras config ({error}). "
-                f"Received: prior={identifier!r}") from error
-        if not isinstance(layer, Prior):
-            raise ValueError(
-                f"prior config gives a {type(layer).__name__}, not a "
-                f"keras_vae.priors.Prior. Received: prior={identifier!r}")
-        return layer
+        return deserialize_config("prior", identifier, Prior)
     raise TypeError(
         "prior must be a name, a keras_vae.priors.Prior or its Keras config "
         f"dict. Received: prior={identifier!r}")

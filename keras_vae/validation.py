@@ -9,6 +9,7 @@ of 255).
 
 import math
 
+import keras
 import numpy as np
 
 
@@ -163,3 +164,31 @@ def check_values(array, name="x"):
             f"{name} must hold pixel values in [0, 1]. Received: values in "
             f"[{low:g}, {high:g}] (dtype {array.dtype}).{hint}"
         )
+
+
+def deserialize_config(name, config, base):
+    """Rebuilds a `base` instance from its Keras config dict, for `likelihoods.get`/`priors.get`.
+
+    Args:
+        name: the argument's name, for the error messages.
+        config: the dict given by the caller.
+        base: the class the rebuilt object must be an instance of.
+
+    Raises:
+        ValueError: `config` is not a Keras config dict, or gives another class.
+    """
+    if "class_name" not in config:
+        raise ValueError(
+            f"{name} config must be a Keras config dict with a 'class_name'. "
+            f"Received: {name}={config!r}")
+    try:
+        layer = keras.saving.deserialize_keras_object(config)
+    except (TypeError, ValueError, KeyError) as error:
+        raise ValueError(
+            f"{name} is not a valid Keras config ({error}). Received: {name}={config!r}"
+        ) from error
+    if not isinstance(layer, base):
+        raise ValueError(
+            f"{name} config gives a {type(layer).__name__}, not a "
+            f"{base.__module__}.{base.__name__}. Received: {name}={config!r}")
+    return layer

@@ -75,3 +75,18 @@ def run_saving_roundtrip(model, x, tmp_path, check_code=""):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "ROUNDTRIP-OK" in result.stdout
     return result
+
+
+def write_npz(path, n=6, shape=(10, 12), dtype="uint8", **overrides):
+    """Writes a small .npz dataset of random images (a None override drops that array)."""
+    rng = np.random.default_rng(0)
+    arrays = {
+        "x_train": rng.integers(0, 256, (n,) + shape).astype(dtype),
+        "y_train": rng.integers(0, 3, n),
+        "x_test": rng.integers(0, 256, (n // 2,) + shape).astype(dtype),
+        "y_test": rng.integers(0, 3, n // 2),
+    }
+    arrays.update(overrides)
+    arrays = {k: v for k, v in arrays.items() if v is not None}
+    np.savez(path, **arrays)
+    return arrays

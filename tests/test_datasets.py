@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import ROOT
+from conftest import write_npz
 from keras_vae import datasets
 
 SHIPPED = {
@@ -36,22 +37,8 @@ def test_load_fashion_mnist_from_the_project_copy():
     assert list(y_test[:5]) == [9, 2, 1, 1, 6]
 
 
-def _write_npz(path, n=6, shape=(10, 12), dtype="uint8", **overrides):
-    rng = np.random.default_rng(0)
-    arrays = {
-        "x_train": rng.integers(0, 256, (n,) + shape).astype(dtype),
-        "y_train": rng.integers(0, 3, n),
-        "x_test": rng.integers(0, 256, (n // 2,) + shape).astype(dtype),
-        "y_test": rng.integers(0, 3, n // 2),
-    }
-    arrays.update(overrides)
-    arrays = {k: v for k, v in arrays.items() if v is not None}
-    np.savez(path, **arrays)
-    return arrays
-
-
 def test_load_user_npz(tmp_path):
-    arrays = _write_npz(tmp_path / "mine.npz")
+    arrays = write_npz(tmp_path / "mine.npz")
     (x_train, y_train), (x_test, _) = datasets.load(str(tmp_path / "mine.npz"))
     assert x_train.shape == (6, 10, 12, 1) and x_test.shape == (3, 10, 12, 1)
     np.testing.assert_allclose(x_train[..., 0], arrays["x_train"] / 255.0, rtol=1e-6)
@@ -59,7 +46,7 @@ def test_load_user_npz(tmp_path):
 
 
 def test_data_dir_env_is_searched_first(tmp_path, monkeypatch):
-    _write_npz(tmp_path / "mnist.npz")
+    write_npz(tmp_path / "mnist.npz")
     monkeypatch.setenv(datasets.DATA_DIR_ENV, str(tmp_path))
     (x_train, _), _ = datasets.load("mnist")
     assert x_train.shape == (6, 10, 12, 1)
@@ -97,19 +84,19 @@ def test_corrupt_and_incomplete_npz(tmp_path):
     with pytest.raises(ValueError, match="Could not read .*corrupt.npz"):
         datasets.load(str(corrupt))
     good = tmp_path / "good.npz"
-    _write_npz(good)
+    write_npz(good)
     truncated = tmp_path / "truncated.npz"
     truncated.write_bytes(good.read_bytes()[:200])
     with pytest.raises(ValueError, match="truncated.npz"):
         datasets.load(str(truncated))
-    _write_npz(tmp_path / "partial.npz", y_test=None)
+    write_npz(tmp_path / "partial.npz", y_test=None)
     with pytest.raises(ValueError, match=r"lacks the arrays \['y_test'\]"):
         datasets.load(str(tmp_path / "partial.npz"))
-    _write_npz(tmp_path / "empty.npz", x_train=np.zeros((0, 5, 5), "uint8"),
+    write_npz(tmp_path / "empty.npz", x_train=np.zeros((0, 5, 5), "uint8"),
                y_train=np.zeros((0,)))
     with pytest.raises(ValueError, match="x_train is empty"):
         datasets.load(str(tmp_path / "empty.npz"))
-    _write_npz(tmp_path / "scaled.npz", dtype="float32")  # floats 0..255
+    write_npz(tmp_path / "scaled.npz", dtype="float32")  # floats 0..255
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         datasets.load(str(tmp_path / "scaled.npz"))
 

@@ -8,20 +8,8 @@ import pytest
 import tensorflow as tf
 
 from conftest import ROOT
+from conftest import write_npz
 from keras_vae import datasets
-
-
-def _write_npz(path, n=6, shape=(10, 12), dtype="uint8", **overrides):
-    rng = np.random.default_rng(0)
-    arrays = {
-        "x_train": rng.integers(0, 256, (n,) + shape).astype(dtype),
-        "y_train": rng.integers(0, 3, n),
-        "x_test": rng.integers(0, 256, (n // 2,) + shape).astype(dtype),
-        "y_test": rng.integers(0, 3, n // 2),
-    }
-    arrays.update(overrides)
-    np.savez(path, **arrays)
-    return arrays
 
 
 def _write_image_folder(root, counts=(("cat", 5), ("dog", 5)), size=(12, 10)):
@@ -39,7 +27,7 @@ def data_dir(tmp_path, monkeypatch):
     """A KERAS_VAE_DATA_DIR holding a tiny mnist.npz (6 images of 10x12)."""
     folder = tmp_path / "data"
     folder.mkdir()
-    _write_npz(folder / "mnist.npz")
+    write_npz(folder / "mnist.npz")
     monkeypatch.setenv(datasets.DATA_DIR_ENV, str(folder))
     return folder
 
@@ -61,7 +49,7 @@ def test_a_name_is_never_a_folder_of_the_working_directory(data_dir, tmp_path, m
 
 
 def test_own_npz_names_in_the_data_dir(data_dir):
-    _write_npz(data_dir / "letters.npz", n=4)
+    write_npz(data_dir / "letters.npz", n=4)
     (x_train, _), (x_test, _) = datasets.load("letters")
     assert x_train.shape == (4, 10, 12, 1) and x_test.shape == (2, 10, 12, 1)
 
@@ -108,17 +96,17 @@ def test_a_failed_download_says_how_to_give_a_local_copy(tmp_path, monkeypatch):
 
 def test_npz_labels_must_be_whole_numbers(tmp_path):
     path = tmp_path / "half.npz"
-    _write_npz(path, y_train=np.array([0.0, 0.5, 1.0, 2.0, 1.0, 0.0]))
+    write_npz(path, y_train=np.array([0.0, 0.5, 1.0, 2.0, 1.0, 0.0]))
     with pytest.raises(ValueError, match=r"half.npz y_train must be whole numbers.*e\.g\. 0\.5"):
         datasets.load(path=path)
-    _write_npz(path, y_train=np.array([[0.0], [2.0], [1.0], [2.0], [1.0], [0.0]]))
+    write_npz(path, y_train=np.array([[0.0], [2.0], [1.0], [2.0], [1.0], [0.0]]))
     (_, y_train), _ = datasets.load(path=path)
     assert y_train.dtype == np.int64 and list(y_train) == [0, 2, 1, 2, 1, 0]
 
 
 def test_npz_image_errors_echo_the_dtype_received(tmp_path):
     path = tmp_path / "wide.npz"
-    _write_npz(path, dtype="int64")
+    write_npz(path, dtype="int64")
     with pytest.raises(ValueError, match=r"wide.npz x_train must hold pixel values in \[0, 1\]"
                                          r".*\(dtype int64\)"):
         datasets.load(path=path)
