@@ -82,6 +82,12 @@ class ImageModel(keras.Model):
             # A dataset carries its own shuffling (see datasets.make_dataset);
             # this silences Keras's warning that `shuffle=True` is ignored.
             kwargs.setdefault("shuffle", False)
+            # The same epochs through one iterator: Keras would make one per
+            # epoch, and deleting each waits on tf.data's autotuner (idle
+            # seconds as epochs begin; see datasets.make_dataset).
+            batches = int(x.cardinality())
+            if batches > 0 and not args and kwargs.get("steps_per_epoch") is None:
+                x, kwargs["steps_per_epoch"] = x.repeat(), batches
         return super().fit(x, y, *args, validation_data=validation_data, **kwargs)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
