@@ -4,7 +4,7 @@ Writes `data/mnist_classifier.keras` (no optimizer state) and prints its
 test accuracy. The classifier sees grey-level and dynamically binarized
 training images, so its features describe both kinds of image.
 
-    .venv/bin/python benchmarks/train_mnist_classifier.py
+    python -m benchmarks.train_mnist_classifier
 """
 
 import os

@@ -1,6 +1,8 @@
 """The benchmarks' shared harness: machine description, RESULTS.md appends, timing."""
 
+import importlib
 import os
+import pathlib
 import threading
 import time
 
@@ -166,3 +168,16 @@ def test_idle_seconds_counts_idle_intervals_inside_the_window():
             pass
     assert len(live.samples) >= 4
     assert live.idle_seconds() < 0.15
+
+
+BENCHMARKS = ("anomaly_detection", "augmentation", "evaluate_models", "input_pipeline",
+              "model_family", "throughput", "train_default", "train_mnist_classifier")
+
+
+@pytest.mark.parametrize("name", BENCHMARKS)
+def test_every_benchmark_imports_as_a_module_and_quotes_its_command(name):
+    module = importlib.import_module(f"benchmarks.{name}")
+    assert f"python -m benchmarks.{name}" in module.__doc__
+    source = pathlib.Path(module.__file__).read_text()
+    assert "sys.path" not in source and "RESULTS.write_text" not in source
+    assert callable(module.main)
