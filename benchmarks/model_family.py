@@ -50,7 +50,7 @@ class Spec:
     name: str
     build: Callable
     binarized: bool = True  # dynamically binarized training images, else grey levels
-    adam: dict = dataclasses.field(default_factory=lambda: ADAM)
+    adam: dict = dataclasses.field(default_factory=ADAM.copy)
     conditional: bool = False  # trains on the labels too
 
 
