@@ -6,7 +6,6 @@ import pytest
 import tensorflow as tf
 
 from conftest import ROOT
-from conftest import tiny_vae
 from keras_vae import datasets
 
 SHIPPED = {
@@ -183,6 +182,8 @@ def test_repeating_reshuffles_and_rebinarizes_every_pass():
 
 
 def test_fit_iterates_a_dataset_once_for_all_epochs(monkeypatch):
+    from conftest import tiny_vae
+
     iterators = []
     original = tf.data.Dataset.__iter__
 
