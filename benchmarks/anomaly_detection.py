@@ -13,14 +13,12 @@ of the kept normal images:
 
 One table is appended to RESULTS.md.
 
-    .venv/bin/python benchmarks/anomaly_detection.py --epochs 5
+    python -m benchmarks.anomaly_detection --epochs 5
 """
 
 import argparse
 import datetime
 import os
-import pathlib
-import platform
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -28,16 +26,16 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
+from benchmarks import harness  # noqa: E402
 from keras_vae import anomaly  # noqa: E402
 from keras_vae import datasets  # noqa: E402
 from keras_vae import models  # noqa: E402
-
-RESULTS = pathlib.Path(__file__).resolve().parent / "RESULTS.md"
+from keras_vae import schedules  # noqa: E402
 
 
 def train(model, x, args):
     keras.utils.set_random_seed(args.seed)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    model.compile(optimizer=keras.optimizers.Adam(schedules.learning_rate(1e-3)))
     model.fit(datasets.make_dataset(x, batch_size=128, binarize=True, seed=args.seed),
               epochs=args.epochs, verbose=2)
     return model
@@ -98,13 +96,11 @@ def main():
         rows.append(row)
     minutes = (time.perf_counter() - started) / 60
 
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    text += f"""
+    harness.append_results(f"""
 ## Anomaly detection: held-out digit {args.held_out} and Fashion-MNIST, {datetime.date.today()}
 
-`benchmarks/anomaly_detection.py --held-out {args.held_out} --epochs {args.epochs}
---num-samples {args.num_samples}` on {platform.machine()}, {os.cpu_count()} CPU cores,
-Python {platform.python_version()}; {minutes:.0f} minutes in all. Default VAE and an
+`python -m benchmarks.anomaly_detection --held-out {args.held_out} --epochs {args.epochs}
+--num-samples {args.num_samples}` on {harness.machine()}; {minutes:.0f} minutes in all. Default VAE and an
 autoencoder with the same networks, {args.epochs} epochs on {len(x_fit):,} dynamically
 binarized MNIST training images without digit {args.held_out}; 5,000 further normal
 training images (binarized once) set each threshold at a
@@ -117,8 +113,7 @@ threshold; "FPR on normal test" is the fraction of normal test images flagged.
 | score | digit {args.held_out}: ROC AUC | P | R | F1 | Fashion: ROC AUC | P | R | F1 | mean score normal / Fashion | FPR on normal test |
 | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |
 {chr(10).join(rows)}
-"""
-    RESULTS.write_text(text)
+""")
 
 
 if __name__ == "__main__":

@@ -15,14 +15,12 @@ number of optimizer steps (Adam 1e-3, batch 64) on:
 Test accuracy on the 10,000 MNIST test images, mean and standard deviation over
 seeds. One table is appended to RESULTS.md.
 
-    .venv/bin/python benchmarks/augmentation.py --seeds 0 1 2
+    python -m benchmarks.augmentation --seeds 0 1 2
 """
 
 import argparse
 import datetime
 import os
-import pathlib
-import platform
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -30,12 +28,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
+from benchmarks import harness  # noqa: E402
 from keras_vae import augmentation  # noqa: E402
 from keras_vae import datasets  # noqa: E402
 from keras_vae import evaluation  # noqa: E402
 from keras_vae import models  # noqa: E402
+from keras_vae import schedules  # noqa: E402
 
-RESULTS = pathlib.Path(__file__).resolve().parent / "RESULTS.md"
+ADAM_RATE = schedules.learning_rate(1e-3)
 
 
 def labelled_subset(x, y, per_class, seed):
@@ -48,7 +48,7 @@ def labelled_subset(x, y, per_class, seed):
 def classifier_accuracy(dataset, steps, x_test, y_test, seed):
     keras.utils.set_random_seed(seed)
     classifier = evaluation.build_mnist_classifier()
-    classifier.compile(optimizer=keras.optimizers.Adam(1e-3),
+    classifier.compile(optimizer=keras.optimizers.Adam(ADAM_RATE),
                        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                        metrics=["accuracy"])
     classifier.fit(dataset.repeat(), steps_per_epoch=steps, epochs=1, verbose=0,
@@ -59,7 +59,7 @@ def classifier_accuracy(dataset, steps, x_test, y_test, seed):
 def train_cvae(x, y, steps, seed):
     keras.utils.set_random_seed(seed)
     cvae = models.build_conditional_vae(latent_dim=8, seed=seed)
-    cvae.compile(optimizer=keras.optimizers.Adam(1e-3))
+    cvae.compile(optimizer=keras.optimizers.Adam(ADAM_RATE))
     data = datasets.make_dataset(x, y, batch_size=64, binarize=True, seed=seed)
     cvae.fit(data.repeat(), steps_per_epoch=steps, epochs=1, verbose=0)
     return cvae
@@ -80,7 +80,7 @@ def main():
     (x_train, y_train), (x_test, y_test) = datasets.load("mnist")
     keras.utils.set_random_seed(0)
     vae = models.build_vae(seed=0)
-    vae.compile(optimizer=keras.optimizers.Adam(1e-3))
+    vae.compile(optimizer=keras.optimizers.Adam(ADAM_RATE))
     vae.fit(datasets.make_dataset(x_train, batch_size=128, binarize=True, seed=0),
             epochs=args.vae_epochs, verbose=2)
 
@@ -114,13 +114,11 @@ def main():
             rows.append(row)
     minutes = (time.perf_counter() - started) / 60
 
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    text += f"""
+    harness.append_results(f"""
 ## Data augmentation with few labels, {datetime.date.today()}
 
-`benchmarks/augmentation.py --per-class {' '.join(map(str, args.per_class))} --seeds
-{' '.join(map(str, args.seeds))}` on {platform.machine()}, {os.cpu_count()} CPU cores,
-Python {platform.python_version()}; {minutes:.0f} minutes in all. Classifier: the small CNN
+`python -m benchmarks.augmentation --per-class {' '.join(map(str, args.per_class))} --seeds
+{' '.join(map(str, args.seeds))}` on {harness.machine()}; {minutes:.0f} minutes in all. Classifier: the small CNN
 of `evaluation.build_mnist_classifier`, {args.classifier_steps} Adam steps of 64 images in
 every arm. Conditional VAE (latent 8): {args.cvae_steps} steps on the labelled images
 alone, {args.synthetic_per_class} samples per class. Perturbed codes: the default VAE,
@@ -131,8 +129,7 @@ every model change with the seed. Test accuracy on the 10,000 MNIST test images 
 | labels per class | training data | mean accuracy | std over seeds | per seed |
 | --- | --- | --- | --- | --- |
 {chr(10).join(rows)}
-"""
-    RESULTS.write_text(text)
+""")
 
 
 if __name__ == "__main__":

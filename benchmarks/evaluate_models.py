@@ -7,15 +7,15 @@ ELBO and the IWAE negative log-likelihood (K importance samples), MSE of
 posterior-mean reconstructions, and MNIST-classifier FID of prior samples
 against the grey-level test images. One table is appended to RESULTS.md.
 
-    .venv/bin/python benchmarks/evaluate_models.py --epochs 20 --num-samples 1000
+    python -m benchmarks.evaluate_models --epochs 20 --num-samples 1000
 
 The 88-nat run of issue #4 (87.85 nats after 12.7 minutes):
 
-    .venv/bin/python benchmarks/evaluate_models.py --models default --epochs 32
+    python -m benchmarks.evaluate_models --models default --epochs 32
 
 A time-boxed run of a learned prior, keeping the trained model:
 
-    .venv/bin/python benchmarks/evaluate_models.py --models default --prior vamp \
+    python -m benchmarks.evaluate_models --models default --prior vamp \
         --epochs 1000 --max-minutes 115 --save /tmp/models
 """
 
@@ -23,9 +23,7 @@ import argparse
 import datetime
 import os
 import pathlib
-import platform
 import statistics
-import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -33,13 +31,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 
 import keras_vae  # noqa: E402
+from benchmarks import harness  # noqa: E402
+from benchmarks import keras_example  # noqa: E402
 from keras_vae import datasets  # noqa: E402
 from keras_vae import evaluation  # noqa: E402
+from keras_vae import schedules  # noqa: E402
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-import keras_example  # noqa: E402
-
-RESULTS = pathlib.Path(__file__).resolve().parent / "RESULTS.md"
+BATCH_SIZE = 128
 
 
 def keras_example_vae(seed):
@@ -48,40 +46,15 @@ def keras_example_vae(seed):
     return keras_vae.VAE(encoder, decoder, seed=seed, name="keras_example_vae")
 
 
-class EpochTimer(keras.callbacks.Callback):
-    """Records each epoch's seconds; stops before an epoch would pass `max_minutes`."""
-
-    def __init__(self, max_minutes=None):
-        super().__init__()
-        self.max_minutes = max_minutes
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.perf_counter()
-
-    def on_train_begin(self, logs=None):
-        self.seconds = []
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.seconds.append(time.perf_counter() - self._start)
-        if self.max_minutes is not None:
-            slowest = max(self.seconds[1:] or self.seconds)
-            if sum(self.seconds) + slowest > 60 * self.max_minutes:
-                self.model.stop_training = True
-
-
-def learning_rate(args, num_images):
-    """Adam's learning rate: constant, or cosine-decayed to 0 over the run."""
-    if args.lr_schedule == "constant":
-        return args.learning_rate
-    steps = args.epochs * -(-num_images // 128)
-    return keras.optimizers.schedules.CosineDecay(args.learning_rate, steps)
-
-
 def measure(name, vae, x_train, x_test_binary, x_test, args):
     keras.utils.set_random_seed(args.seed)
-    vae.compile(optimizer=keras.optimizers.Adam(learning_rate(args, len(x_train))))
-    timer = EpochTimer(args.max_minutes)
-    data = datasets.make_dataset(x_train, batch_size=128, binarize=True, seed=args.seed)
+    rate = schedules.learning_rate(
+        args.learning_rate, args.lr_schedule, epochs=args.epochs,
+        steps_per_epoch=schedules.steps_per_epoch(len(x_train), BATCH_SIZE))
+    vae.compile(optimizer=keras.optimizers.Adam(rate))
+    timer = harness.EpochTimer(args.max_minutes)
+    data = datasets.make_dataset(x_train, batch_size=BATCH_SIZE, binarize=True,
+                                 seed=args.seed)
     vae.fit(data, epochs=args.epochs, callbacks=[timer], verbose=2)
     if args.save:
         args.save.mkdir(parents=True, exist_ok=True)
@@ -113,7 +86,7 @@ def main():
     parser.add_argument("--test-images", type=int, default=10000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
-    parser.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant")
+    parser.add_argument("--lr-schedule", choices=schedules.NAMES, default="constant")
     parser.add_argument("--models", choices=("both", "default"), default="both")
     parser.add_argument("--prior", choices=keras_vae.priors.NAMES, default="normal",
                         help="prior of the default model")
@@ -139,15 +112,14 @@ def main():
     rows = [measure(name, vae, x_train, x_test_binary, x_test, args)
             for name, vae in models.items()]
 
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    text += f"""
+    harness.append_results(f"""
 ## keras_vae default{" vs the Keras example VAE" if args.models == "both" else " model"}, {datetime.date.today()}
 
-`benchmarks/evaluate_models.py --epochs {args.epochs} --max-minutes {args.max_minutes}
+`python -m benchmarks.evaluate_models --epochs {args.epochs} --max-minutes {args.max_minutes}
 --num-samples {args.num_samples} --test-images {args.test_images}
 --learning-rate {args.learning_rate} --lr-schedule {args.lr_schedule} --models {args.models}
 --prior {args.prior}`
-on {platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}.
+on {harness.machine()}.
 Same loop (`VAE.fit`, Adam {args.learning_rate:g} ({args.lr_schedule}), batch 128,
 dynamically binarized training images,
 seed {args.seed}). Test set: the first {len(x_test):,} MNIST test images binarized once
@@ -162,8 +134,7 @@ over epochs after the first. {args.note}
 
 For context (published, dynamically binarized MNIST, Burda et al. 2015): single-layer VAE
 86.76 nats, two-layer IWAE 82.90 nats.
-"""
-    RESULTS.write_text(text)
+""")
 
 
 if __name__ == "__main__":

@@ -17,69 +17,75 @@ the grey levels, which their likelihoods model. Measured on the MNIST test set:
 
 One table is appended to RESULTS.md.
 
-    .venv/bin/python benchmarks/model_family.py --epochs 5
+    python -m benchmarks.model_family --epochs 5
 """
 
 import argparse
+import dataclasses
 import datetime
 import os
-import pathlib
-import platform
-import sys
 import time
+from typing import Callable
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
+from benchmarks import harness  # noqa: E402
 from keras_vae import datasets  # noqa: E402
 from keras_vae import evaluation  # noqa: E402
 from keras_vae import mixture  # noqa: E402
 from keras_vae import models  # noqa: E402
+from keras_vae import schedules  # noqa: E402
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from evaluate_models import EpochTimer  # noqa: E402
+ADAM = {"learning_rate": schedules.learning_rate(1e-3)}
+GAN_ADAM = {"learning_rate": schedules.learning_rate(2e-4), "beta_1": 0.5}
 
-RESULTS = pathlib.Path(__file__).resolve().parent / "RESULTS.md"
-GAN_OPTIMIZER = {"learning_rate": 2e-4, "beta_1": 0.5}
+
+@dataclasses.dataclass
+class Spec:
+    """One row of the table: how to build the model and what it trains on."""
+
+    name: str
+    build: Callable
+    binarized: bool = True  # dynamically binarized training images, else grey levels
+    adam: dict = dataclasses.field(default_factory=ADAM.copy)
+    conditional: bool = False  # trains on the labels too
 
 
 def specs(seed):
-    """(name, builder, binarized training data?) of every model in the table."""
+    """Every model in the table, in order."""
     vae = models.build_vae
     return [
-        ("Autoencoder (Bernoulli)", lambda: models.build_autoencoder(seed=seed), True),
-        ("VAE beta=1 (Bernoulli)", lambda: vae(seed=seed), True),
-        ("beta-VAE beta=0.5", lambda: vae(beta=0.5, seed=seed), True),
-        ("beta-VAE beta=2", lambda: vae(beta=2.0, seed=seed), True),
-        ("beta-VAE beta=4", lambda: vae(beta=4.0, seed=seed), True),
-        ("VAE, mixture-of-Gaussians prior", lambda: vae(prior="mixture", seed=seed), True),
-        ("VAE, VampPrior", lambda: vae(prior="vamp", seed=seed), True),
-        ("VAE, continuous Bernoulli (grey)",
-         lambda: vae(likelihood="continuous_bernoulli", seed=seed), False),
-        ("VAE, Gaussian global scale (grey)", lambda: vae(likelihood="gaussian", seed=seed),
-         False),
-        ("VAE, Gaussian per-pixel scale (grey)",
-         lambda: vae(likelihood="gaussian_pixel", seed=seed), False),
-        ("VAE, discretized logistic (8-bit grey)",
-         lambda: vae(likelihood="discretized_logistic", seed=seed), False),
-        ("Conditional VAE (Bernoulli)", lambda: models.build_conditional_vae(
-            latent_dim=32, seed=seed), True),
-        ("DCGAN", lambda: models.build_dcgan(seed=seed), True),
+        Spec("Autoencoder (Bernoulli)", lambda: models.build_autoencoder(seed=seed)),
+        Spec("VAE beta=1 (Bernoulli)", lambda: vae(seed=seed)),
+        Spec("beta-VAE beta=0.5", lambda: vae(beta=0.5, seed=seed)),
+        Spec("beta-VAE beta=2", lambda: vae(beta=2.0, seed=seed)),
+        Spec("beta-VAE beta=4", lambda: vae(beta=4.0, seed=seed)),
+        Spec("VAE, mixture-of-Gaussians prior", lambda: vae(prior="mixture", seed=seed)),
+        Spec("VAE, VampPrior", lambda: vae(prior="vamp", seed=seed)),
+        Spec("VAE, continuous Bernoulli (grey)",
+             lambda: vae(likelihood="continuous_bernoulli", seed=seed), binarized=False),
+        Spec("VAE, Gaussian global scale (grey)",
+             lambda: vae(likelihood="gaussian", seed=seed), binarized=False),
+        Spec("VAE, Gaussian per-pixel scale (grey)",
+             lambda: vae(likelihood="gaussian_pixel", seed=seed), binarized=False),
+        Spec("VAE, discretized logistic (8-bit grey)",
+             lambda: vae(likelihood="discretized_logistic", seed=seed), binarized=False),
+        Spec("Conditional VAE (Bernoulli)",
+             lambda: models.build_conditional_vae(latent_dim=32, seed=seed),
+             conditional=True),
+        Spec("DCGAN", lambda: models.build_dcgan(seed=seed), adam=GAN_ADAM),
     ]
 
 
-def train(model, x_train, y_train, binarized, args):
+def train(model, spec, x_train, y_train, args):
     keras.utils.set_random_seed(args.seed)
-    if isinstance(model, models.DCGAN):
-        model.compile(optimizer=keras.optimizers.Adam(**GAN_OPTIMIZER))
-    else:
-        model.compile(optimizer=keras.optimizers.Adam(1e-3))
-    labels = y_train if isinstance(model, models.ConditionalVAE) else None
-    data = datasets.make_dataset(x_train, labels, batch_size=128, binarize=binarized,
-                                 seed=args.seed)
-    timer = EpochTimer()
+    model.compile(optimizer=keras.optimizers.Adam(**spec.adam))
+    data = datasets.make_dataset(x_train, y_train if spec.conditional else None,
+                                 batch_size=128, binarize=spec.binarized, seed=args.seed)
+    timer = harness.EpochTimer()
     model.fit(data, epochs=args.epochs, callbacks=[timer], verbose=2)
     return sum(timer.seconds) / 60
 
@@ -96,6 +102,8 @@ def row(name, minutes, measures):
 
 
 def measure(model, binarized, test, extractor, args):
+    # TODO: once every model has encode/decode/sample(..., labels=None), these
+    # isinstance branches become one call each, with `labels` from the spec.
     x_test, y_test, x_test_binary = test
     samples_n = len(x_test)
     out = {}
@@ -133,12 +141,13 @@ def main():
     extractor = evaluation.mnist_classifier_features()
     rows = []
     started = time.perf_counter()
-    for name, build, binarized in specs(args.seed):
+    for spec in specs(args.seed):
+        name, binarized = spec.name, spec.binarized
         if args.only and not any(part in name for part in args.only.split(",")):
             continue
         keras.utils.set_random_seed(args.seed)
-        model = build()
-        minutes = train(model, x_train, y_train, binarized, args)
+        model = spec.build()
+        minutes = train(model, spec, x_train, y_train, args)
         rows.append(row(name, minutes, measure(model, binarized, test, extractor, args)))
         if name.startswith(("Autoencoder", "VAE beta=1")):
             start = time.perf_counter()
@@ -149,13 +158,11 @@ def main():
                             fit_minutes, {"fid": fid["value"]}))
     total = (time.perf_counter() - started) / 60
 
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    text += f"""
+    harness.append_results(f"""
 ## The model family side by side, {datetime.date.today()}
 
-`benchmarks/model_family.py --epochs {args.epochs} --num-samples {args.num_samples}
---nll-images {args.nll_images}` on {platform.machine()}, {os.cpu_count()} CPU cores,
-Python {platform.python_version()}; {len(x_train):,} training images, seed {args.seed},
+`python -m benchmarks.model_family --epochs {args.epochs} --num-samples {args.num_samples}
+--nll-images {args.nll_images}` on {harness.machine()}; {len(x_train):,} training images, seed {args.seed},
 {total:.0f} minutes in all. Default networks (conv 32/64, dense 256, latent 32; the DCGAN's
 generator `networks.build_generator`, the decoder's shape with batch normalization, its
 discriminator conv 64/128), batch 128, Adam 1e-3
@@ -173,8 +180,7 @@ minutes are those of fitting the mixture to the 60,000 training codes.
 | model | training minutes | MSE | test NLL (nats) | MNIST-classifier FID | active units |
 | --- | --- | --- | --- | --- | --- |
 {chr(10).join(rows)}
-"""
-    RESULTS.write_text(text)
+""")
 
 
 if __name__ == "__main__":

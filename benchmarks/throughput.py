@@ -5,25 +5,25 @@ in one process, alternating one epoch each, so machine noise hits both
 alike. The baseline (`keras_example.MinimalVAE`) is fed NumPy arrays as in
 the example; `keras_vae.VAE` gets `datasets.make_dataset` with dynamic
 binarization inside the graph. Reported per configuration: images/s (median
-of the epochs after the first), achieved GFLOP/s (3 x the forward FLOPs
+of the epochs after the first; an epoch is timed from Keras's
+`on_epoch_begin` to `on_epoch_end`, without `fit`'s set-up and its
+iterator's deletion at the end, a wait of tf.data's autotuner that both
+inputs share; see `datasets.make_dataset`), achieved GFLOP/s (3 x the forward FLOPs
 counted from the layers) and the ratio. Peak memory (maximum resident set)
 is measured in a separate process per model. One table is appended to
 RESULTS.md.
 
-    .venv/bin/python benchmarks/throughput.py --rounds 5
+    python -m benchmarks.throughput --rounds 5
 """
 
 import argparse
 import datetime
 import json
 import os
-import pathlib
-import platform
 import resource
 import statistics
 import subprocess
 import sys
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -31,12 +31,10 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import keras_vae  # noqa: E402
+from benchmarks import harness  # noqa: E402
+from benchmarks import keras_example  # noqa: E402
 from keras_vae import datasets  # noqa: E402
-
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-import keras_example  # noqa: E402
-
-RESULTS = pathlib.Path(__file__).resolve().parent / "RESULTS.md"
+from keras_vae import schedules  # noqa: E402
 
 
 def images(size, count):
@@ -54,24 +52,31 @@ VARIANTS = {
 }
 """keras_vae compiled three ways: Keras's defaults, XLA, 8 steps per graph call."""
 
+MODELS = {
+    "baseline": keras_example.MinimalVAE,
+    "layers_only": keras_example.LayersOnly,
+    **{kind: lambda encoder, decoder: keras_vae.VAE(encoder, decoder, seed=0)
+       for kind in VARIANTS},
+}
+"""Each kind's model class, given the keras.io example's (encoder, decoder)."""
+
+NUMPY_INPUT = ("baseline", "layers_only")
+"""Kinds fed NumPy arrays as in the keras.io example; the others get `make_dataset`."""
+
 
 def build(kind, size, policy):
     keras.config.set_dtype_policy(policy)
     keras.utils.set_random_seed(0)
     encoder, decoder = keras_example.build_networks((size, size, 1))
-    if kind == "baseline":
-        model = keras_example.MinimalVAE(encoder, decoder)
-    elif kind == "layers_only":
-        model = keras_example.LayersOnly(encoder, decoder)
-    else:
-        model = keras_vae.VAE(encoder, decoder, seed=0)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), **VARIANTS.get(kind, {}))
+    model = MODELS[kind](encoder, decoder)
+    model.compile(optimizer=keras.optimizers.Adam(schedules.learning_rate(1e-3)),
+                  **VARIANTS.get(kind, {}))
     keras.config.set_dtype_policy("float32")
     return model
 
 
 def train_input(kind, x, batch_size):
-    if kind in ("baseline", "layers_only"):
+    if kind in NUMPY_INPUT:
         return {"x": x, "batch_size": batch_size}
     return {"x": datasets.make_dataset(x, batch_size=batch_size, binarize=True, seed=0)}
 
@@ -82,9 +87,10 @@ def compare(size, batch_size, policy, rounds, count, kinds=("baseline", "keras_v
     seconds = {kind: [] for kind in models}
     for _ in range(rounds):
         for kind, model in models.items():
-            start = time.perf_counter()
-            model.fit(epochs=1, verbose=0, **train_input(kind, x, batch_size))
-            seconds[kind].append(time.perf_counter() - start)
+            timer = harness.EpochTimer()
+            model.fit(epochs=1, verbose=0, callbacks=[timer],
+                      **train_input(kind, x, batch_size))
+            seconds[kind].append(timer.seconds[0])
     flops = 3 * (keras_example.forward_flops(models["keras_vae"].encoder)
                  + keras_example.forward_flops(models["keras_vae"].decoder))
     rates = {kind: len(x) / statistics.median(times[1:] or times)
@@ -95,9 +101,9 @@ def compare(size, batch_size, policy, rounds, count, kinds=("baseline", "keras_v
 def peak_memory(kind, size, batch_size, count):
     """Runs two epochs of one model in a new process; returns its peak RSS in MB."""
     result = subprocess.run(
-        [sys.executable, __file__, "--memory-of", kind, "--image-size", str(size),
-         "--batch-size", str(batch_size), "--images", str(count)],
-        capture_output=True, text=True, check=True)
+        [sys.executable, "-m", "benchmarks.throughput", "--memory-of", kind,
+         "--image-size", str(size), "--batch-size", str(batch_size), "--images", str(count)],
+        cwd=harness.ROOT, capture_output=True, text=True, check=True)
     return json.loads(result.stdout.strip().splitlines()[-1])["peak_mb"]
 
 
@@ -136,12 +142,11 @@ def main():
         rows.append(row)
     memory = {kind: peak_memory(kind, 28, 128, args.images) for kind in ("baseline", "keras_vae")}
 
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    text += f"""
+    harness.append_results(f"""
 ## Training throughput: keras_vae.VAE vs the keras.io example's loop, {datetime.date.today()}
 
-`benchmarks/throughput.py --rounds {args.rounds} --images {args.images}` on
-{platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}.
+`python -m benchmarks.throughput --rounds {args.rounds} --images {args.images}` on
+{harness.machine()}.
 Same layers (keras.io example: conv 32/64, dense 16, latent 2), Adam, one process,
 alternating one epoch each; images/s is the median of epochs 2 to {args.rounds}. The
 baseline is fed NumPy arrays as in the example; keras_vae gets `make_dataset` with dynamic
@@ -153,8 +158,7 @@ convolution layers. Peak memory (maximum resident set of a process training 2 ep
 | images | batch | policy | baseline images/s | keras_vae images/s | ratio | baseline GFLOP/s | keras_vae GFLOP/s |
 | --- | --- | --- | --- | --- | --- | --- | --- |
 {chr(10).join(rows)}
-"""
-    RESULTS.write_text(text)
+""")
 
 
 def variants(args):
@@ -167,12 +171,11 @@ def variants(args):
     rows = [f"| {kind} | {options[kind]} | "
             f"{rates[kind]:,.0f} | {rates[kind] / rates['baseline']:.2f} |" for kind in kinds]
     print("\n".join(rows))
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    text += f"""
+    harness.append_results(f"""
 ## Throughput: can compile options make keras_vae faster? {datetime.date.today()}
 
-`benchmarks/throughput.py --variants --rounds {args.rounds} --images {args.images}` on
-{platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}. The
+`python -m benchmarks.throughput --variants --rounds {args.rounds} --images {args.images}`
+on {harness.machine()}. The
 keras.io example's layers, 28x28, batch 128, float32, one process, alternating one epoch
 each; images/s is the median of epochs 2 to {args.rounds}.
 
@@ -183,8 +186,7 @@ each; images/s is the median of epochs 2 to {args.rounds}.
 `layers_only` (`keras_example.LayersOnly`) trains the same layers with no sampling,
 likelihood, KL or metrics: forward, backward and Adam only. Its rate bounds what any VAE
 loop with these layers can reach on this machine.
-"""
-    RESULTS.write_text(text)
+""")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ optimizer state) and prints its test accuracy. The classifier sees
 grey-level and dynamically binarized training images, so its features
 describe both kinds of image.
 
-    .venv/bin/python benchmarks/train_mnist_classifier.py
+    python -m benchmarks.train_mnist_classifier
 """
 
 import os

@@ -16,6 +16,11 @@ import zipfile
 
 import keras
 
+try:
+    import fcntl
+except ImportError:  # Not on Windows: appends there are atomic but not locked.
+    fcntl = None
+
 
 @contextlib.contextmanager
 def atomic_target(path):
@@ -95,6 +100,30 @@ def write_text(path, text):
     with atomic_target(path) as tmp:
         tmp.write_text(text)
     return pathlib.Path(path)
+
+
+def append_text(path, text):
+    """Appends `text` to `path` (created if missing) by rewriting it atomically.
+
+    The old content and `text` go to a temporary file that replaces `path`,
+    so a crash leaves the file as it was. Appenders in other processes take
+    turns on an advisory lock (`fcntl.flock`, where the platform has it), so
+    two benchmarks finishing together both keep their sections.
+    """
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        with open(path, "a+", encoding="utf-8") as handle:
+            if fcntl is not None:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+            # Another appender may have replaced the file while we waited for
+            # the lock: then our handle holds the old one, so start again.
+            if os.path.exists(path) and os.path.samestat(os.fstat(handle.fileno()),
+                                                         os.stat(path)):
+                handle.seek(0)
+                old = handle.read()
+                write_text(path, old + text)
+                return path
 
 
 def write_json(path, data):

@@ -78,6 +78,13 @@ class ImageModel(keras.Model):
         self._check_x_y(x, y)
         if validation_data is not None:
             self.check_input(validation_data, "validation_data")
+        if isinstance(x, tf.data.Dataset) and not args and not kwargs.get("steps_per_epoch"):
+            # The same epochs through one iterator: Keras would make one per
+            # epoch, and deleting each waits on tf.data's autotuner (idle
+            # seconds as epochs begin; see datasets.make_dataset).
+            batches = int(x.cardinality())
+            if batches > 0:
+                x, kwargs["steps_per_epoch"] = x.repeat(), batches
         if isinstance(x, tf.data.Dataset):
             # A dataset carries its own shuffling (see datasets.make_dataset);
             # this silences Keras's warning that `shuffle=True` is ignored.
