@@ -26,6 +26,7 @@ with _backend.quiet_start_up_logs():
     from keras_vae import plotting
     from keras_vae import priors
     from keras_vae import saving
+    from keras_vae import schedules
     from keras_vae import validation
     from keras_vae.layers import Sampling
     from keras_vae.models.vae import VAE
@@ -48,5 +49,6 @@ __all__ = [
     "plotting",
     "priors",
     "saving",
+    "schedules",
     "validation",
 ]

@@ -217,7 +217,10 @@ def test_resume_after_sigkill(tmp_path):
     straight = _run_cli([*args, "--output", "straight"], tmp_path)
     assert straight.returncode == 0, straight.stderr[-3000:]
     reference = _history(tmp_path / "straight")
-    assert abs(resumed["val_loss"][-1] - reference["val_loss"][-1]) < 0.05 * reference["val_loss"][-1]
+    # The first resumed epoch starts from the checkpoint (a restart from scratch would be
+    # near epoch 1's loss); it is close to, not bit-identical with, the uninterrupted run.
+    assert abs(resumed["val_loss"][done] - reference["val_loss"][done]) < (
+        0.02 * reference["val_loss"][done])
     assert resumed["val_loss"][-1] < resumed["val_loss"][0]
     assert not (tmp_path / "run" / cli.BACKUP_DIR).exists()
 

@@ -88,6 +88,13 @@ class RunFolder:
                 f"--resume found no interrupted run in {self.path}. Received: no {path}")
         return read_json(path)
 
+    def completed_epochs(self):
+        """Returns the epochs the checkpoint in `backup/` holds (0 without one)."""
+        metadata = self.backup / "training_metadata.json"
+        if not (self.backup / "latest.weights.h5").is_file() or not metadata.is_file():
+            return 0
+        return int(read_json(metadata).get("epoch", 0))
+
     # -------------------------------------------------------------- lock
 
     def check_not_in_use(self):
@@ -214,17 +221,29 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     def __init__(self, backup_dir):
         super().__init__(str(backup_dir), delete_checkpoint=False)
 
+    def _seed_states(self):
+        """The model's random-number states, which `save_weights` leaves out."""
+        return {variable.path: variable for variable in self.model.variables
+                if "seed_generator_state" in variable.path}
+
     def _save_model(self):
         saving.save_weights(self.model, self._weights_path)
+        # The noise states go with the epoch, so a resumed run draws the same
+        # reparameterization noise as one that was never interrupted.
+        states = {path: variable.numpy().tolist()
+                  for path, variable in self._seed_states().items()}
         saving.write_json(self._training_metadata_path,
-                          {"epoch": self._current_epoch, "batch": self._last_batch_seen})
+                          {"epoch": self._current_epoch, "batch": self._last_batch_seen,
+                           "seed_states": states})
 
     def _load_model(self):
         metadata = pathlib.Path(self._training_metadata_path)
-        if metadata.exists():
-            read_json(metadata)  # a clear error for an empty or corrupt file
+        stored = read_json(metadata) if metadata.exists() else {}  # names a corrupt file
         try:
             super()._load_model()
+            for path, variable in self._seed_states().items():
+                if path in stored.get("seed_states", {}):
+                    variable.assign(stored["seed_states"][path])
         except (OSError, ValueError) as error:
             print(f"keras-vae: the checkpoint in {self.backup_dir} cannot be read "
                   f"({str(error).splitlines()[0]}); starting again from the first epoch.",

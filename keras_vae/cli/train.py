@@ -1,7 +1,6 @@
 """`keras-vae train`: train a VAE with `model.fit` and write the run into a folder."""
 
 import argparse
-import math
 import sys
 
 import keras
@@ -13,6 +12,7 @@ from keras_vae import likelihoods
 from keras_vae import plotting
 from keras_vae import priors
 from keras_vae import saving
+from keras_vae import schedules
 from keras_vae.cli import arguments
 from keras_vae.cli.run_folder import RunFolder
 from keras_vae.models.conditional_vae import build_conditional_vae
@@ -64,7 +64,7 @@ def add_parser(commands):
                        "(0: no warm-up)")
     train.add_argument("--learning-rate", type=arguments.positive_float, default=1e-3,
                        help="Adam learning rate (the peak, with --lr-schedule cosine)")
-    train.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant",
+    train.add_argument("--lr-schedule", choices=schedules.NAMES, default="constant",
                        help="cosine: decay the learning rate to 0 over the run "
                        "(Loshchilov and Hutter's cosine schedule, no restarts)")
     train.add_argument("--output", default="runs/vae", help="folder the run is written to")
@@ -114,13 +114,6 @@ def _check_labels(y_train, y_test):
     return largest + 1
 
 
-def _learning_rate(args, train_images):
-    if args.lr_schedule == "constant":
-        return args.learning_rate
-    steps = args.epochs * math.ceil(train_images / args.batch_size)
-    return keras.optimizers.schedules.CosineDecay(args.learning_rate, steps)
-
-
 def run(args):
     """Trains as `args` asks and returns the JSON summary of the run."""
     folder = RunFolder(args.output)
@@ -141,13 +134,13 @@ def run(args):
         raise ValueError(f"{args.dataset} has no test images; train validates on them.")
     conditional = args.model == "conditional_vae"
     num_classes = _check_labels(y_train, y_test) if conditional else None
+    keras.utils.set_random_seed(args.seed)
     dynamic = args.binarize == "dynamic"
     if dynamic:
         x_test = datasets.binarize(x_test, seed=args.seed)
     train_data = datasets.make_dataset(
         x_train, y_train if conditional else None, batch_size=args.batch_size,
         binarize=dynamic, seed=args.seed)
-    keras.utils.set_random_seed(args.seed)
     options = {"image_shape": x_train.shape[1:], "latent_dim": args.latent_dim,
                "beta": args.beta, "likelihood": args.likelihood, "prior": args.prior,
                "seed": args.seed}
@@ -155,7 +148,10 @@ def run(args):
         vae = build_conditional_vae(num_classes=num_classes, **options)
     else:
         vae = build_vae(**options)
-    vae.compile(optimizer=keras.optimizers.Adam(_learning_rate(args, len(x_train))))
+    learning_rate = schedules.learning_rate(
+        args.learning_rate, args.lr_schedule, epochs=args.epochs,
+        steps_per_epoch=schedules.steps_per_epoch(len(x_train), args.batch_size))
+    vae.compile(optimizer=keras.optimizers.Adam(learning_rate))
 
     with folder:
         if args.resume:
@@ -176,8 +172,13 @@ def run(args):
                 x_test[:10], folder.path / "plots", every=args.plot_every, num_samples=16,
                 seed=args.seed, labels=y_test[:10] if conditional else None))
         callbacks += [history, folder.backup_callback(), guard]
+        # One pass over the data per epoch, through one iterator; a resumed
+        # run skips the passes already trained, so it sees the same shuffles
+        # and binarization noise as a run that was never interrupted.
+        steps = schedules.steps_per_epoch(len(x_train), args.batch_size)
+        train_data = train_data.repeat().skip(folder.completed_epochs() * steps)
         vae.fit(
-            train_data, epochs=args.epochs,
+            train_data, epochs=args.epochs, steps_per_epoch=steps,
             validation_data=(x_test, y_test) if conditional else (x_test,),
             validation_batch_size=256, callbacks=callbacks, verbose=args.verbose)
         if guard.diverged is not None:
