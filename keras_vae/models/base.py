@@ -4,7 +4,7 @@ Every model answers the same calls with the same meaning:
 
 | call | returns |
 | --- | --- |
-| `encode(x, labels=None)` | `(codes, log_variances)`; `log_variances` is None for a deterministic encoder |
+| `encode(x, labels=None)` | `(codes, log_variances)`; an `Autoencoder` gives `(codes, None)` |
 | `latent_codes(x, labels=None)` | one deterministic code per image (`encode(...)[0]`) |
 | `decode(z, labels=None)` | images in [0, 1] |
 | `reconstruct(x, labels=None)` | images decoded from the deterministic codes |
@@ -27,9 +27,9 @@ import tensorflow as tf
 from keras import ops
 
 from keras_vae.models import checks
-from keras_vae.models.checks import short_repr
 from keras_vae.models.checks import check_batch
 from keras_vae.models.checks import check_labels
+from keras_vae.models.checks import short_repr
 from keras_vae.validation import check_images
 from keras_vae.validation import check_int
 from keras_vae.validation import check_shape_matches
