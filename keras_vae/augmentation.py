@@ -35,7 +35,7 @@ def synthesize(cvae, per_class, seed=0, classes=None):
         `(images, labels)`: float32 images `(n, *image_shape)` (the
         likelihood's mean) and int32 labels `(n,)`, grouped by class.
     """
-    if getattr(cvae, "num_classes", None) is None:
+    if cvae.num_classes is None:
         raise TypeError(
             "cvae must be a conditional model such as a ConditionalVAE. Received: "
             f"cvae={type(cvae).__name__}; use perturb() with a VAE")
