@@ -28,7 +28,6 @@ from keras import ops
 
 from keras_vae.models import checks
 from keras_vae.models.checks import check_batch
-from keras_vae.models.checks import check_labels
 from keras_vae.models.checks import short_repr
 from keras_vae.validation import check_images
 from keras_vae.validation import check_int
@@ -88,7 +87,7 @@ class ImageModel(keras.Model):
                 f"[0, {self.num_classes}) per image, or one int for all. Received: {name}=None")
         if isinstance(labels, (int, np.integer)) and not isinstance(labels, bool):
             labels = np.full(count, labels)
-        return check_labels(labels, self.num_classes, count=count, name=name)
+        return checks.check_labels(labels, self.num_classes, count=count, name=name)
 
     def check_input(self, data, name="x", labels=None):
         """Raises a clear error if `data` cannot be images (and labels) for this model.
@@ -110,8 +109,8 @@ class ImageModel(keras.Model):
                     raise ValueError(
                         f"{type(self).__name__} needs class labels. Received: {name} "
                         "yields batches without labels; give (images, labels) batches")
-                check_labels(np.asarray(y), self.num_classes,
-                             name=f"{name} (first batch labels)")
+                checks.check_labels(np.asarray(y), self.num_classes,
+                                    name=f"{name} (first batch labels)")
             return
         if isinstance(data, tuple):
             data, tuple_labels, _ = keras.utils.unpack_x_y_sample_weight(data)
@@ -124,8 +123,8 @@ class ImageModel(keras.Model):
                 raise ValueError(
                     f"{type(self).__name__} needs class labels. Received: {name} without "
                     "labels; pass images and labels, as in fit(x, y) or (x, y) pairs")
-            check_labels(labels, self.num_classes, count=len(x),
-                         name="labels" if name == "x" else f"{name} labels")
+            checks.check_labels(labels, self.num_classes, count=len(x),
+                                name="labels" if name == "x" else f"{name} labels")
 
     def _check_dataset(self, dataset, name):
         spec = first_component(dataset.element_spec)

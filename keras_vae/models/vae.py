@@ -68,7 +68,8 @@ class VAE(ImageModel):
         **kwargs: Standard `keras.Model` arguments (`name`...).
 
     Call arguments:
-        inputs: Images in [0, 1].
+        inputs: Images in [0, 1] (checked as `predict` checks them: other
+            values raise an error).
         training: If True the code is sampled from `q(z|x)`; otherwise the
             posterior mean is used, so the output is deterministic.
 
