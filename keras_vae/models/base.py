@@ -19,6 +19,10 @@ from `encode`, `latent_codes` and `reconstruct`.
 Every batch of `fit`, `evaluate` and `predict`, not only the first one of a
 dataset, is checked in the graph to hold finite values in [0, 1] (see
 `keras_vae.models.checks.check_batch`).
+
+The file is a little over 300 lines because the interface and the input
+checks it runs belong to the one base class; the checks that need no model
+live in `checks.py`.
 """
 
 import keras
