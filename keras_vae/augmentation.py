@@ -5,8 +5,8 @@ Two sources of extra labelled images:
 - `synthesize(cvae, ...)`: a `ConditionalVAE` draws new images of chosen
   classes from its prior;
 - `perturb(vae, x, y, ...)`: a `VAE` (trained on labelled or unlabelled
-  images) re-decodes real labelled images from codes drawn around their
-  posterior, keeping each image's label.
+  images) or a `ConditionalVAE` re-decodes real labelled images from codes
+  drawn around their posterior, keeping each image's label.
 
 `augmented_dataset` mixes real and synthetic images into one shuffled
 `tf.data.Dataset` of `(images, labels)` that `classifier.fit` takes.
@@ -25,7 +25,8 @@ def synthesize(cvae, per_class, seed=0, classes=None):
     """Generates `per_class` images of every class with a conditional VAE.
 
     Args:
-        cvae: A trained `ConditionalVAE`.
+        cvae: A trained conditional model (its `num_classes` set), such as
+            a `ConditionalVAE`.
         per_class: Images per class.
         seed: Seed of the prior draws.
         classes: Classes to generate (default: all `cvae.num_classes`).
@@ -34,15 +35,15 @@ def synthesize(cvae, per_class, seed=0, classes=None):
         `(images, labels)`: float32 images `(n, *image_shape)` (the
         likelihood's mean) and int32 labels `(n,)`, grouped by class.
     """
-    if not hasattr(cvae, "num_classes"):
+    if cvae.num_classes is None:
         raise TypeError(
-            "synthesize needs a keras_vae ConditionalVAE. Received: "
-            f"{type(cvae).__name__}; use perturb() with a VAE")
+            "cvae must be a conditional model such as a ConditionalVAE. Received: "
+            f"cvae={type(cvae).__name__}; use perturb() with a VAE")
     check_int("per_class", per_class)
     classes = np.arange(cvae.num_classes) if classes is None else check_labels(
         classes, cvae.num_classes, name="classes")
     labels = np.repeat(classes, per_class).astype("int32")
-    return cvae.sample(labels, seed=seed), labels
+    return cvae.sample(len(labels), labels=labels, seed=seed), labels
 
 
 def perturb(vae, x, y, copies=1, scale=1.0, seed=0):
@@ -53,9 +54,11 @@ def perturb(vae, x, y, copies=1, scale=1.0, seed=0):
     `scale=1` samples the posterior itself; larger values vary more.
 
     Args:
-        vae: A trained `VAE` (it needs no labels).
+        vae: A trained `VAE`, or a `ConditionalVAE` (then `y` are the
+            classes it encodes and decodes each image with).
         x: Images in [0, 1].
-        y: Their labels (any values; copied to the new images).
+        y: Their labels (any values for an unconditional VAE; copied to the
+            new images).
         copies: New images per input image.
         scale: Multiplier of the posterior's standard deviation.
         seed: Seed of `eps`.
@@ -70,11 +73,17 @@ def perturb(vae, x, y, copies=1, scale=1.0, seed=0):
             f"x and y differ in length. Received: {len(x)} images and {len(y)} labels")
     check_int("copies", copies)
     scale = check_number("scale", scale)
-    z_mean, z_log_var = vae.encode(x)
+    labels = None if vae.num_classes is None else y
+    z_mean, z_log_var = vae.encode(x, labels)
+    if z_log_var is None:
+        raise TypeError(
+            "vae must encode to a distribution (a VAE); its encode returned no "
+            f"log-variance. Received: vae={type(vae).__name__}")
     rng = np.random.default_rng(seed)
     z_mean, std = np.tile(z_mean, (copies, 1)), np.tile(np.exp(0.5 * z_log_var), (copies, 1))
     z = z_mean + scale * std * rng.standard_normal(z_mean.shape).astype("float32")
-    return vae.decode(z), np.tile(y, copies)
+    new_labels = np.tile(y, copies)
+    return vae.decode(z, None if labels is None else new_labels), new_labels
 
 
 def augmented_dataset(x, y, synthetic, batch_size=64, seed=0):

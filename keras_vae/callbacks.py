@@ -35,8 +35,9 @@ class ReconstructionPlotter(keras.callbacks.Callback):
         images: Held-out images `(N, height, width, channels)` in [0, 1];
             keep N small (8 to 16). None draws samples only (for a model
             without an encoder, such as `DCGAN`).
-        labels: The images' classes, for a `ConditionalVAE`; its samples
-            then cycle through the classes `0, 1, ...`.
+        labels: The images' classes, for a conditional model (one whose
+            `num_classes` is set) only; its samples cycle through the classes
+            `0, 1, ...`.
         output_dir: Folder for the PNG files, created if needed; None writes
             no files.
         every: Draw every `every` epochs.
@@ -97,17 +98,14 @@ class ReconstructionPlotter(keras.callbacks.Callback):
             return
         figures = {}
         if self.images is not None:
-            inputs = self.images if self.labels is None else (self.images, self.labels)
-            reconstructions = np.asarray(self.model(inputs, training=False))
             figures["epoch"] = plotting.plot_reconstructions(
-                self.images, reconstructions,
+                self.images, self.model.reconstruct(self.images, self.labels),
                 title=f"Epoch {number}: originals (top) and reconstructions")
         if self._codes is not None:
-            extra = ()
-            if hasattr(self.model, "num_classes"):
-                extra = (np.arange(self.num_samples) % self.model.num_classes,)
+            classes = self.model.num_classes
+            labels = None if classes is None else np.arange(self.num_samples) % classes
             figures["samples"] = plotting.plot_images(
-                self.model.decode(self._codes, *extra),
+                self.model.decode(self._codes, labels),
                 title=f"Epoch {number}: prior samples")
         for prefix, figure in figures.items():
             png = plotting.figure_to_png(figure)
@@ -143,6 +141,7 @@ class LatentDiagnostics(keras.callbacks.Callback):
         images: Held-out images, a few hundred.
         every: Measure every `every` epochs.
         threshold: Active-unit threshold on the variance of posterior means.
+        labels: The images' classes, for a conditional model only.
 
     Example:
 
@@ -153,9 +152,10 @@ class LatentDiagnostics(keras.callbacks.Callback):
     ```
     """
 
-    def __init__(self, images, every=1, threshold=0.01):
+    def __init__(self, images, every=1, threshold=0.01, labels=None):
         super().__init__()
         self.images = check_images(images, name="images").astype("float32")
+        self.labels = labels
         self.every = check_int("every", every)
         self.threshold = check_number("threshold", threshold)
         self.epochs = []
@@ -164,9 +164,11 @@ class LatentDiagnostics(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if (epoch + 1) % self.every:
             return
-        units = evaluation.active_units(self.model, self.images, self.threshold)
+        units = evaluation.active_units(self.model, self.images, self.threshold,
+                                        labels=self.labels)
         self.epochs.append(epoch + 1)
-        self.kl_history.append(evaluation.kl_per_dimension(self.model, self.images))
+        self.kl_history.append(
+            evaluation.kl_per_dimension(self.model, self.images, labels=self.labels))
         if logs is not None:
             logs["active_units"] = units["active_units"]
 

@@ -63,7 +63,7 @@ def reconstruction_mse(model, x, batch_size=256, labels=None):
     return {"mse_per_pixel": float(squared.mean()), "mse_per_image": float(per_image.mean())}
 
 
-def kl_per_dimension(model, x, batch_size=256):
+def kl_per_dimension(model, x, batch_size=256, labels=None):
     """Mean KL(q(z_d|x) || N(0, 1)) of each latent dimension over images `x`.
 
     The analytic Gaussian KL, per dimension, averaged over images: a
@@ -71,26 +71,45 @@ def kl_per_dimension(model, x, batch_size=256):
     collapsed to the prior). Measured against N(0, 1) whatever the model's
     prior, so it is the standard collapse diagnostic for the standard prior.
 
+    Args:
+        model: A model whose `encode` gives a Gaussian posterior (a `VAE`
+            or `ConditionalVAE`).
+        x: Images in [0, 1].
+        batch_size: Images encoded at a time.
+        labels: The images' classes, for a conditional model only.
+
     Returns:
         A float64 NumPy array `(latent_dim,)` in nats.
     """
-    z_mean, z_log_var = model.encode(x, batch_size=batch_size)
+    z_mean, z_log_var = model.encode(x, labels, batch_size=batch_size)
+    if z_log_var is None:
+        raise TypeError(
+            "model must encode to a distribution (a VAE); its encode returned no "
+            f"log-variance. Received: model={type(model).__name__}")
     z_mean, z_log_var = z_mean.astype("float64"), z_log_var.astype("float64")
     kl = 0.5 * (np.square(z_mean) + np.exp(z_log_var) - 1.0 - z_log_var)
     return kl.mean(axis=0)
 
 
-def active_units(model, x, threshold=0.01, batch_size=256):
+def active_units(model, x, threshold=0.01, batch_size=256, labels=None):
     """Counts the latent dimensions in use (Burda et al.'s criterion).
 
     Dimension `d` is active when `Cov_x(E_q[z_d | x]) > threshold`: its
-    posterior mean moves with the input. Collapsed dimensions keep the
-    same posterior for every image.
+    posterior mean (an autoencoder's code) moves with the input. Collapsed
+    dimensions keep the same posterior for every image.
+
+    Args:
+        model: A model with `latent_codes` (a `VAE`, `ConditionalVAE` or
+            `Autoencoder`).
+        x: Images in [0, 1].
+        threshold: Variance above which a dimension is active.
+        batch_size: Images encoded at a time.
+        labels: The images' classes, for a conditional model only.
 
     Returns:
         A dict: `active_units` (int) and `variances` (float64 `(latent_dim,)`).
     """
-    z_mean = model.latent_codes(x, batch_size=batch_size)
+    z_mean = model.latent_codes(x, labels, batch_size=batch_size)
     variances = np.var(z_mean.astype("float64"), axis=0)
     return {"active_units": int(np.sum(variances > threshold)), "variances": variances}
 

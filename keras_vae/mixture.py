@@ -110,8 +110,9 @@ def _component_log_densities(x, means, covariances):
 class ExPostSampler:
     """Samples a trained model through a Gaussian mixture fitted to its codes.
 
-    Works with any keras_vae model with `encode` and `decode`: a `VAE`
-    (its posterior means are the codes) or an `Autoencoder`.
+    Works with any keras_vae model with an encoder: a `VAE` (its posterior
+    means are the codes), an `Autoencoder`, or a `ConditionalVAE` given the
+    training images' labels in `fit` and the classes to draw in `sample`.
 
     Args:
         model: The trained model.
@@ -140,9 +141,12 @@ class ExPostSampler:
         self.mean_log_likelihood = None
         self._draws = 0
 
-    def fit(self, images, batch_size=256):
-        """Encodes `images` and fits the mixture to their codes; returns self."""
-        codes = self.model.latent_codes(images, batch_size=batch_size)
+    def fit(self, images, labels=None, batch_size=256):
+        """Encodes `images` and fits the mixture to their codes; returns self.
+
+        `labels` are the images' classes, for a conditional model only.
+        """
+        codes = self.model.latent_codes(images, labels, batch_size=batch_size)
         self.mixture, self.mean_log_likelihood = fit_gaussian_mixture(
             codes, self.num_components, seed=self.seed)
         return self
@@ -158,6 +162,10 @@ class ExPostSampler:
             seed = (seed, 0)
         return self.mixture.sample(n, seed=tf.constant(seed, "int32")).numpy()
 
-    def sample(self, n, seed=None):
-        """Generates `n` images by decoding mixture draws, NumPy `(n, *image_shape)`."""
-        return self.model.decode(self.sample_codes(n, seed))
+    def sample(self, n, labels=None, seed=None):
+        """Generates `n` images by decoding mixture draws, NumPy `(n, *image_shape)`.
+
+        `labels` are the classes to draw, for a conditional model only: `n`
+        ints, or one int for all.
+        """
+        return self.model.decode(self.sample_codes(n, seed), labels)

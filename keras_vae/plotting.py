@@ -97,9 +97,13 @@ def plot_reconstructions(originals, reconstructions, title="Originals (top) and 
     return _grid([originals, reconstructions], row_labels=["input", "output"], title=title)
 
 
-def plot_samples(model, n=16, seed=0, ncols=8):
-    """Shows `n` images the model decodes from prior draws (`model.sample`)."""
-    return plot_images(model.sample(n, seed=seed), ncols=ncols,
+def plot_samples(model, n=16, seed=0, ncols=8, labels=None):
+    """Shows `n` images the model decodes from prior draws (`model.sample`).
+
+    `labels` are the classes to draw, for a conditional model only (`n` ints,
+    or one int for all).
+    """
+    return plot_images(model.sample(n, labels=labels, seed=seed), ncols=ncols,
                        title=f"{n} samples from the prior")
 
 
@@ -157,12 +161,12 @@ def plot_latent_scatter(z, labels=None, title=None):
     return figure
 
 
-def _decode_grid(model, codes, nrows, ncols):
-    images = model.decode(codes)
+def _decode_grid(model, codes, nrows, ncols, labels=None):
+    images = model.decode(codes, labels)
     return [images[r * ncols:(r + 1) * ncols] for r in range(nrows)]
 
 
-def plot_latent_manifold(model, n=15, extent=2.5):
+def plot_latent_manifold(model, n=15, extent=2.5, labels=None):
     """Decodes a regular grid over a 2-D latent plane into one mosaic.
 
     Args:
@@ -170,6 +174,8 @@ def plot_latent_manifold(model, n=15, extent=2.5):
         n: Grid points along each axis.
         extent: The grid spans `[-extent, extent]` in each latent dimension
             (the prior's standard deviations).
+        labels: The class to render every code as (one int), for a
+            conditional model only.
 
     Returns:
         A `Figure` with one panel: an `n x n` mosaic of decoded images.
@@ -181,7 +187,7 @@ def plot_latent_manifold(model, n=15, extent=2.5):
         )
     axis_values = np.linspace(-extent, extent, n)
     codes = np.array([[x, y] for y in axis_values[::-1] for x in axis_values], "float32")
-    images = model.decode(codes)
+    images = model.decode(codes, labels)
     height, width, channels = images.shape[1:]
     mosaic = images.reshape(n, n, height, width, channels).transpose(0, 2, 1, 3, 4)
     mosaic = mosaic.reshape(n * height, n * width, channels)
@@ -198,7 +204,7 @@ def plot_latent_manifold(model, n=15, extent=2.5):
     return figure
 
 
-def plot_interpolation(model, start, end, steps=10):
+def plot_interpolation(model, start, end, steps=10, labels=None):
     """Decodes evenly spaced points on the line between two images' latents.
 
     Args:
@@ -206,21 +212,29 @@ def plot_interpolation(model, start, end, steps=10):
         start: One image `(height, width, channels)`.
         end: Another image of the same shape.
         steps: Points on the line, both ends included.
+        labels: For a conditional model only, the classes of `start` and
+            `end`, a pair. Each image is encoded with its class, and each
+            point is decoded with the class of the nearer end (the first
+            half of the row with `start`'s class, the rest with `end`'s).
 
     Returns:
         A `Figure` with one row of `steps` panels, from `start` to `end`.
     """
     check_int("steps", steps, minimum=2)
     pair = np.stack([np.asarray(start), np.asarray(end)])
-    z_mean = model.latent_codes(pair)
+    z_mean = model.latent_codes(pair, labels)
     weights = np.linspace(0.0, 1.0, steps)[:, None]
     codes = ((1 - weights) * z_mean[0] + weights * z_mean[1]).astype("float32")
-    labels = [f"{w:.2f}" for w in weights[:, 0]]
-    return _grid(_decode_grid(model, codes, 1, steps), col_labels=labels,
+    classes = None
+    if labels is not None:
+        classes = np.where(weights[:, 0] < 0.5, *np.asarray(labels).reshape(2))
+    return _grid(_decode_grid(model, codes, 1, steps, classes),
+                 col_labels=[f"{w:.2f}" for w in weights[:, 0]],
                  title="Interpolation between two latent codes")
 
 
-def plot_latent_traversal(model, image, dims=None, values=np.linspace(-3, 3, 9)):
+def plot_latent_traversal(model, image, dims=None, values=np.linspace(-3, 3, 9),
+                          labels=None):
     """Varies one latent dimension at a time around an image's code.
 
     Args:
@@ -229,11 +243,13 @@ def plot_latent_traversal(model, image, dims=None, values=np.linspace(-3, 3, 9))
             the starting code.
         dims: Latent dimensions to vary (default: all, at most 16).
         values: Values each dimension is set to, one column each.
+        labels: The image's class (one int), for a conditional model only;
+            every code is decoded as that class.
 
     Returns:
         A `Figure` with one row per dimension and one column per value.
     """
-    z_mean = model.latent_codes(np.asarray(image)[None])
+    z_mean = model.latent_codes(np.asarray(image)[None], labels)
     dims = list(range(min(model.latent_dim, 16))) if dims is None else list(dims)
     for dim in dims:
         if not 0 <= dim < model.latent_dim:
@@ -243,7 +259,7 @@ def plot_latent_traversal(model, image, dims=None, values=np.linspace(-3, 3, 9))
     codes = np.repeat(z_mean, len(dims) * len(values), axis=0)
     for r, dim in enumerate(dims):
         codes[r * len(values):(r + 1) * len(values), dim] = values
-    return _grid(_decode_grid(model, codes, len(dims), len(values)),
+    return _grid(_decode_grid(model, codes, len(dims), len(values), labels),
                  row_labels=[f"z[{d}]" for d in dims],
                  col_labels=[f"{v:+.1f}" for v in values],
                  title="Latent traversal")

@@ -27,7 +27,7 @@ def test_conditional_vae_trains_on_images_and_labels(mnist_small):
     dataset = tf.data.Dataset.from_tensor_slices((x_test, y_test)).batch(32)
     from_dataset = cvae.evaluate(dataset, verbose=0, return_dict=True)
     assert from_dataset["loss"] == pytest.approx(history.history["val_loss"][-1], rel=0.05)
-    assert cvae.sample([3, 3, 7], seed=0).shape == (3, 28, 28, 1)
+    assert cvae.sample(3, labels=[3, 3, 7], seed=0).shape == (3, 28, 28, 1)
     z_mean, z_log_var = cvae.encode(x_test[:5], y_test[:5])
     assert z_mean.shape == z_log_var.shape == (5, 4)
     reconstructions = cvae.reconstruct(x_test[:5], y_test[:5])
@@ -54,13 +54,13 @@ def test_missing_or_bad_labels_are_refused(mnist_small):
     with pytest.raises(ValueError, match=r"must be in \[0, 10\)"):
         cvae.fit(x_train[:4], np.array([0, 1, 2, 10]), verbose=0)
     with pytest.raises(ValueError, match=r"must be in \[0, 10\)"):
-        cvae.sample([-1])
+        cvae.sample(1, labels=[-1])
     with pytest.raises(ValueError, match="one label per image"):
         cvae.fit(x_train[:4], y_train[:3], verbose=0)
     with pytest.raises(ValueError, match="not one-hot"):
         cvae.fit(x_train[:4], np.eye(10)[y_train[:4]], verbose=0)
     with pytest.raises(TypeError, match="integer class indices"):
-        cvae.sample([0.5])
+        cvae.sample(1, labels=[0.5])
     unlabelled = tf.data.Dataset.from_tensor_slices(x_train[:8]).batch(4)
     with pytest.raises(ValueError, match="needs class labels"):
         cvae.fit(unlabelled, verbose=0)
@@ -100,5 +100,5 @@ def test_samples_of_a_chosen_class_are_recognised_as_that_class():
     cvae.fit(x, y, epochs=4, batch_size=64, verbose=0)
     classifier = keras_vae.saving.load_model(keras_vae.evaluation.MNIST_CLASSIFIER_PATH)
     wanted = np.repeat(np.arange(10), 20)
-    predicted = classifier.predict(cvae.sample(wanted, seed=0), verbose=0).argmax(axis=1)
+    predicted = classifier.predict(cvae.sample(len(wanted), labels=wanted, seed=0), verbose=0).argmax(axis=1)
     assert np.mean(predicted == wanted) > 0.7

@@ -4,6 +4,11 @@
 - `ConditionalVAE`, conditioned on a class label;
 - `Autoencoder`, the deterministic counterpart;
 - `DCGAN`, the adversarial baseline.
+
+All answer the same calls (see `keras_vae.models.base`): `encode(x, labels=None)`,
+`latent_codes`, `decode(z, labels=None)`, `reconstruct(x, labels=None)` and
+`sample(n, labels=None, seed=None)`; `num_classes` is None for the models
+that take no labels.
 """
 
 from keras_vae.models.autoencoder import Autoencoder

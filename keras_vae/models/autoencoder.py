@@ -7,6 +7,7 @@ from keras_vae import likelihoods
 from keras_vae import networks
 from keras_vae.models.base import ImageModel
 from keras_vae.models.base import first_component
+from keras_vae.models.checks import check_batch
 
 
 @keras.saving.register_keras_serializable(package="keras_vae")
@@ -22,6 +23,12 @@ class Autoencoder(ImageModel):
     shows what that costs: codes away from the training codes decode to
     noise. Fit a density to the codes (`keras_vae.mixture.ExPostSampler`)
     to sample from an autoencoder properly.
+
+    Its public methods are those of every keras_vae model (see
+    `keras_vae.models.base`). The code is a point, so `encode(x)` returns
+    `(codes, None)`: the codes and no log-variance; `latent_codes(x)` returns
+    the codes alone. An autoencoder is unconditional (`num_classes` is None)
+    and refuses `labels`.
 
     Args:
         encoder: A model from images to codes `(batch, latent_dim)`; see
@@ -43,7 +50,7 @@ class Autoencoder(ImageModel):
     autoencoder = keras_vae.models.build_autoencoder((28, 28, 1), latent_dim=16)
     autoencoder.compile(optimizer="adam")
     autoencoder.fit(x_train, epochs=5, batch_size=128)
-    codes = autoencoder.encode(x_test)
+    codes = autoencoder.latent_codes(x_test)
     ```
     """
 
@@ -91,7 +98,7 @@ class Autoencoder(ImageModel):
         return -self.likelihood_layer.log_prob(params, x)
 
     def train_step(self, data):
-        x = first_component(data)
+        x = check_batch(first_component(data), "training images")
         with tf.GradientTape() as tape:
             loss = tf.reduce_mean(self.compute_reconstruction_loss(x, training=True))
             replicas = tf.distribute.get_strategy().num_replicas_in_sync
@@ -102,22 +109,23 @@ class Autoencoder(ImageModel):
         return {"loss": self.loss_tracker.result()}
 
     def test_step(self, data):
-        x = first_component(data)
+        x = check_batch(first_component(data), "evaluation images")
         loss = tf.reduce_mean(self.compute_reconstruction_loss(x))
         self.loss_tracker.update_state(loss, sample_weight=tf.shape(x)[0])
         return {"loss": self.loss_tracker.result()}
 
     def call(self, inputs, training=False):
+        inputs = self._checked_call_images(inputs)
         params = self.decoder(self.encoder(inputs, training=training), training=training)
         return self.likelihood_layer.mean(params)
 
-    def _decode_tensor(self, z):
+    def _decode_tensor(self, z, condition=None):
+        del condition  # An autoencoder is unconditional.
         return self.likelihood_layer.mean(self.decoder(z))
 
-    def encode(self, x, batch_size=256):
-        """Encodes images to their codes, a NumPy array `(N, latent_dim)`."""
-        self.check_input(x)
-        return self.encoder.predict(x, batch_size=batch_size, verbose=0)
+    def _encode_arrays(self, x, labels, batch_size):
+        del labels  # An autoencoder is unconditional.
+        return self.encoder.predict(x, batch_size=batch_size, verbose=0), None
 
     def _constructor_arguments(self):
         return {"encoder": self.encoder, "decoder": self.decoder,

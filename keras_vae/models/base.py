@@ -1,10 +1,38 @@
-"""What every keras_vae image model shares: input checks, decoding and sampling."""
+"""What every keras_vae image model shares: input checks and one public interface.
+
+Every model answers the same calls with the same meaning:
+
+| call | returns |
+| --- | --- |
+| `encode(x, labels=None)` | `(codes, log_variances)`; an `Autoencoder` gives `(codes, None)` |
+| `latent_codes(x, labels=None)` | one deterministic code per image (`encode(...)[0]`) |
+| `decode(z, labels=None)` | images in [0, 1] |
+| `reconstruct(x, labels=None)` | images decoded from the deterministic codes |
+| `sample(n, labels=None, seed=None)` | `n` images decoded from prior draws |
+
+`labels` is the class conditioning. `model.num_classes` says whether a model
+takes it: None for an unconditional model, which refuses labels; an int for a
+conditional one, which requires them (one int class per image, or a single int
+for all). A model without an encoder (`DCGAN`) raises `NotImplementedError`
+from `encode`, `latent_codes` and `reconstruct`.
+
+Every batch of `fit`, `evaluate` and `predict`, not only the first one of a
+dataset, is checked in the graph to hold finite values in [0, 1] (see
+`keras_vae.models.checks.check_batch`).
+
+The file is a little over 300 lines because the interface and the input
+checks it runs belong to the one base class; the checks that need no model
+live in `checks.py`.
+"""
 
 import keras
 import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from keras_vae.models import checks
+from keras_vae.models.checks import check_batch
+from keras_vae.models.checks import short_repr
 from keras_vae.validation import check_images
 from keras_vae.validation import check_int
 from keras_vae.validation import check_shape_matches
@@ -20,11 +48,17 @@ def first_component(data):
 class ImageModel(keras.Model):
     """Base class of the models: images in [0, 1] and a latent code of `latent_dim`.
 
-    Subclasses set `image_shape` and `latent_dim` and implement
-    `_decode_tensor(z)` (codes to images in [0, 1]). This class checks the
-    images given to `fit`, `evaluate` and `predict` (a clear error instead of
-    training on garbage) and provides `decode`, `sample` and `reconstruct`.
+    Subclasses set `image_shape` and `latent_dim` (and `num_classes` if they
+    are conditional), implement `_decode_tensor(z, condition=None)` (codes to
+    images in [0, 1]) and, if they have an encoder,
+    `_encode_arrays(x, labels, batch_size)`. This class checks the images
+    given to `fit`, `evaluate` and `predict` (a clear error instead of
+    training on garbage) and provides the public interface described in the
+    module docstring.
     """
+
+    num_classes = None
+    """None for an unconditional model; the number of classes of a conditional one."""
 
     def _init_sampling(self, seed):
         self.prior_seed_generator = keras.random.SeedGenerator(
@@ -32,22 +66,69 @@ class ImageModel(keras.Model):
 
     # ------------------------------------------------------ input validation
 
-    def check_input(self, data, name="x"):
-        """Raises a clear error if `data` cannot be images for this model.
+    def check_labels(self, labels, count, name="labels"):
+        """Returns checked int32 labels of length `count`, or None for an unconditional model.
+
+        A conditional model requires `labels`: one int class per image, or a
+        single int broadcast to all `count` images. An unconditional model
+        refuses them.
+
+        Raises:
+            ValueError: labels given to an unconditional model, missing for
+                a conditional one, or of the wrong length or range.
+            TypeError: labels are not integer classes.
+        """
+        model = type(self).__name__
+        if self.num_classes is None:
+            if labels is not None:
+                raise ValueError(
+                    f"{model} is unconditional and takes no labels. Received: "
+                    f"{name}={short_repr(labels)}")
+            return None
+        if labels is None:
+            raise ValueError(
+                f"{model} needs class labels: {name} must hold one int in "
+                f"[0, {self.num_classes}) per image, or one int for all. Received: {name}=None")
+        if isinstance(labels, (int, np.integer)) and not isinstance(labels, bool):
+            labels = np.full(count, labels)
+        return checks.check_labels(labels, self.num_classes, count=count, name=name)
+
+    def check_input(self, data, name="x", labels=None):
+        """Raises a clear error if `data` cannot be images (and labels) for this model.
 
         Accepts what `fit`, `evaluate` and `predict` accept: an array, a
         tuple `(x, ...)`, or a `tf.data.Dataset`. Arrays are checked in full;
-        a dataset's element spec and its first batch are checked.
+        a dataset's element spec and its first batch are checked (later
+        batches are checked in the graph, see `check_batch`). A conditional
+        model's labels come from `labels`, the tuple's second entry or the
+        dataset's; an unconditional model ignores labels there, as `fit` does.
         """
         if data is None:
             return
         if isinstance(data, tf.data.Dataset):
-            self._check_dataset(data, name)
+            first = self._check_dataset(data, name)
+            if self.num_classes is not None:
+                _, y, _ = keras.utils.unpack_x_y_sample_weight(first)
+                if y is None:
+                    raise ValueError(
+                        f"{type(self).__name__} needs class labels. Received: {name} "
+                        "yields batches without labels; give (images, labels) batches")
+                checks.check_labels(np.asarray(y), self.num_classes,
+                                    name=f"{name} (first batch labels)")
             return
         if isinstance(data, tuple):
-            data = first_component(data)
+            data, tuple_labels, _ = keras.utils.unpack_x_y_sample_weight(data)
+            labels = tuple_labels if labels is None else labels
         if isinstance(data, (np.ndarray, tf.Tensor, list)):
-            check_images(data, name=name, image_shape=self.image_shape)
+            x = check_images(data, name=name, image_shape=self.image_shape)
+            if self.num_classes is None:
+                return
+            if labels is None:
+                raise ValueError(
+                    f"{type(self).__name__} needs class labels. Received: {name} without "
+                    "labels; pass images and labels, as in fit(x, y) or (x, y) pairs")
+            checks.check_labels(labels, self.num_classes, count=len(x),
+                                name="labels" if name == "x" else f"{name} labels")
 
     def _check_dataset(self, dataset, name):
         spec = first_component(dataset.element_spec)
@@ -69,13 +150,27 @@ class ImageModel(keras.Model):
         check_values(np.asarray(first_component(first)), name=f"{name} (first batch)")
         return first
 
-    def _check_x_y(self, x, y, name="x"):
-        """Checks the `x` (and, in a conditional model, `y`) given to fit or evaluate."""
-        del y  # Only conditional models use targets.
-        self.check_input(x, name)
+    def _checked_call_images(self, images, labels=None):
+        """`call`'s images: checked in full when eager (as `predict` does), else in the graph."""
+        if tf.executing_eagerly():
+            self.check_input(images, labels=labels)
+            return images
+        return check_batch(images, "images given to the model")
+
+    def _checked_dataset(self, data, what):
+        """A jit-compiled step checks nothing (XLA drops asserts): check the dataset's batches."""
+        if not (checks._CHECK_BATCHES and isinstance(data, tf.data.Dataset) and self.jit_compile):
+            return data
+
+        def check(*element):
+            if len(element) == 1:
+                return check_batch(element[0], what)
+            return (check_batch(element[0], what),) + element[1:]
+
+        return data.map(check)
 
     def fit(self, x=None, y=None, *args, validation_data=None, **kwargs):
-        self._check_x_y(x, y)
+        self.check_input(x, "x", labels=None if isinstance(x, tf.data.Dataset) else y)
         if validation_data is not None:
             self.check_input(validation_data, "validation_data")
         if isinstance(x, tf.data.Dataset) and not args and not kwargs.get("steps_per_epoch"):
@@ -89,11 +184,15 @@ class ImageModel(keras.Model):
             # A dataset carries its own shuffling (see datasets.make_dataset);
             # this silences Keras's warning that `shuffle=True` is ignored.
             kwargs.setdefault("shuffle", False)
-        return super().fit(x, y, *args, validation_data=validation_data, **kwargs)
+        return super().fit(
+            self._checked_dataset(x, "training images"), y, *args,
+            validation_data=self._checked_dataset(validation_data, "evaluation images"),
+            **kwargs)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
-        self._check_x_y(x, y)
-        return super().evaluate(x, y, *args, **kwargs)
+        self.check_input(x, "x", labels=None if isinstance(x, tf.data.Dataset) else y)
+        return super().evaluate(self._checked_dataset(x, "evaluation images"), y,
+                                *args, **kwargs)
 
     def predict(self, x, *args, **kwargs):
         self.check_input(x, "x")
@@ -110,39 +209,77 @@ class ImageModel(keras.Model):
             )
         return z
 
-    def decode(self, z, batch_size=256):
+    def _condition(self, labels):
+        """One-hot rows for checked int `labels`, or None for an unconditional model."""
+        return None if labels is None else tf.one_hot(labels, self.num_classes)
+
+    def encode(self, x, labels=None, batch_size=256):
+        """Encodes images to codes: the same pair `(codes, log_variances)` on every model.
+
+        Args:
+            x: Images in [0, 1], shape `(N, *image_shape)`.
+            labels: The images' classes, for a conditional model only (one
+                int per image, or one int for all); see `num_classes`.
+            batch_size: Images encoded at a time.
+
+        Returns:
+            A pair of NumPy arrays `(codes, log_variances)`, each `(N, latent_dim)`:
+            the posterior mean and log-variance for a VAE. A deterministic
+            encoder (`Autoencoder`) has no variance and returns `(codes, None)`.
+        """
+        x = check_images(x, image_shape=self.image_shape)
+        return self._encode_arrays(x, self.check_labels(labels, len(x)), batch_size)
+
+    def _encode_arrays(self, x, labels, batch_size):
+        raise NotImplementedError
+
+    def latent_codes(self, x, labels=None, batch_size=256):
+        """Returns one deterministic code per image, NumPy `(N, latent_dim)`.
+
+        The posterior mean for a VAE, the code itself for an autoencoder
+        (`encode(x, labels)[0]`).
+        """
+        return self.encode(x, labels, batch_size=batch_size)[0]
+
+    def decode(self, z, labels=None, batch_size=256):
         """Decodes latent codes to images (the likelihood's mean, in [0, 1]).
 
         Args:
             z: Codes of shape `(N, latent_dim)`.
+            labels: The classes to render, for a conditional model only (one
+                int per code, or one int for all).
             batch_size: Codes decoded at a time.
 
         Returns:
             A NumPy array of images, shape `(N, *image_shape)`.
         """
         z = self.check_codes(z)
+        labels = self.check_labels(labels, len(z))
         images = [
-            np.asarray(self._decode_tensor(z[start:start + batch_size]))
+            np.asarray(self._decode_tensor(
+                tf.constant(z[start:start + batch_size]),
+                condition=self._condition(None if labels is None
+                                          else labels[start:start + batch_size])))
             for start in range(0, z.shape[0], batch_size)
         ]
         return np.concatenate(images) if images else np.zeros(
             (0,) + self.image_shape, "float32")
 
-    def latent_codes(self, x, batch_size=256):
-        """Returns one deterministic code per image, NumPy `(N, latent_dim)`.
+    def reconstruct(self, x, labels=None, batch_size=256):
+        """Reconstructs images through their deterministic codes (the posterior mean).
 
-        The posterior mean for a VAE, the code itself for an autoencoder.
-        """
-        codes = self.encode(x, batch_size=batch_size)
-        return codes[0] if isinstance(codes, tuple) else codes
-
-    def reconstruct(self, x, batch_size=256):
-        """Reconstructs images through the code (the posterior mean: deterministic).
+        Args:
+            x: Images in [0, 1], shape `(N, *image_shape)`.
+            labels: The images' classes, for a conditional model only.
+            batch_size: Images reconstructed at a time.
 
         Returns:
             A NumPy array of the same shape as `x`.
         """
-        return self.predict(x, batch_size=batch_size, verbose=0)
+        x = check_images(x, image_shape=self.image_shape)
+        labels = self.check_labels(labels, len(x))
+        inputs = x if labels is None else (x, labels)
+        return self.predict(inputs, batch_size=batch_size, verbose=0)
 
     def draw_codes(self, n, seed=None):
         """Returns `n` codes from N(0, I) as float32 NumPy `(n, latent_dim)`."""
@@ -153,18 +290,26 @@ class ImageModel(keras.Model):
         )
         return ops.convert_to_numpy(z)
 
-    def sample(self, n, seed=None):
+    def sample(self, n, labels=None, seed=None):
         """Generates `n` new images by decoding draws from the prior (see `draw_codes`).
 
         Args:
             n: Number of images.
+            labels: The classes to generate, for a conditional model only:
+                `n` ints, or one int for all `n` images.
             seed: Optional int; the same seed gives the same images. Without
                 it, successive calls give new images.
 
         Returns:
             A NumPy array of images, shape `(n, *image_shape)`.
         """
-        return self.decode(self.draw_codes(n, seed))
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+            hint = "; give the classes as labels=" if np.ndim(n) else ""
+            raise TypeError(f"n must be an int, the number of images{hint}. Received: "
+                            f"n={short_repr(n)}")
+        check_int("n", n)
+        labels = self.check_labels(labels, n)
+        return self.decode(self.draw_codes(n, seed), labels)
 
     # ------------------------------------------------------------- saving
 

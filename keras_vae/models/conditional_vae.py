@@ -1,48 +1,12 @@
 """The conditional VAE: encoder and decoder both see the class label."""
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from keras_vae import networks
 from keras_vae import priors
+from keras_vae.models.checks import check_labels  # noqa: F401 (re-exported)
 from keras_vae.models.vae import VAE
-from keras_vae.validation import check_images
-
-
-def check_labels(labels, num_classes, count=None, name="labels"):
-    """Returns `labels` as an int32 NumPy vector of classes in [0, num_classes).
-
-    Raises:
-        TypeError: labels are not integers.
-        ValueError: wrong shape, wrong count, or a class out of range.
-    """
-    if labels is None:
-        raise ValueError(
-            f"A ConditionalVAE needs class labels. Received: {name}=None; pass "
-            "fit(images, labels) or a dataset of (images, labels) pairs")
-    array = np.asarray(labels)
-    if array.ndim == 2 and array.shape[1] == 1:
-        array = array[:, 0]
-    if array.ndim != 1:
-        raise ValueError(
-            f"{name} must be a vector of class indices (not one-hot). "
-            f"Received: {name}.shape={array.shape}")
-    if not np.issubdtype(array.dtype, np.integer):
-        if np.issubdtype(array.dtype, np.floating) and np.all(array == np.round(array)):
-            array = array.astype("int64")
-        else:
-            raise TypeError(
-                f"{name} must hold integer class indices. Received: {name}.dtype={array.dtype}")
-    if count is not None and len(array) != count:
-        raise ValueError(
-            f"{name} must have one label per image. Received: {len(array)} labels "
-            f"for {count} images")
-    if array.size and (array.min() < 0 or array.max() >= num_classes):
-        raise ValueError(
-            f"{name} must be in [0, {num_classes}). Received: labels in "
-            f"[{array.min()}, {array.max()}]")
-    return array.astype("int32")
 
 
 @keras.saving.register_keras_serializable(package="keras_vae")
@@ -51,10 +15,16 @@ class ConditionalVAE(VAE):
 
     It models `p(x|y)`: `q(z|x, y)`, `p(x|z, y)` and the prior `p(z)`. With
     the label given to the decoder, the code only has to carry what the
-    label does not (style, slant, thickness), so `sample(labels)` draws
-    images of the chosen classes and `decode(z, labels)` renders one style
-    as every class. Training data are `(images, labels)` with integer labels
-    in `[0, num_classes)`.
+    label does not (style, slant, thickness), so `sample(n, labels=...)`
+    draws images of the chosen classes and `decode(z, labels)` renders one
+    style as every class. Training data are `(images, labels)` with integer
+    labels in `[0, num_classes)`.
+
+    Its public methods are those of every keras_vae model, with `labels`
+    required: `encode(x, labels)` returns `(z_mean, z_log_var)`,
+    `latent_codes(x, labels)`, `decode(z, labels)`, `reconstruct(x, labels)`
+    and `sample(n, labels, seed=None)`. `labels` holds one int class per
+    image, or is one int for all of them (`sample(16, labels=7)`).
 
     Args:
         encoder: A model from `[images, one_hot_labels]` to
@@ -74,7 +44,7 @@ class ConditionalVAE(VAE):
     cvae = keras_vae.models.build_conditional_vae(num_classes=10, latent_dim=8)
     cvae.compile(optimizer="adam")
     cvae.fit(x_train, y_train, epochs=5, batch_size=128)
-    sevens = cvae.sample([7] * 16)
+    sevens = cvae.sample(16, labels=7)
     ```
 
     Reference:
@@ -128,7 +98,7 @@ class ConditionalVAE(VAE):
     def _require(self, condition):
         if condition is None:
             raise ValueError(
-                "A ConditionalVAE needs the one-hot class of each image. Received: "
+                "ConditionalVAE needs the one-hot class of each image. Received: "
                 "condition=None")
         return condition
 
@@ -142,7 +112,7 @@ class ConditionalVAE(VAE):
         x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
         if y is None:
             raise ValueError(
-                "A ConditionalVAE needs class labels. Received: batches without "
+                "ConditionalVAE needs class labels. Received: batches without "
                 "labels; pass fit(images, labels) or a dataset of (images, labels)")
         return x, self.one_hot(y)
 
@@ -152,6 +122,7 @@ class ConditionalVAE(VAE):
                 "A ConditionalVAE is called on (images, labels). Received: "
                 f"{type(inputs).__name__}")
         x, labels = inputs
+        x = self._checked_call_images(x, labels)
         return self._reconstruct_tensor(x, training, self.one_hot(labels))
 
     def predict_step(self, data):
@@ -159,69 +130,6 @@ class ConditionalVAE(VAE):
         # of (images, labels) pairs arrives as x and y.
         x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
         return self(x if y is None else (x, y), training=False)
-
-    # ------------------------------------------------------ input validation
-
-    def check_input(self, data, name="x", labels=None):
-        """Checks images and their labels (given as `(x, labels)` or `labels=`)."""
-        if data is None:
-            return
-        if isinstance(data, tf.data.Dataset):
-            first = self._check_dataset(data, name)
-            _, y, _ = keras.utils.unpack_x_y_sample_weight(first)
-            check_labels(None if y is None else np.asarray(y), self.num_classes,
-                         name=f"{name} (first batch labels)")
-            return
-        if isinstance(data, tuple):
-            data, labels, _ = keras.utils.unpack_x_y_sample_weight(data)
-        x = check_images(data, name=name, image_shape=self.image_shape)
-        check_labels(labels, self.num_classes, count=len(x))
-
-    def _check_x_y(self, x, y, name="x"):
-        if isinstance(x, tf.data.Dataset):
-            self.check_input(x, name)
-        else:
-            self.check_input(x, name, labels=y)
-
-    # ------------------------------------------------------------ public API
-
-    def encode(self, x, labels, batch_size=256):
-        """Encodes images of the given classes to `(z_mean, z_log_var)` NumPy arrays."""
-        x = check_images(x, image_shape=self.image_shape)
-        labels = check_labels(labels, self.num_classes, count=len(x))
-        return self._encode_batches(x, labels, batch_size)
-
-    def decode(self, z, labels, batch_size=256):
-        """Decodes codes as images of the given classes, NumPy `(N, *image_shape)`."""
-        z = self.check_codes(z)
-        labels = check_labels(labels, self.num_classes, count=len(z))
-        images = [
-            np.asarray(self._decode_tensor(
-                tf.constant(z[start:start + batch_size]), False,
-                self.one_hot(labels[start:start + batch_size])))
-            for start in range(0, len(z), batch_size)
-        ]
-        return np.concatenate(images)
-
-    def reconstruct(self, x, labels, batch_size=256):
-        """Reconstructs images of known classes through the posterior mean."""
-        labels = check_labels(labels, self.num_classes, count=len(np.asarray(x)))
-        return self.predict((x, labels), batch_size=batch_size, verbose=0)
-
-    def sample(self, labels, seed=None):
-        """Generates one image of each class in `labels` (prior codes, given classes).
-
-        Args:
-            labels: Integer classes, one per image wanted.
-            seed: Optional int; the same seed gives the same images.
-
-        Returns:
-            A NumPy array of images, shape `(len(labels), *image_shape)`.
-        """
-        labels = check_labels(labels, self.num_classes)
-        if not len(labels):
-            raise ValueError("labels must not be empty. Received: labels=[]")
-        return self.decode(self.draw_codes(len(labels), seed), labels)
 
 
 def build_conditional_vae(image_shape=(28, 28, 1), num_classes=10, latent_dim=16,

@@ -6,6 +6,7 @@ import tensorflow as tf
 from keras_vae import networks
 from keras_vae.models.base import ImageModel
 from keras_vae.models.base import first_component
+from keras_vae.models.checks import check_batch
 from keras_vae.validation import check_images
 
 
@@ -20,6 +21,11 @@ class DCGAN(ImageModel):
     real and a generated batch, then the generator with the non-saturating
     loss (`-log D(G(z))`). There is no encoder, so no reconstruction and no
     likelihood: a GAN is judged by its samples only (FID).
+
+    Of the interface every keras_vae model shares (see
+    `keras_vae.models.base`) it has `decode(z)` and `sample(n, seed=None)`;
+    `encode`, `latent_codes` and `reconstruct` raise `NotImplementedError`.
+    It is unconditional (`num_classes` is None) and refuses `labels`.
 
     Compile with one optimizer for the generator (`optimizer`) and,
     optionally, another for the discriminator (`discriminator_optimizer`,
@@ -119,7 +125,7 @@ class DCGAN(ImageModel):
         optimizer.apply_gradients(zip(tape.gradient(scaled_loss, weights), weights))
 
     def train_step(self, data):
-        real = tf.cast(first_component(data), "float32")
+        real = tf.cast(check_batch(first_component(data), "training images"), "float32")
         batch = tf.shape(real)[0]
         z = keras.random.normal((batch, self.latent_dim), seed=self.noise_seed_generator)
         with tf.GradientTape() as tape:
@@ -141,7 +147,7 @@ class DCGAN(ImageModel):
         return {m.name: m.result() for m in self.metrics}
 
     def test_step(self, data):
-        real = tf.cast(first_component(data), "float32")
+        real = tf.cast(check_batch(first_component(data), "evaluation images"), "float32")
         batch = tf.shape(real)[0]
         z = keras.random.normal((batch, self.latent_dim), seed=self.noise_seed_generator)
         fake = self(z)
@@ -156,16 +162,22 @@ class DCGAN(ImageModel):
     def call(self, inputs, training=False):
         return tf.sigmoid(tf.cast(self.generator(inputs, training=training), "float32"))
 
-    def _decode_tensor(self, z):
+    def _decode_tensor(self, z, condition=None):
+        del condition  # A DCGAN is unconditional.
         return self(z)
 
     def predict(self, x, *args, **kwargs):
         """Generates images from codes `x` `(N, latent_dim)`."""
         return keras.Model.predict(self, self.check_codes(x), *args, **kwargs)
 
-    def reconstruct(self, x, batch_size=256):
+    def encode(self, x, labels=None, batch_size=256):
         raise NotImplementedError(
-            "A GAN has no encoder, so it cannot reconstruct images. Received: "
+            "DCGAN has no encoder, so it cannot encode images. Received: "
+            f"{len(check_images(x))} images; use sample() or decode()")
+
+    def reconstruct(self, x, labels=None, batch_size=256):
+        raise NotImplementedError(
+            "DCGAN has no encoder, so it cannot reconstruct images. Received: "
             f"{len(check_images(x))} images; use sample() or decode()")
 
     def _constructor_arguments(self):

@@ -12,7 +12,7 @@ from keras_vae import priors
 from keras_vae.layers import Sampling
 from keras_vae.models.base import ImageModel
 from keras_vae.models.base import first_component
-from keras_vae.validation import check_images
+from keras_vae.models.checks import check_batch
 from keras_vae.validation import check_int
 from keras_vae.validation import check_number
 
@@ -44,6 +44,12 @@ class VAE(ImageModel):
     `beta` is a non-trainable variable (`vae.beta`), so a callback can change
     it during `fit` without recompiling.
 
+    The public methods are those of every keras_vae model (see
+    `keras_vae.models.base`): `encode(x)` returns the posterior's
+    `(z_mean, z_log_var)`, `latent_codes(x)` its mean, `decode(z)`,
+    `reconstruct(x)` and `sample(n, seed=None)` images. A VAE is
+    unconditional (`num_classes` is None) and refuses `labels`.
+
     Args:
         encoder: A model from images `(batch, height, width, channels)` to
             `[z_mean, z_log_var]`, each `(batch, latent_dim)`; see
@@ -62,7 +68,8 @@ class VAE(ImageModel):
         **kwargs: Standard `keras.Model` arguments (`name`...).
 
     Call arguments:
-        inputs: Images in [0, 1].
+        inputs: Images in [0, 1] (checked as `predict` checks them: other
+            values raise an error).
         training: If True the code is sampled from `q(z|x)`; otherwise the
             posterior mean is used, so the output is deterministic.
 
@@ -247,6 +254,7 @@ class VAE(ImageModel):
 
     def train_step(self, data):
         x, condition = self._unpack(data)
+        x = check_batch(x, "training images")
         with tf.GradientTape() as tape:
             reconstruction_loss, kl_loss = self.compute_vae_losses(x, True, condition)
             loss = self._total_loss(reconstruction_loss, kl_loss)
@@ -260,12 +268,13 @@ class VAE(ImageModel):
 
     def test_step(self, data):
         x, condition = self._unpack(data)
+        x = check_batch(x, "evaluation images")
         reconstruction_loss, kl_loss = self.compute_vae_losses(x, False, condition)
         loss = self._total_loss(reconstruction_loss, kl_loss)
         return self._update_metrics(loss, reconstruction_loss, kl_loss)
 
     def call(self, inputs, training=False):
-        return self._reconstruct_tensor(inputs, training)
+        return self._reconstruct_tensor(self._checked_call_images(inputs), training)
 
     def _reconstruct_tensor(self, x, training=False, condition=None):
         """The mean image decoded from a posterior draw (training) or the posterior mean."""
@@ -277,25 +286,13 @@ class VAE(ImageModel):
         return self.likelihood_layer.mean(self._decoder_params(z, training, condition))
 
     # ------------------------------------------------------------ public API
+    # encode, latent_codes, decode, reconstruct and sample: see ImageModel.
 
-    def encode(self, x, batch_size=256):
-        """Encodes images to the posterior's parameters.
-
-        Args:
-            x: Images in [0, 1], shape `(N, *image_shape)`.
-            batch_size: Images encoded at a time.
-
-        Returns:
-            A pair of NumPy arrays `(z_mean, z_log_var)`, each `(N, latent_dim)`.
-        """
-        x = check_images(x, image_shape=self.image_shape)
-        return self._encode_batches(x, None, batch_size)
-
-    def _encode_batches(self, x, labels, batch_size):
+    def _encode_arrays(self, x, labels, batch_size):
         means, log_vars = [], []
         for start in range(0, x.shape[0], batch_size):
             stop = start + batch_size
-            condition = None if labels is None else self.one_hot(labels[start:stop])
+            condition = self._condition(None if labels is None else labels[start:stop])
             z_mean, z_log_var = self._encode_tensors(
                 tf.convert_to_tensor(x[start:stop]), False, condition)
             means.append(z_mean.numpy())
