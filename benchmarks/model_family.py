@@ -102,20 +102,14 @@ def row(name, minutes, measures):
 
 
 def measure(model, binarized, test, extractor, args):
-    # TODO: once every model has encode/decode/sample(..., labels=None), these
-    # isinstance branches become one call each, with `labels` from the spec.
     x_test, y_test, x_test_binary = test
-    samples_n = len(x_test)
+    labels = None if model.num_classes is None else y_test
     out = {}
-    if isinstance(model, models.DCGAN):
-        generated = model.sample(samples_n, seed=0)
-    elif isinstance(model, models.ConditionalVAE):
-        out["mse"] = evaluation.reconstruction_mse(model, x_test, labels=y_test)["mse_per_pixel"]
-        generated = model.sample(np.arange(samples_n) % 10, seed=0)
-    else:
-        out["mse"] = evaluation.reconstruction_mse(model, x_test)["mse_per_pixel"]
-        generated = model.sample(samples_n, seed=0)
-    if isinstance(model, models.VAE) and not isinstance(model, models.ConditionalVAE):
+    if hasattr(model, "encoder"):  # the DCGAN has no encoder, so nothing to reconstruct
+        out["mse"] = evaluation.reconstruction_mse(model, x_test, labels=labels)["mse_per_pixel"]
+    generated = model.sample(len(x_test), labels=None if labels is None
+                             else np.arange(len(x_test)) % model.num_classes, seed=0)
+    if hasattr(model, "posterior") and labels is None:  # a likelihood bound without labels
         nll_images = (x_test_binary if binarized else x_test)[:args.nll_images]
         report = evaluation.likelihood_report(model, nll_images, num_samples=args.num_samples,
                                               verbose=0)

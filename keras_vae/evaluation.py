@@ -55,8 +55,7 @@ def reconstruction_mse(model, x, batch_size=256, labels=None):
         A dict with `mse_per_pixel` (mean over pixels and images) and
         `mse_per_image` (summed over pixels, averaged over images).
     """
-    extra = () if labels is None else (labels,)
-    reconstructions = model.reconstruct(x, *extra, batch_size=batch_size)  # checks x
+    reconstructions = model.reconstruct(x, labels, batch_size=batch_size)  # checks x
     x = np.asarray(x)
     squared = np.square(reconstructions.astype("float64") - x.astype("float64"))
     per_image = squared.reshape(len(x), -1).sum(axis=1)

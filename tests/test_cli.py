@@ -259,4 +259,4 @@ def test_evaluate_refuses_a_model_that_is_not_a_vae(tmp_path, capsys):
                                 keras.layers.Dense(2)])
     encoder.save(tmp_path / "plain.keras")
     assert cli.main(["evaluate", str(tmp_path / "plain.keras")]) == 2
-    assert "not a keras_vae VAE" in capsys.readouterr().err
+    assert "not a keras_vae model" in capsys.readouterr().err

@@ -96,7 +96,7 @@ def test_application_errors_are_one_line(runs, tmp_path, capsys):
     cases = [
         (["augment", vae, "--output", "x.npz"], "needs --source"),
         (["augment", cvae, "--output", "x.txt"], "must end in .npz"),
-        (["anomaly", cvae], "anomaly needs a VAE or an Autoencoder"),
+        (["anomaly", cvae], "anomaly scores images without labels"),
         (["anomaly", vae, "--false-positive-rate", "1.5", "--limit", "50",
           "--num-samples", "2"], "must be in (0, 1)"),
     ]

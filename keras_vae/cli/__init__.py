@@ -7,7 +7,8 @@ training run's folder (refuse, lock, back up, resume, finish) in `run_folder`.
 
 Stdout carries only that JSON: anything else written to stdout while a
 command runs (Keras progress bars, notes) goes to stderr. Errors in the
-user's input (`ValueError`, `OSError`, a folder in use, a diverged run, data
+user's input (`ValueError`, `OSError`, a model that cannot do what the
+command needs (`NotImplementedError`), a folder in use, a diverged run, data
 that fails the in-graph checks) are printed as one line,
 `keras-vae: error: ...`, with exit status 2; any other exception is a bug and
 keeps its traceback.
@@ -31,8 +32,8 @@ from keras_vae.cli.run_folder import RunFolderBusyError
 
 __all__ = ["BACKUP_DIR", "RUN_FILES", "build_parser", "main"]
 
-USER_ERRORS = (ValueError, OSError, RunFolderBusyError, TrainingDivergedError,
-               tf.errors.InvalidArgumentError)
+USER_ERRORS = (ValueError, OSError, NotImplementedError, RunFolderBusyError,
+               TrainingDivergedError, tf.errors.InvalidArgumentError)
 """Exceptions that report a problem with the user's input rather than a bug."""
 
 

@@ -10,7 +10,6 @@ import numpy as np
 from keras_vae import anomaly
 from keras_vae import saving
 from keras_vae.cli import arguments
-from keras_vae.models.conditional_vae import ConditionalVAE
 
 
 def add_parser(commands):
@@ -85,11 +84,11 @@ def run(args):
     """Scores the images as `args` asks and returns the JSON summary."""
     if args.output is not None:
         check_output_file(args.output, args.overwrite, [args.model])
-    model = saving.load_model(args.model)
-    if isinstance(model, ConditionalVAE) or not hasattr(model, "reconstruct"):
+    model = arguments.load_image_model(args.model)
+    if model.num_classes is not None:
         raise ValueError(
-            f"{args.model} holds a {type(model).__name__}; anomaly needs a VAE or an "
-            "Autoencoder.")
+            f"{args.model} holds a conditional {type(model).__name__}; anomaly scores "
+            "images without labels and needs an unconditional VAE or Autoencoder.")
     image_size, color_mode = arguments.image_options(args, model)
     static = args.binarize == "static"
     reference, _ = arguments.load_split(args.reference, args, "train", image_size,

@@ -4,6 +4,8 @@ import argparse
 import math
 
 from keras_vae import datasets
+from keras_vae import saving
+from keras_vae.models.base import ImageModel
 
 
 def _number(cast, minimum, strict, description):
@@ -113,3 +115,13 @@ def load_split(name, args, split, image_size, color_mode, binarize=False):
 def binarization_note(args):
     """Describes the test-time binarization asked for, for the JSON reports."""
     return f"static, seed {args.seed}" if args.binarize == "static" else "none"
+
+
+def load_image_model(path):
+    """Loads a saved keras_vae model, refusing any other Keras model in one line."""
+    model = saving.load_model(path)
+    if not isinstance(model, ImageModel):
+        raise ValueError(
+            f"{path} holds a {type(model).__name__}, not a keras_vae model (VAE, "
+            "ConditionalVAE, Autoencoder or DCGAN).")
+    return model

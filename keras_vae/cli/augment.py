@@ -9,7 +9,6 @@ from keras_vae import augmentation
 from keras_vae import saving
 from keras_vae.cli import arguments
 from keras_vae.cli.anomaly import check_output_file
-from keras_vae.models.conditional_vae import ConditionalVAE
 
 
 def add_parser(commands):
@@ -46,15 +45,15 @@ def run(args):
     if output.suffix != ".npz":
         raise ValueError(f"--output must end in .npz. Received: {output}")
     check_output_file(output, args.overwrite, [args.model])
-    model = saving.load_model(args.model)
-    if isinstance(model, ConditionalVAE):
+    model = arguments.load_image_model(args.model)
+    if model.num_classes is not None:
         images, labels = augmentation.synthesize(model, args.per_class, seed=args.seed)
         how = {"method": "conditional samples", "per_class": args.per_class}
-    elif hasattr(model, "posterior"):
+    else:
         if args.source is None:
             raise ValueError(
-                f"{args.model} holds a VAE, which needs --source: the labelled images "
-                "whose codes it perturbs.")
+                f"{args.model} holds an unconditional {type(model).__name__}, which needs "
+                "--source: the labelled images whose codes it perturbs.")
         image_size, color_mode = arguments.image_options(args, model)
         x, y = arguments.load_split(args.source, args, "train", image_size, color_mode)
         model.check_input(x, name=f"{args.source} images")
@@ -62,10 +61,6 @@ def run(args):
                                               scale=args.scale, seed=args.seed)
         how = {"method": "perturbed codes", "source": f"{args.source} train",
                "copies": args.copies, "scale": args.scale}
-    else:
-        raise ValueError(
-            f"{args.model} holds a {type(model).__name__}; augment needs a "
-            "ConditionalVAE or a VAE.")
     with saving.atomic_target(output) as target:
         with open(target, "wb") as handle:
             np.savez_compressed(handle, images=images.astype("float32"),

@@ -4,7 +4,6 @@ import argparse
 
 from keras_vae import datasets
 from keras_vae import evaluation
-from keras_vae import saving
 from keras_vae.cli import arguments
 
 FID_CHOICES = ("auto", "mnist_classifier", "inception", "none")
@@ -64,11 +63,11 @@ def _fid(choice, model, x, seed):
 
 def run(args):
     """Evaluates the model as `args` asks and returns the JSON report."""
-    model = saving.load_model(args.model)
-    if not all(hasattr(model, name) for name in ("posterior", "conditional_log_prob", "sample")):
+    model = arguments.load_image_model(args.model)
+    if not hasattr(model, "posterior") or model.num_classes is not None:
         raise ValueError(
-            f"{args.model} holds a {type(model).__name__}, not a keras_vae VAE; "
-            "evaluate needs posterior(), conditional_log_prob() and sample().")
+            f"{args.model} holds a {type(model).__name__}; evaluate needs an unconditional "
+            "keras_vae VAE (a likelihood bound without labels).")
     image_size, color_mode = arguments.image_options(args, model)
     if args.fid == "mnist_classifier" and tuple(model.image_shape) != (28, 28, 1):
         raise ValueError(

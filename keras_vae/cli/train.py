@@ -192,7 +192,7 @@ def run(args):
         logs = history.history
         output = folder.path
         # model.keras is written last: its presence marks a finished run.
-        _save_final_pictures(vae, logs, x_test, y_test, output, args.seed, conditional)
+        _save_final_pictures(vae, logs, x_test, y_test, output, args.seed)
         saving.write_history_csv(output / "history.csv", logs)
         saving.write_json(output / "history.json", logs)
         final = {key: values[-1] for key, values in logs.items()}
@@ -208,25 +208,21 @@ def run(args):
     return {"output": str(output), **final}
 
 
-def _save_final_pictures(vae, history, x_test, y_test, output, seed, conditional):
+def _save_final_pictures(vae, history, x_test, y_test, output, seed):
     """Writes training curves, samples, reconstructions and the latent space."""
+    conditional = vae.num_classes is not None
 
-    def labels(n):  # the extra argument a conditional model's methods take
-        return (y_test[:n],) if conditional else ()
+    def labels(y):  # what the model's methods take: the classes, or None
+        return y if conditional else None
 
-    if conditional:
-        samples = plotting.plot_images(
-            vae.sample(np.arange(32) % vae.num_classes, seed=seed),
-            title="32 samples from the prior, classes 0, 1, ... in turn")
-    else:
-        samples = plotting.plot_samples(vae, n=32, seed=seed)
     figures = {
         "training_curves.png": plotting.plot_history(history),
-        "samples.png": samples,
+        "samples.png": plotting.plot_samples(
+            vae, n=32, seed=seed, labels=labels(np.arange(32) % (vae.num_classes or 1))),
         "reconstructions.png": plotting.plot_reconstructions(
-            x_test[:10], vae.reconstruct(x_test[:10], *labels(10))),
+            x_test[:10], vae.reconstruct(x_test[:10], labels(y_test[:10]))),
         "latent.png": plotting.plot_latent_scatter(
-            vae.encode(x_test[:2000], *labels(2000))[0], y_test[:2000]),
+            vae.latent_codes(x_test[:2000], labels(y_test[:2000])), y_test[:2000]),
     }
     if vae.latent_dim == 2 and not conditional:
         figures["manifold.png"] = plotting.plot_latent_manifold(vae)
