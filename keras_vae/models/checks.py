@@ -9,6 +9,8 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.python.ops import control_flow_util
 
+from keras_vae import validation
+
 _CHECK_BATCHES = True
 """Module-private switch of the in-graph batch check (`check_batch`).
 
@@ -65,32 +67,19 @@ def short_repr(value):
 def check_labels(labels, num_classes, count=None, name="labels"):
     """Returns `labels` as an int32 NumPy vector of classes in [0, num_classes).
 
+    `validation.check_labels` with `None` refused, as a conditional model needs labels.
+
+    Args:
+        labels: Array-like of shape `(N,)` or `(N, 1)`.
+        num_classes: Every label must be below it.
+        count: Optional number of labels expected (one per image).
+        name: Name used for `labels` in error messages.
+
     Raises:
-        TypeError: labels are not integers.
-        ValueError: None, wrong shape, wrong count, or a class out of range.
+        TypeError: labels are not numbers.
+        ValueError: None, wrong shape, wrong count, non-integral or out of range.
     """
     if labels is None:
         raise ValueError(
             f"A conditional model needs class labels. Received: {name}=None")
-    array = np.asarray(labels)
-    if array.ndim == 2 and array.shape[1] == 1:
-        array = array[:, 0]
-    if array.ndim != 1:
-        raise ValueError(
-            f"{name} must be a vector of class indices (not one-hot). "
-            f"Received: {name}.shape={array.shape}")
-    if not np.issubdtype(array.dtype, np.integer):
-        if np.issubdtype(array.dtype, np.floating) and np.all(array == np.round(array)):
-            array = array.astype("int64")
-        else:
-            raise TypeError(
-                f"{name} must hold integer class indices. Received: {name}.dtype={array.dtype}")
-    if count is not None and len(array) != count:
-        raise ValueError(
-            f"{name} must have one label per image. Received: {len(array)} labels "
-            f"for {count} images")
-    if array.size and (array.min() < 0 or array.max() >= num_classes):
-        raise ValueError(
-            f"{name} must be in [0, {num_classes}). Received: labels in "
-            f"[{array.min()}, {array.max()}]")
-    return array.astype("int32")
+    return validation.check_labels(labels, num_classes, count, name).astype("int32")
