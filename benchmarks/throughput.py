@@ -35,6 +35,7 @@ from benchmarks import harness  # noqa: E402
 from benchmarks import keras_example  # noqa: E402
 from keras_vae import datasets  # noqa: E402
 from keras_vae import schedules  # noqa: E402
+from keras_vae.models import checks  # noqa: E402
 
 
 def images(size, count):
@@ -56,7 +57,7 @@ MODELS = {
     "baseline": keras_example.MinimalVAE,
     "layers_only": keras_example.LayersOnly,
     **{kind: lambda encoder, decoder: keras_vae.VAE(encoder, decoder, seed=0)
-       for kind in VARIANTS},
+       for kind in (*VARIANTS, "keras_vae_unchecked")},
 }
 """Each kind's model class, given the keras.io example's (encoder, decoder)."""
 
@@ -88,6 +89,9 @@ def compare(size, batch_size, policy, rounds, count, kinds=("baseline", "keras_v
     for _ in range(rounds):
         for kind, model in models.items():
             timer = harness.EpochTimer()
+            # Read when the step is traced (the first fit): every batch checked in
+            # the graph, except for the kind that measures what the check costs.
+            checks._CHECK_BATCHES = kind != "keras_vae_unchecked"
             model.fit(epochs=1, verbose=0, callbacks=[timer],
                       **train_input(kind, x, batch_size))
             seconds[kind].append(timer.seconds[0])
@@ -118,7 +122,13 @@ def main():
                         help="only 28x28, batch 128: the baseline against keras_vae with "
                         "Keras's defaults, with XLA and with 8 steps per execution, and "
                         "the same layers trained with no loss terms (a ceiling)")
+    parser.add_argument("--batch-checks", action="store_true",
+                        help="only 28x28, batch 128: keras_vae with and without the in-graph "
+                        "check of every training batch")
     args = parser.parse_args()
+    if args.batch_checks:
+        batch_checks(args)
+        return
     if args.variants:
         variants(args)
         return
@@ -186,6 +196,28 @@ each; images/s is the median of epochs 2 to {args.rounds}.
 `layers_only` (`keras_example.LayersOnly`) trains the same layers with no sampling,
 likelihood, KL or metrics: forward, backward and Adam only. Its rate bounds what any VAE
 loop with these layers can reach on this machine.
+""")
+
+
+def batch_checks(args):
+    kinds = ("keras_vae", "keras_vae_unchecked")
+    rates, _ = compare(28, 128, "float32", args.rounds, args.images, kinds)
+    cost = 1 - rates["keras_vae"] / rates["keras_vae_unchecked"]
+    print(rates, f"cost {cost:.1%}")
+    harness.append_results(f"""
+## What checking every training batch costs, {datetime.date.today()}
+
+`python -m benchmarks.throughput --batch-checks --rounds {args.rounds} --images {args.images}`
+on {harness.machine()}. keras_vae.VAE with the keras.io example's layers, 28x28, batch 128,
+float32, `make_dataset` with dynamic binarization; one process, alternating one epoch each;
+images/s is the median of epochs 2 to {args.rounds}. "checked" is the default: every
+training batch must be finite and in [0, 1] (`keras_vae.models.checks`, one fused
+reduction per batch); "unchecked" turns the check off (`checks._CHECK_BATCHES = False`).
+
+| model | images/s | cost of the check |
+| --- | --- | --- |
+| keras_vae, unchecked | {rates['keras_vae_unchecked']:,.0f} | |
+| keras_vae, every batch checked | {rates['keras_vae']:,.0f} | {cost:.1%} |
 """)
 
 
