@@ -84,6 +84,11 @@ def plot_images(images, ncols=8, title=None):
 def plot_reconstructions(originals, reconstructions, title="Originals (top) and reconstructions"):
     """Shows originals above their reconstructions.
 
+    Args:
+        originals: Array `(N, height, width, 1 or 3)` in [0, 1].
+        reconstructions: Array of the same shape, in [0, 1].
+        title: Optional title.
+
     Returns:
         A `Figure` with two rows of `N` panels.
     """
@@ -100,8 +105,16 @@ def plot_reconstructions(originals, reconstructions, title="Originals (top) and 
 def plot_samples(model, n=16, seed=0, ncols=8, labels=None):
     """Shows `n` images the model decodes from prior draws (`model.sample`).
 
-    `labels` are the classes to draw, for a conditional model only (`n` ints,
-    or one int for all).
+    Args:
+        model: A model with `sample(n, labels=None, seed=None)`.
+        n: Number of images.
+        seed: Seed of the prior draws.
+        ncols: Panels per row.
+        labels: The classes to draw, for a conditional model only (`n`
+            ints, or one int for all).
+
+    Returns:
+        A `Figure` with `n` image panels.
     """
     return plot_images(model.sample(n, labels=labels, seed=seed), ncols=ncols,
                        title=f"{n} samples from the prior")
