@@ -101,12 +101,28 @@ class AnomalyDetector:
         self.threshold = None
 
     def score_samples(self, x, verbose=0):
-        """Returns the anomaly score of each input (higher: more anomalous)."""
+        """Returns the anomaly score of each input (higher: more anomalous).
+
+        Args:
+            x: Images in [0, 1] with the model's image shape.
+            verbose: 1 shows a progress bar for the likelihood scores.
+        """
         return anomaly_scores(self.model, x, self.score, self.num_samples, self.seed,
                               verbose=verbose)
 
     def fit(self, x, false_positive_rate=None, contamination=None, verbose=0):
-        """Sets `threshold` from data `x`; give exactly one of the two rates. Returns self."""
+        """Sets `threshold` from data `x`; give exactly one of the two rates. Returns self.
+
+        Args:
+            x: Images in [0, 1]: normal data, or data with the expected
+                `contamination`.
+            false_positive_rate: In (0, 1): the share of normal inputs to
+                flag; the threshold is the `1 - false_positive_rate` quantile
+                of the scores of `x`.
+            contamination: In (0, 1): the share of anomalies `x` holds; the
+                threshold is the `1 - contamination` quantile of its scores.
+            verbose: 1 shows a progress bar for the likelihood scores.
+        """
         if (false_positive_rate is None) == (contamination is None):
             raise ValueError(
                 "Give exactly one of false_positive_rate and contamination. Received: "
@@ -117,7 +133,12 @@ class AnomalyDetector:
         return self
 
     def predict(self, x, verbose=0):
-        """Returns int labels `(N,)`: 1 for an anomaly (score above threshold), 0 otherwise."""
+        """Returns int labels `(N,)`: 1 for an anomaly (score above threshold), 0 otherwise.
+
+        Args:
+            x: Images in [0, 1] with the model's image shape.
+            verbose: 1 shows a progress bar for the likelihood scores.
+        """
         if self.threshold is None:
             raise ValueError("AnomalyDetector is not fitted. Received: call fit(x_normal) first")
         return (self.score_samples(x, verbose) > self.threshold).astype("int64")
@@ -167,7 +188,17 @@ def roc_auc(scores, labels):
 
 
 def precision_recall(scores, labels, threshold):
-    """Precision, recall and F1 of flagging `scores > threshold` as anomalies."""
+    """Precision, recall and F1 of flagging `scores > threshold` as anomalies.
+
+    Args:
+        scores: Anomaly scores, higher meaning more anomalous.
+        labels: 1 for anomalies, 0 for normal inputs.
+        threshold: Scores strictly above it are flagged.
+
+    Returns:
+        A dict with `"precision"`, `"recall"`, `"f1"` (0 where nothing is
+        flagged or there is no anomaly) and `"flagged"`, the number flagged.
+    """
     scores, labels = _check_scores_and_labels(scores, labels)
     flagged = scores > threshold
     true_positives = int(np.sum(flagged & (labels == 1)))

@@ -211,6 +211,13 @@ def binarize(x, seed=0):
 
     Used for test sets, which are binarized once with a fixed seed so that
     evaluations are comparable.
+
+    Args:
+        x: Float images in [0, 1] of shape `(N, height, width, channels)`.
+        seed: Seed of the NumPy generator that draws the pixels.
+
+    Returns:
+        float32 images of `x`'s shape, every pixel 0 or 1.
     """
     x = check_images(x)
     rng = np.random.default_rng(seed)

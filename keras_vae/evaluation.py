@@ -171,6 +171,17 @@ def importance_log_weights(model, x, num_samples=100, max_decoded=4096, seed=0):
     memory: for looking at the weights of a few images (their spread, the
     effective sample size).
 
+    Args:
+        model: A model with `posterior(x)`, `prior()` and
+            `conditional_log_prob(z, x)`.
+        x: Images (or other data) `(N, ...)`.
+        num_samples: K, importance samples per image.
+        max_decoded: Most decoder evaluations held in memory at once; sets
+            the chunk sizes over images and samples, and with them which
+            noise each sample gets (keep it equal to `log_likelihood`'s to
+            get its samples).
+        seed: Seed of the importance samples, an int >= 0.
+
     Returns:
         A float64 array `(N, num_samples)`.
     """
@@ -250,6 +261,12 @@ def bits_per_dim_note(model, x):
     Bits per dimension compare with the literature only for a probability
     mass (a discrete likelihood on data in its support); a continuous
     density's "bits" depend on the units of `x` and can be negative.
+
+    Args:
+        model: The model whose log-likelihood is reported; its
+            `likelihood_layer`, if any, says whether it is discrete.
+        x: The images the log-likelihood is computed on (checked against the
+            likelihood's support).
     """
     layer = getattr(model, "likelihood_layer", None)
     if layer is None:
@@ -265,6 +282,15 @@ def bits_per_dim_note(model, x):
 
 def likelihood_report(model, x, num_samples=1000, seed=0, verbose=1):
     """Summarises `log_likelihood` as test-set numbers.
+
+    Args:
+        model: A model with `posterior(x)`, `prior()` and
+            `conditional_log_prob(z, x)` (and a `likelihood_layer` for bits
+            per dimension).
+        x: Test images (or other data) `(N, ...)`.
+        num_samples: K, importance samples per image.
+        seed: Seed of the importance samples, an int >= 0.
+        verbose: 1 shows a progress bar.
 
     Returns:
         A dict with `neg_elbo` and `nll` (nats per image), `bits_per_dim`
@@ -313,6 +339,15 @@ def frechet_distance_from_statistics(mean_a, cov_a, mean_b, cov_b):
     `|mean_a - mean_b|^2 + tr(cov_a + cov_b - 2 (cov_a cov_b)^(1/2))`. The
     trace of the matrix square root is computed from the eigenvalues of the
     symmetric `cov_a^(1/2) cov_b cov_a^(1/2)`, which is exact and stable.
+
+    Args:
+        mean_a: Mean `(F,)` of the first Gaussian.
+        cov_a: Covariance `(F, F)` of the first Gaussian.
+        mean_b: Mean `(F,)` of the second Gaussian.
+        cov_b: Covariance `(F, F)` of the second Gaussian.
+
+    Returns:
+        The distance, a float >= 0 (rounding below zero is clipped).
     """
     cov_a = np.atleast_2d(np.asarray(cov_a, dtype="float64"))
     cov_b = np.atleast_2d(np.asarray(cov_b, dtype="float64"))
@@ -327,7 +362,12 @@ def frechet_distance_from_statistics(mean_a, cov_a, mean_b, cov_b):
 
 
 def frechet_distance(features_a, features_b):
-    """Frechet distance between Gaussian fits of two feature sets `(N, F)`."""
+    """Frechet distance between Gaussian fits of two feature sets `(N, F)`.
+
+    Args:
+        features_a: The first set's features `(N, F)`, N >= 2.
+        features_b: The second set's features `(M, F)`, M >= 2.
+    """
     return frechet_distance_from_statistics(
         *gaussian_statistics(features_a), *gaussian_statistics(features_b))
 
@@ -432,6 +472,13 @@ def inception_features(timeout=30.0):
 
 def fid(real_images, generated_images, extractor, batch_size=256):
     """Frechet distance between features of real and generated images.
+
+    Args:
+        real_images: Real images in [0, 1], at least two.
+        generated_images: Generated images in [0, 1], at least two.
+        extractor: A `FeatureExtractor`, e.g. `mnist_classifier_features()`
+            or `inception_features()`.
+        batch_size: Images passed through the extractor at a time.
 
     Returns:
         A dict with `value`, `label` (what to call it, e.g. "MNIST-classifier

@@ -57,7 +57,12 @@ class Likelihood(keras.layers.Layer):
         return bool(np.all((x >= 0) & (x <= 1)))
 
     def log_prob(self, params, x):
-        """Returns log p(x|z) per image, float32 `(N,)`, for images `x` in [0, 1]."""
+        """Returns log p(x|z) per image, float32 `(N,)`, for images `x` in [0, 1].
+
+        Args:
+            params: Decoder outputs `(N, height, width, channels)`.
+            x: Images in [0, 1] of the same shape.
+        """
         return self.distribution(params).log_prob(tf.cast(x, "float32"))
 
     def distribution(self, params):
@@ -218,6 +223,13 @@ class DiscretizedLogistic(_LearnedScale):
         return tfd.QuantizedDistribution(logistic, low=0.0, high=255.0)
 
     def log_prob(self, params, x):
+        """Returns log p(x|z) per image, float32 `(N,)`: the mass of `x`'s 8-bit levels.
+
+        Args:
+            params: Decoder outputs `(N, height, width, channels)`.
+            x: Images in [0, 1] of the same shape, rounded to the nearest
+                level `k / 255`.
+        """
         return self.distribution(params).log_prob(tf.round(255.0 * tf.cast(x, "float32")))
 
 

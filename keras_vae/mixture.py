@@ -144,7 +144,10 @@ class ExPostSampler:
     def fit(self, images, labels=None, batch_size=256):
         """Encodes `images` and fits the mixture to their codes; returns self.
 
-        `labels` are the images' classes, for a conditional model only.
+        Args:
+            images: Training images in [0, 1] with the model's image shape.
+            labels: The images' classes, for a conditional model only.
+            batch_size: Images encoded at a time.
         """
         codes = self.model.latent_codes(images, labels, batch_size=batch_size)
         self.mixture, self.mean_log_likelihood = fit_gaussian_mixture(
@@ -152,7 +155,14 @@ class ExPostSampler:
         return self
 
     def sample_codes(self, n, seed=None):
-        """Returns `n` codes drawn from the fitted mixture, NumPy `(n, latent_dim)`."""
+        """Returns `n` codes drawn from the fitted mixture, NumPy `(n, latent_dim)`.
+
+        Args:
+            n: Number of codes, a positive int.
+            seed: Seed of these draws (the same seed, the same codes). None
+                draws new codes on each call, from the sampler's `seed` and
+                a call counter, so a run repeats its sequence.
+        """
         if self.mixture is None:
             raise ValueError("ExPostSampler is not fitted. Received: call fit(images) first")
         check_int("n", n)
@@ -165,7 +175,10 @@ class ExPostSampler:
     def sample(self, n, labels=None, seed=None):
         """Generates `n` images by decoding mixture draws, NumPy `(n, *image_shape)`.
 
-        `labels` are the classes to draw, for a conditional model only: `n`
-        ints, or one int for all.
+        Args:
+            n: Number of images, a positive int.
+            labels: The classes to draw, for a conditional model only: `n`
+                ints, or one int for all.
+            seed: Seed of the codes, as for `sample_codes`.
         """
         return self.model.decode(self.sample_codes(n, seed), labels)

@@ -4,6 +4,9 @@ Every function is pure: it takes arrays (or a model to decode with) and
 returns a new `matplotlib.figure.Figure`, drawn without pyplot, so it works
 headless (Agg) and shows inline when it is the last expression of a notebook
 cell. Save one with `fig.savefig("name.png")`.
+
+The file is a little over 300 lines because every plot a reader may look
+for lives here, each documented in full; a split would scatter them.
 """
 
 import io
@@ -84,6 +87,11 @@ def plot_images(images, ncols=8, title=None):
 def plot_reconstructions(originals, reconstructions, title="Originals (top) and reconstructions"):
     """Shows originals above their reconstructions.
 
+    Args:
+        originals: Array `(N, height, width, 1 or 3)` in [0, 1].
+        reconstructions: Array of the same shape, in [0, 1].
+        title: Optional title.
+
     Returns:
         A `Figure` with two rows of `N` panels.
     """
@@ -100,8 +108,16 @@ def plot_reconstructions(originals, reconstructions, title="Originals (top) and 
 def plot_samples(model, n=16, seed=0, ncols=8, labels=None):
     """Shows `n` images the model decodes from prior draws (`model.sample`).
 
-    `labels` are the classes to draw, for a conditional model only (`n` ints,
-    or one int for all).
+    Args:
+        model: A model with `sample(n, labels=None, seed=None)`.
+        n: Number of images.
+        seed: Seed of the prior draws.
+        ncols: Panels per row.
+        labels: The classes to draw, for a conditional model only (`n`
+            ints, or one int for all).
+
+    Returns:
+        A `Figure` with `n` image panels.
     """
     return plot_images(model.sample(n, labels=labels, seed=seed), ncols=ncols,
                        title=f"{n} samples from the prior")

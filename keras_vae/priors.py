@@ -21,7 +21,12 @@ tfd = tfp.distributions
 
 
 def has_analytic_kl(posterior, prior):
-    """True if TensorFlow Probability registers an analytic KL for this pair."""
+    """True if TensorFlow Probability registers an analytic KL for this pair.
+
+    Args:
+        posterior: q(z|x), a distribution over codes.
+        prior: p(z), a distribution over codes.
+    """
     try:
         tfd.kl_divergence(posterior, prior)
     except NotImplementedError:

@@ -96,7 +96,12 @@ def save_weights(model, path):
 
 
 def write_text(path, text):
-    """Writes `text` to `path` through a temporary file."""
+    """Writes `text` to `path` through a temporary file; returns `path`.
+
+    Args:
+        path: The file to write (its folder is created if missing).
+        text: The whole new content, a str.
+    """
     with atomic_target(path) as tmp:
         tmp.write_text(text)
     return pathlib.Path(path)
@@ -109,6 +114,10 @@ def append_text(path, text):
     so a crash leaves the file as it was. Appenders in other processes take
     turns on an advisory lock (`fcntl.flock`, where the platform has it), so
     two benchmarks finishing together both keep their sections.
+
+    Args:
+        path: The file to append to; returned.
+        text: The str added at its end (no newline is added).
     """
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -127,12 +136,24 @@ def append_text(path, text):
 
 
 def write_json(path, data):
-    """Writes `data` as indented JSON to `path` through a temporary file."""
+    """Writes `data` as indented JSON to `path` through a temporary file; returns `path`.
+
+    Args:
+        path: The file to write.
+        data: A JSON-serializable object; its dict keys are written sorted.
+    """
     return write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def write_history_csv(path, history):
-    """Writes a Keras `History.history` dict as CSV, one row per epoch."""
+    """Writes a Keras `History.history` dict as CSV, one row per epoch; returns `path`.
+
+    Args:
+        path: The file to write.
+        history: A dict from metric name to its per-epoch values, all of
+            the same length; they become columns after `epoch` (1-based),
+            sorted by name.
+    """
     keys = sorted(history)
     epochs = len(history[keys[0]]) if keys else 0
     buffer = io.StringIO()

@@ -18,7 +18,12 @@ NAMES = ("constant", "cosine")
 
 
 def steps_per_epoch(num_images, batch_size):
-    """Returns the optimizer steps of one pass over `num_images` (the last batch may be small)."""
+    """Returns the optimizer steps of one pass over `num_images` (the last batch may be small).
+
+    Args:
+        num_images: Images in one pass, a positive int.
+        batch_size: Images per step, a positive int.
+    """
     check_int("num_images", num_images)
     check_int("batch_size", batch_size)
     return math.ceil(num_images / batch_size)

@@ -16,6 +16,11 @@ import numpy as np
 def check_int(name, value, minimum=1):
     """Returns `value` as an int if it is an integer >= `minimum`.
 
+    Args:
+        name: The argument's name, for the error messages.
+        value: The value to check.
+        minimum: The smallest value accepted.
+
     Raises:
         TypeError: `value` is not an int (floats such as 2.0 and bools are refused).
         ValueError: `value` is below `minimum`.
@@ -30,6 +35,11 @@ def check_int(name, value, minimum=1):
 
 def check_number(name, value, minimum=0.0):
     """Returns `value` as a float if it is a finite number >= `minimum`.
+
+    Args:
+        name: The argument's name, for the error messages.
+        value: The value to check.
+        minimum: The smallest value accepted.
 
     Raises:
         TypeError: `value` is not a number (bools are refused).
@@ -129,7 +139,14 @@ def check_images(x, name="x", image_shape=None):
 
 
 def check_shape_matches(shape, image_shape, name="x"):
-    """Raises `ValueError` if image `shape` (no batch axis) differs from `image_shape`."""
+    """Raises `ValueError` if image `shape` (no batch axis) differs from `image_shape`.
+
+    Args:
+        shape: `(height, width, channels)` of the images given.
+        image_shape: `(height, width, channels)` expected, or None to accept
+            any shape.
+        name: Name used for the images in error messages.
+    """
     if image_shape is None:
         return
     shape = tuple(shape)
@@ -148,7 +165,12 @@ def check_shape_matches(shape, image_shape, name="x"):
 
 
 def check_values(array, name="x"):
-    """Raises `ValueError` unless every value of `array` is finite and in [0, 1]."""
+    """Raises `ValueError` unless every value of `array` is finite and in [0, 1].
+
+    Args:
+        array: A NumPy array of pixel values.
+        name: Name used for `array` in error messages.
+    """
     if np.issubdtype(array.dtype, np.floating) and not np.all(np.isfinite(array)):
         bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
         raise ValueError(

@@ -71,7 +71,13 @@ def check_output_file(output, overwrite, inputs):
 
 
 def scores_csv(labels, scores, flagged):
-    """Returns the per-image CSV: index, label, score (a plain float) and flagged (0/1)."""
+    """Returns the per-image CSV: index, label, score (a plain float) and flagged (0/1).
+
+    Args:
+        labels: The images' labels, one int per image.
+        scores: Their anomaly scores.
+        flagged: 1 for each image flagged as an anomaly, else 0.
+    """
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["index", "label", "score", "flagged"])

@@ -71,6 +71,10 @@ def image_options(args, model):
 
     Flags left unset take the model's input shape; a flag that disagrees
     with it raises `ValueError` naming both.
+
+    Args:
+        args: The parsed flags, with `image_size` and `color_mode`.
+        model: The loaded model; its `image_shape` decides.
     """
     height, width, channels = model.image_shape
     if channels not in (1, 3):

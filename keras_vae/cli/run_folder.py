@@ -176,7 +176,12 @@ class RunFolder:
     # --------------------------------------------------------- lifecycle
 
     def start(self, settings, overwrite):
-        """Clears what a new run replaces and stores its `settings` (under the lock)."""
+        """Clears what a new run replaces and stores its `settings` (under the lock).
+
+        Args:
+            settings: The run's settings, a JSON-serializable dict.
+            overwrite: True to replace a finished or interrupted run.
+        """
         self.check_can_start(overwrite)
         shutil.rmtree(self.backup, ignore_errors=True)
         for name in RUN_FILES:

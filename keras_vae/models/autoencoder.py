@@ -92,7 +92,13 @@ class Autoencoder(ImageModel):
         return [self.loss_tracker]
 
     def compute_reconstruction_loss(self, x, training=False):
-        """Returns `-log p(x|z)` per image, `z` the deterministic code, float32 `(batch,)`."""
+        """Returns `-log p(x|z)` per image, `z` the deterministic code, float32 `(batch,)`.
+
+        Args:
+            x: A batch of images in [0, 1], `(batch, *image_shape)`.
+            training: Keras's `training` flag, passed to the encoder and the
+                decoder.
+        """
         x = tf.cast(x, "float32")
         params = self.decoder(self.encoder(x, training=training), training=training)
         return -self.likelihood_layer.log_prob(params, x)
@@ -135,7 +141,21 @@ class Autoencoder(ImageModel):
 def build_autoencoder(image_shape=(28, 28, 1), latent_dim=32, filters=(32, 64),
                       hidden_units=256, likelihood="bernoulli", seed=None,
                       name="autoencoder"):
-    """Builds an `Autoencoder` with the VAE's networks (see `build_vae`)."""
+    """Builds an `Autoencoder` with the VAE's networks (see `build_vae`).
+
+    Args:
+        image_shape: `(height, width, channels)` of the images.
+        latent_dim: Size of the code.
+        filters: Widths of the encoder's stride-2 convolutions.
+        hidden_units: Width of the dense layer in encoder and decoder.
+        likelihood: Name or layer of p(x|z), as for `VAE`.
+        seed: Optional int seeding `sample`. Initial weights follow Keras's
+            global seed (`keras.utils.set_random_seed`).
+        name: Name of the model.
+
+    Returns:
+        An uncompiled `Autoencoder`.
+    """
     encoder = networks.build_encoder(image_shape, latent_dim, filters, hidden_units,
                                      variational=False)
     decoder = networks.build_decoder(image_shape, latent_dim, filters, hidden_units)

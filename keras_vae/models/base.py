@@ -73,6 +73,12 @@ class ImageModel(keras.Model):
         single int broadcast to all `count` images. An unconditional model
         refuses them.
 
+        Args:
+            labels: Int classes `(count,)` or `(count, 1)`, one int for all,
+                or None.
+            count: The number of images the labels go with.
+            name: Name used for `labels` in error messages.
+
         Raises:
             ValueError: labels given to an unconditional model, missing for
                 a conditional one, or of the wrong length or range.
@@ -102,6 +108,13 @@ class ImageModel(keras.Model):
         batches are checked in the graph, see `check_batch`). A conditional
         model's labels come from `labels`, the tuple's second entry or the
         dataset's; an unconditional model ignores labels there, as `fit` does.
+
+        Args:
+            data: Images `(N, *image_shape)` in [0, 1], a tuple `(x, ...)`,
+                a `tf.data.Dataset` of batches, or None (nothing to check).
+            name: Name used for `data` in error messages.
+            labels: The images' classes, for a conditional model given
+                arrays; they take precedence over the tuple's second entry.
         """
         if data is None:
             return
@@ -238,6 +251,12 @@ class ImageModel(keras.Model):
 
         The posterior mean for a VAE, the code itself for an autoencoder
         (`encode(x, labels)[0]`).
+
+        Args:
+            x: Images in [0, 1], shape `(N, *image_shape)`.
+            labels: The images' classes, for a conditional model only (one
+                int per image, or one int for all).
+            batch_size: Images encoded at a time.
         """
         return self.encode(x, labels, batch_size=batch_size)[0]
 
@@ -282,7 +301,13 @@ class ImageModel(keras.Model):
         return self.predict(inputs, batch_size=batch_size, verbose=0)
 
     def draw_codes(self, n, seed=None):
-        """Returns `n` codes from N(0, I) as float32 NumPy `(n, latent_dim)`."""
+        """Returns `n` codes from N(0, I) as float32 NumPy `(n, latent_dim)`.
+
+        Args:
+            n: Number of codes, a positive int.
+            seed: Optional int; the same seed gives the same codes. Without
+                it, the model's seed generator gives new codes on each call.
+        """
         check_int("n", n)
         z = keras.random.normal(
             (n, self.latent_dim),

@@ -36,6 +36,11 @@ def check_batch(images, what):
     and max 255 and 0 NaN or infinite value(s)". XLA compiles assertions
     away, so inside a jit-compiled function this returns `images` unchecked
     (`ImageModel` then checks the dataset's batches instead).
+
+    Args:
+        images: A batch of images, a tensor.
+        what: What the images are, e.g. "training images": the start of
+            the error message.
     """
     if not _CHECK_BATCHES or _in_xla():
         return images

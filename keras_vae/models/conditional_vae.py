@@ -136,7 +136,25 @@ def build_conditional_vae(image_shape=(28, 28, 1), num_classes=10, latent_dim=16
                           filters=(32, 64), hidden_units=256, beta=1.0,
                           likelihood="bernoulli", prior="normal", seed=None,
                           name="conditional_vae"):
-    """Builds a `ConditionalVAE` with the networks of `keras_vae.networks`."""
+    """Builds a `ConditionalVAE` with the networks of `keras_vae.networks`.
+
+    Args:
+        image_shape: `(height, width, channels)` of the images.
+        num_classes: Number of classes; labels are ints in
+            `[0, num_classes)`.
+        latent_dim: Size of the latent code.
+        filters: Widths of the encoder's stride-2 convolutions.
+        hidden_units: Width of the dense layer in encoder and decoder.
+        beta: Weight of the KL term.
+        likelihood: Name or layer of p(x|z) (see `VAE`).
+        prior: Name or layer of p(z) (see `VAE`; the VampPrior is refused).
+        seed: Optional int seeding the sampling noise. Initial weights
+            follow Keras's global seed (`keras.utils.set_random_seed`).
+        name: Name of the model.
+
+    Returns:
+        An uncompiled `ConditionalVAE`.
+    """
     encoder = networks.build_encoder(image_shape, latent_dim, filters, hidden_units,
                                      num_classes=num_classes)
     decoder = networks.build_decoder(image_shape, latent_dim, filters, hidden_units,

@@ -187,7 +187,21 @@ class DCGAN(ImageModel):
 
 def build_dcgan(image_shape=(28, 28, 1), latent_dim=32, filters=(64, 128), seed=None,
                 name="dcgan"):
-    """Builds a `DCGAN` from `networks.build_generator` and `networks.build_discriminator`."""
+    """Builds a `DCGAN` from `networks.build_generator` and `networks.build_discriminator`.
+
+    Args:
+        image_shape: `(height, width, channels)` of the images.
+        latent_dim: Size of the generator's codes.
+        filters: Widths of the discriminator's strided convolutions; the
+            generator's transposed convolutions use them in reverse.
+        seed: Optional int seeding the codes drawn while training and
+            sampling. Initial weights follow Keras's global seed
+            (`keras.utils.set_random_seed`).
+        name: Name of the model.
+
+    Returns:
+        An uncompiled `DCGAN`.
+    """
     generator = networks.build_generator(image_shape, latent_dim, filters)
     discriminator = networks.build_discriminator(image_shape, filters)
     return DCGAN(generator, discriminator, seed=seed, name=name)

@@ -1,4 +1,8 @@
-"""The Variational Autoencoder: a subclassed `keras.Model` trained with `fit`."""
+"""The Variational Autoencoder: a subclassed `keras.Model` trained with `fit`.
+
+The file is over 300 lines because the VAE's distributions, its loss, its
+training steps and their documentation belong to the one class.
+"""
 
 import keras
 import numpy as np
@@ -174,6 +178,12 @@ class VAE(ImageModel):
 
         `condition` (here and below) is the one-hot class of a
         `ConditionalVAE`; a plain VAE takes none.
+
+        Args:
+            x: A batch of images in [0, 1], `(N, *image_shape)`.
+            training: Keras's `training` flag, passed to the encoder.
+            condition: One-hot classes `(N, num_classes)` for a
+                `ConditionalVAE`; None for a plain VAE.
         """
         return self._gaussian(*self._encode_tensors(x, training, condition))
 
@@ -198,11 +208,26 @@ class VAE(ImageModel):
         return self.likelihood_layer.distribution(params)
 
     def conditional(self, z, training=False, condition=None):
-        """Returns p(x|z) for codes `z` of shape `(N, latent_dim)`."""
+        """Returns p(x|z) for codes `z` of shape `(N, latent_dim)`.
+
+        Args:
+            z: Codes `(N, latent_dim)`.
+            training: Keras's `training` flag, passed to the decoder.
+            condition: One-hot classes `(N, num_classes)` for a
+                `ConditionalVAE`; None for a plain VAE.
+        """
         return self.likelihood(self._decoder_params(z, training, condition))
 
     def conditional_log_prob(self, z, x, training=False, condition=None):
-        """Returns log p(x|z) per image, float32 `(N,)`, for codes `z` and images `x`."""
+        """Returns log p(x|z) per image, float32 `(N,)`, for codes `z` and images `x`.
+
+        Args:
+            z: Codes `(N, latent_dim)`.
+            x: Images in [0, 1], `(N, *image_shape)`.
+            training: Keras's `training` flag, passed to the decoder.
+            condition: One-hot classes `(N, num_classes)` for a
+                `ConditionalVAE`; None for a plain VAE.
+        """
         return self.likelihood_layer.log_prob(
             self._decoder_params(z, training, condition), x)
 
@@ -229,6 +254,13 @@ class VAE(ImageModel):
         `tfd.kl_divergence`) when TFP knows it for the prior, otherwise
         `log q(z|x) - log p(z)` at the same `z` (see `kl_estimator`). Both
         have shape `(batch,)`, float32.
+
+        Args:
+            x: A batch of images in [0, 1], `(batch, *image_shape)`.
+            training: Keras's `training` flag, passed to the encoder and the
+                decoder.
+            condition: One-hot classes `(batch, num_classes)` for a
+                `ConditionalVAE`; None for a plain VAE.
         """
         x = tf.cast(x, "float32")
         z_mean, z_log_var = self._encode_tensors(x, training, condition)
@@ -300,7 +332,13 @@ class VAE(ImageModel):
         return np.concatenate(means), np.concatenate(log_vars)
 
     def draw_codes(self, n, seed=None):
-        """Returns `n` codes drawn from the prior, float32 NumPy `(n, latent_dim)`."""
+        """Returns `n` codes drawn from the prior, float32 NumPy `(n, latent_dim)`.
+
+        Args:
+            n: Number of codes, a positive int.
+            seed: Optional int; the same seed gives the same codes. Without
+                it, the model's seed generator gives new codes on each call.
+        """
         if isinstance(self.prior_layer, priors.StandardNormal):
             return super().draw_codes(n, seed)
         check_int("n", n)
