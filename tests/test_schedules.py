@@ -36,7 +36,7 @@ def test_bad_arguments_are_named():
         schedules.learning_rate(0.0)
     with pytest.raises(TypeError, match="peak must be a number"):
         schedules.learning_rate("1e-3")
-    with pytest.raises(ValueError, match="epochs must be a positive int. Received: epochs=None"):
+    with pytest.raises(TypeError, match="epochs must be a positive int. Received: epochs=None"):
         schedules.learning_rate(1e-3, "cosine", steps_per_epoch=10)
     with pytest.raises(ValueError, match="batch_size must be a positive int"):
         schedules.steps_per_epoch(100, 0)
