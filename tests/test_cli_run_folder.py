@@ -178,6 +178,7 @@ def test_killed_during_final_save_suggests_resume_and_resume_cleans_up(
     run = tmp_path / "run"
     _killed_in_final_save(run, monkeypatch)
     (run / ".model-a1b2c3.keras").write_bytes(b"partial")  # what a kill leaves
+    (run / ".notes").write_text("the user's")  # not ours: stays
     (run / "history.csv").write_text("partial")
     assert cli.main(["train", *SMALL, "--output", str(run)]) == 2
     line = _one_line_error(capsys)
@@ -185,7 +186,7 @@ def test_killed_during_final_save_suggests_resume_and_resume_cleans_up(
     assert cli.main(["train", "--output", str(run), "--resume", "--verbose", "0"]) == 0
     assert len(json.loads((run / "history.json").read_text())["loss"]) == 2
     assert (run / "model.keras").is_file()
-    assert not [p.name for p in run.iterdir() if p.name.startswith(".")]
+    assert sorted(p.name for p in run.iterdir() if p.name.startswith(".")) == [".notes"]
 
 
 def test_an_unreadable_checkpoint_is_discarded_and_an_empty_metadata_file_named(

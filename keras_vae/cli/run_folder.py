@@ -35,6 +35,10 @@ RUN_FILES = ("model.keras", "history.csv", "history.json", "run.json")
 BACKUP_DIR = "backup"
 """Sub-folder holding an unfinished run's checkpoint, history and settings."""
 
+BACKUP_FILES = ("settings.json", "history.json", "training_metadata.json",
+                "latest.weights.h5")
+"""Files a run keeps in `backup/`."""
+
 LOCK_FILE = ".keras-vae.lock"
 """Lock file held by the process that writes the folder."""
 
@@ -166,12 +170,19 @@ class RunFolder:
         self.unlock()
 
     def _remove_partial_files(self):
-        """Removes scratch files left by a process killed while saving."""
-        for folder in (self.path, self.backup):
-            if folder.is_dir():
-                for path in folder.glob(".*"):
-                    if path.name != LOCK_FILE and path.is_file():
-                        path.unlink()
+        """Removes scratch files left by a process killed while saving.
+
+        Only the names `keras_vae.saving.atomic_target` gives the files a run
+        writes (`.model-<random>.keras` beside `model.keras`, ...); anything
+        else in the folder is the user's and stays.
+        """
+        targets = {self.path: (*RUN_FILES, "last_good.keras"),
+                   self.backup: BACKUP_FILES}
+        for folder, names in targets.items():
+            for name in names:
+                target = pathlib.Path(name)
+                for path in folder.glob(f".{target.stem}-*{target.suffix}"):
+                    path.unlink()
 
     # --------------------------------------------------------- lifecycle
 
