@@ -151,7 +151,8 @@ def run(args):
                "beta": args.beta, "likelihood": args.likelihood, "prior": args.prior,
                "seed": args.seed}
     policy, reason = precision.resolve(args.precision)
-    print(f"keras-vae: precision {reason}", file=sys.stderr)
+    if args.precision != "float32":  # the default goes unsaid
+        print(f"keras-vae: precision {reason}", file=sys.stderr)
     with precision.policy_scope(policy):
         if conditional:
             vae = build_conditional_vae(num_classes=num_classes, **options)
