@@ -209,12 +209,3 @@ def test_train_precision_flag_builds_the_policy_and_records_it(tmp_path, capsys)
     assert model.encoder.get_layer("conv_0").compute_dtype == "bfloat16"
     assert model.encoder.get_layer("z_log_var").compute_dtype == "float32"
 
-
-def test_train_precision_auto_says_what_it_chose(tmp_path, capsys):
-    run = tmp_path / "run"
-    assert cli.main(["train", "--limit", "128", "--epochs", "1", "--latent-dim", "2",
-                     "--batch-size", "64", "--verbose", "0", "--plot-every", "0",
-                     "--precision", "auto", "--output", str(run)]) == 0
-    policy, reason = precision.resolve("auto")
-    assert f"keras-vae: precision {reason}\n" in capsys.readouterr().err
-    assert json.loads((run / "run.json").read_text())["precision"]["policy"] == policy
