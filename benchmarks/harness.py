@@ -25,6 +25,7 @@ import time
 import keras
 import tensorflow as tf
 
+from keras_vae import precision
 from keras_vae import saving
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -32,7 +33,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 
-SPEED_FLAGS = ("avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
+SPEED_FLAGS = precision.CPU_FLAGS
 """CPU flags that decide which fast kernels (oneDNN: AVX-512, bfloat16, AMX) TensorFlow can use."""
 
 
@@ -49,25 +50,11 @@ def describe_machine(cpuinfo=None):
         processors listed in `cpuinfo`, else `os.cpu_count()`), `machine`,
         `python`, `tensorflow` and `keras` (versions).
     """
-    if cpuinfo is None:
-        try:
-            cpuinfo = pathlib.Path("/proc/cpuinfo").read_text()
-        except OSError:
-            cpuinfo = ""
-    model, flags, processors = None, set(), 0
-    for line in cpuinfo.splitlines():
-        key, _, value = line.partition(":")
-        key, value = key.strip(), value.strip()
-        if key == "processor":
-            processors += 1
-        elif key == "model name" and model is None:
-            model = value
-        elif key == "flags" and not flags:
-            flags = set(value.split())
+    info = precision.read_cpuinfo(cpuinfo)
     return {
-        "cpu": model or platform.processor() or "unknown CPU",
-        "flags": [flag for flag in SPEED_FLAGS if flag in flags],
-        "cores": processors or os.cpu_count(),
+        "cpu": info["cpu"],
+        "flags": [flag for flag in SPEED_FLAGS if flag in info["flags"]],
+        "cores": info["cores"],
         "machine": platform.machine(),
         "python": platform.python_version(),
         "tensorflow": tf.__version__,

@@ -14,6 +14,12 @@ is measured in a separate process per model. One table is appended to
 RESULTS.md.
 
     python -m benchmarks.throughput --rounds 5
+
+`--policies` instead trains keras_vae's own networks (default and wide)
+under float32 and mixed_bfloat16 side by side in one process, and times the
+IWAE evaluation of the float32-trained weights under both policies; the
+table names the CPU, its flags and what `keras_vae.precision.resolve("auto")`
+picks there.
 """
 
 import argparse
@@ -24,6 +30,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -34,6 +41,8 @@ import keras_vae  # noqa: E402
 from benchmarks import harness  # noqa: E402
 from benchmarks import keras_example  # noqa: E402
 from keras_vae import datasets  # noqa: E402
+from keras_vae import evaluation  # noqa: E402
+from keras_vae import precision  # noqa: E402
 from keras_vae import schedules  # noqa: E402
 from keras_vae.models import checks  # noqa: E402
 
@@ -125,7 +134,15 @@ def main():
     parser.add_argument("--batch-checks", action="store_true",
                         help="only 28x28, batch 128: keras_vae with and without the in-graph "
                         "check of every training batch")
+    parser.add_argument("--policies", action="store_true",
+                        help="only 28x28: keras_vae's default and wide networks under float32 "
+                        "and mixed_bfloat16 side by side, training and IWAE evaluation")
+    parser.add_argument("--eval-images", type=int, default=200,
+                        help="with --policies: test images of the IWAE evaluation (K=1000)")
     args = parser.parse_args()
+    if args.policies:
+        policies(args)
+        return
     if args.batch_checks:
         batch_checks(args)
         return
@@ -218,6 +235,81 @@ reduction per batch); "unchecked" turns the check off (`checks._CHECK_BATCHES = 
 | --- | --- | --- |
 | keras_vae, unchecked | {rates['keras_vae_unchecked']:,.0f} | |
 | keras_vae, every batch checked | {rates['keras_vae']:,.0f} | {cost:.1%} |
+""")
+
+
+POLICY_NETWORKS = {
+    "default (conv 32/64, dense 256, latent 32)": {"filters": (32, 64), "hidden_units": 256},
+    "wide (conv 64/128, dense 512, latent 32)": {"filters": (64, 128), "hidden_units": 512},
+}
+"""The networks `--policies` compares: `build_vae`'s defaults and the wide model of issue 19."""
+
+POLICIES = ("float32", "mixed_bfloat16")
+
+
+def _policy_model(options, policy):
+    keras.utils.set_random_seed(0)
+    with precision.policy_scope(policy):
+        model = keras_vae.build_vae(latent_dim=32, seed=0, **options)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    return model
+
+
+def _timed_iwae(model, x, num_samples):
+    evaluation.log_likelihood(model, x[:8], num_samples=num_samples, verbose=0)  # tracing
+    start = time.perf_counter()
+    bound = evaluation.log_likelihood(model, x, num_samples=num_samples, verbose=0)["iwae"]
+    return len(x) / (time.perf_counter() - start), float(-bound.mean())
+
+
+def policies(args):
+    """float32 against mixed_bfloat16, training and IWAE evaluation, in one process."""
+    x = images(28, args.images)
+    test = datasets.binarize(datasets.load("mnist")[1][0][:args.eval_images], seed=0)
+    auto, reason = precision.resolve("auto")
+    rows = []
+    for label, options in POLICY_NETWORKS.items():
+        models = {policy: _policy_model(options, policy) for policy in POLICIES}
+        data = {policy: datasets.make_dataset(x, batch_size=args.batch_size, binarize=True,
+                                              seed=0) for policy in POLICIES}
+        seconds = {policy: [] for policy in POLICIES}
+        losses = {}
+        for _ in range(args.rounds):
+            for policy, model in models.items():
+                timer = harness.EpochTimer()
+                logs = model.fit(data[policy], epochs=1, verbose=0, callbacks=[timer]).history
+                seconds[policy].append(timer.seconds[0])
+                losses[policy] = logs["loss"][-1]
+        rates = {policy: len(x) / statistics.median(times[1:] or times)
+                 for policy, times in seconds.items()}
+        # The evaluation question: the float32-trained weights, decoded in each format.
+        evaluated = {"float32": models["float32"]}
+        evaluated["mixed_bfloat16"] = _policy_model(options, "mixed_bfloat16")
+        evaluated["mixed_bfloat16"].set_weights(models["float32"].get_weights())
+        iwae = {policy: _timed_iwae(model, test, 1000) for policy, model in evaluated.items()}
+        row = (f"| {label} | {rates['float32']:,.0f} | {rates['mixed_bfloat16']:,.0f} | "
+               f"{rates['mixed_bfloat16'] / rates['float32']:.2f} | "
+               f"{losses['float32']:.1f} / {losses['mixed_bfloat16']:.1f} | "
+               f"{iwae['float32'][0]:,.1f} | {iwae['mixed_bfloat16'][0]:,.1f} | "
+               f"{iwae['mixed_bfloat16'][0] / iwae['float32'][0]:.2f} | "
+               f"{iwae['float32'][1]:.2f} / {iwae['mixed_bfloat16'][1]:.2f} |")
+        print(row, flush=True)
+        rows.append(row)
+    harness.append_results(f"""
+## Precision: float32 against mixed_bfloat16 side by side, {datetime.date.today()}
+
+`python -m benchmarks.throughput --policies --rounds {args.rounds} --images {args.images}
+--eval-images {args.eval_images}` on {harness.machine()}. `precision.resolve("auto")`:
+{reason}. keras_vae's `build_vae` networks, 28x28, batch {args.batch_size}, Adam 1e-3,
+`make_dataset` with dynamic binarization; both policies in one process from the same
+initial weights, alternating one epoch each; images/s is the median of epochs 2 to
+{args.rounds}; the train loss is that of epoch {args.rounds}. Evaluation: the IWAE bound
+(K=1000) of the float32-trained weights on {args.eval_images} binarized test images,
+computed by a float32 copy and by a mixed_bfloat16 copy of the same weights.
+
+| networks | float32 images/s | mixed_bfloat16 images/s | ratio | train loss f32 / bf16 | IWAE f32 images/s | IWAE bf16 images/s | ratio | IWAE NLL f32 / bf16 |
+| --- | --- | --- | --- | --- | --- | --- | --- | --- |
+{chr(10).join(rows)}
 """)
 
 

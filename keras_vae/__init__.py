@@ -24,6 +24,7 @@ with _backend.quiet_start_up_logs():
     from keras_vae import models
     from keras_vae import networks
     from keras_vae import plotting
+    from keras_vae import precision
     from keras_vae import priors
     from keras_vae import saving
     from keras_vae import schedules
@@ -47,6 +48,7 @@ __all__ = [
     "models",
     "networks",
     "plotting",
+    "precision",
     "priors",
     "saving",
     "schedules",

@@ -5,6 +5,12 @@ Both return plain functional `keras.Model`s, so they can be inspected with
 `keras_vae.VAE` only needs an encoder that maps images to
 `[z_mean, z_log_var]` and a decoder that maps latent codes to per-pixel
 likelihood parameters (logits for the default Bernoulli likelihood).
+
+Under a mixed dtype policy (`keras_vae.precision`) the layers that set the
+likelihood's precision compute in float32 (`FLOAT32`): the encoder's
+heads (the posterior's mean and log-variance), the decoder's first layer
+(which reads the code) and its logits. They hold a small share of the
+networks' FLOPs; the convolutions run in the fast format.
 """
 
 import math
@@ -12,6 +18,9 @@ import math
 import keras
 
 from keras_vae.validation import check_int
+
+FLOAT32 = "float32"
+"""dtype of the layers that set the likelihood's precision, whatever the global policy."""
 
 
 def check_image_shape(image_shape):
@@ -109,10 +118,10 @@ def build_encoder(
     x = keras.layers.Flatten(name="flatten")(x)
     x = keras.layers.Dense(hidden_units, activation="relu", name="hidden")(x)
     if not variational:
-        code = keras.layers.Dense(latent_dim, name="code")(x)
+        code = keras.layers.Dense(latent_dim, name="code", dtype=FLOAT32)(x)
         return keras.Model(inputs, code, name=name)
-    z_mean = keras.layers.Dense(latent_dim, name="z_mean")(x)
-    z_log_var = keras.layers.Dense(latent_dim, name="z_log_var")(x)
+    z_mean = keras.layers.Dense(latent_dim, name="z_mean", dtype=FLOAT32)(x)
+    z_log_var = keras.layers.Dense(latent_dim, name="z_log_var", dtype=FLOAT32)(x)
     return keras.Model(inputs, [z_mean, z_log_var], name=name)
 
 
@@ -157,9 +166,9 @@ def build_decoder(
     if num_classes is not None:
         check_int("num_classes", num_classes)
         labels = keras.Input(shape=(num_classes,), name="labels")
-        x = keras.layers.Concatenate(name="z_and_labels")([x, labels])
+        x = keras.layers.Concatenate(name="z_and_labels", dtype=FLOAT32)([x, labels])
         inputs = [inputs, labels]
-    x = keras.layers.Dense(hidden_units, activation="relu", name="hidden")(x)
+    x = keras.layers.Dense(hidden_units, activation="relu", name="hidden", dtype=FLOAT32)(x)
     x = keras.layers.Dense(
         start_h * start_w * filters[-1], activation="relu", name="project"
     )(x)
@@ -179,7 +188,7 @@ def build_decoder(
         x = keras.layers.Cropping2D(
             ((0, out_h - height), (0, out_w - width)), name="crop"
         )(x)
-    logits = keras.layers.Conv2D(channels, 3, padding="same", name="logits")(x)
+    logits = keras.layers.Conv2D(channels, 3, padding="same", name="logits", dtype=FLOAT32)(x)
     return keras.Model(inputs, logits, name=name)
 
 

@@ -171,7 +171,8 @@ def test_idle_seconds_counts_idle_intervals_inside_the_window():
 
 
 BENCHMARKS = ("anomaly_detection", "augmentation", "evaluate_models", "input_pipeline",
-              "model_family", "throughput", "train_default", "train_mnist_classifier")
+              "model_family", "precision_nll", "throughput", "train_default",
+              "train_mnist_classifier")
 
 
 @pytest.mark.parametrize("name", BENCHMARKS)

@@ -10,6 +10,7 @@ from keras_vae import callbacks as vae_callbacks
 from keras_vae import datasets
 from keras_vae import likelihoods
 from keras_vae import plotting
+from keras_vae import precision
 from keras_vae import priors
 from keras_vae import saving
 from keras_vae import schedules
@@ -20,11 +21,12 @@ from keras_vae.models.vae import build_vae
 
 STORED_SETTINGS = ("dataset", "model", "likelihood", "prior", "epochs", "batch_size",
                    "latent_dim", "beta", "kl_warmup", "learning_rate", "lr_schedule", "seed",
-                   "binarize", "limit", "image_size", "color_mode", "plot_every")
+                   "binarize", "limit", "image_size", "color_mode", "plot_every",
+                   "precision")
 """The flags a run stores in `backup/settings.json` and `run.json`."""
 
 SETTING_DEFAULTS = {"model": "vae", "likelihood": "bernoulli", "prior": "normal",
-                    "lr_schedule": "constant"}
+                    "lr_schedule": "constant", "precision": "float32"}
 """Settings added after runs were first stored, with the values those runs used."""
 
 MAX_CLASSES = 10_000
@@ -67,6 +69,10 @@ def add_parser(commands):
     train.add_argument("--lr-schedule", choices=schedules.NAMES, default="constant",
                        help="cosine: decay the learning rate to 0 over the run "
                        "(Loshchilov and Hutter's cosine schedule, no restarts)")
+    train.add_argument("--precision", choices=precision.CHOICES, default="float32",
+                       help="dtype policy of the layers (weights stay float32); auto picks "
+                       "mixed_bfloat16 on CPUs with amx_bf16/avx512_bf16 and GPUs of compute "
+                       "capability 8+, mixed_float16 on 7.x GPUs, else float32")
     train.add_argument("--output", default="runs/vae", help="folder the run is written to")
     train.add_argument("--overwrite", action="store_true",
                        help="replace a run already in the output folder")
@@ -144,10 +150,14 @@ def run(args):
     options = {"image_shape": x_train.shape[1:], "latent_dim": args.latent_dim,
                "beta": args.beta, "likelihood": args.likelihood, "prior": args.prior,
                "seed": args.seed}
-    if conditional:
-        vae = build_conditional_vae(num_classes=num_classes, **options)
-    else:
-        vae = build_vae(**options)
+    policy, reason = precision.resolve(args.precision)
+    if args.precision != "float32":  # the default goes unsaid
+        print(f"keras-vae: precision {reason}", file=sys.stderr)
+    with precision.policy_scope(policy):
+        if conditional:
+            vae = build_conditional_vae(num_classes=num_classes, **options)
+        else:
+            vae = build_vae(**options)
     learning_rate = schedules.learning_rate(
         args.learning_rate, args.lr_schedule, epochs=args.epochs,
         steps_per_epoch=schedules.steps_per_epoch(len(x_train), args.batch_size))
@@ -201,6 +211,8 @@ def run(args):
             "train_images": int(x_train.shape[0]),
             "test_images": int(x_test.shape[0]),
             "image_shape": list(x_train.shape[1:]),
+            "precision": {"policy": policy, "reason": reason},
+            "hardware": precision.describe_hardware(),
             "final_metrics": final,
         })
         saving.save_model(vae, output / "model.keras")

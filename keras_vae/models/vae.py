@@ -117,7 +117,8 @@ class VAE(ImageModel):
         if not self.likelihood_layer.built:  # a deserialized one is built already
             self.likelihood_layer.build((None,) + image_shape)
         self.prior_layer = priors.get(prior, latent_dim, image_shape, seed=seed)
-        self.sampler = Sampling(seed=seed, name="sampling")
+        # float32 under any dtype policy: the codes keep their precision.
+        self.sampler = Sampling(seed=seed, name="sampling", dtype="float32")
         self._init_sampling(seed)
         self.beta = self.add_weight(
             shape=(),

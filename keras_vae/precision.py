@@ -1,0 +1,229 @@
+"""Choosing and applying the numeric precision (Keras dtype policy) of a model.
+
+Mixed precision computes a network's layers in a 16-bit format (bfloat16 or
+float16) and keeps its weights in float32. It pays only on hardware with fast
+units for that format: Intel CPUs with AMX (`amx_bf16`) or the AVX-512 BF16
+instructions (`avx512_bf16`), which oneDNN uses for TensorFlow's matrix
+products and convolutions, and GPUs with tensor cores (compute capability 7.0
+for float16, 8.0 for bfloat16). Elsewhere the 16-bit formats are emulated and
+slower than float32.
+
+- `resolve(policy)` turns `"float32"`, `"mixed_bfloat16"`, `"mixed_float16"`
+  or `"auto"` into a policy and a one-line reason; `"auto"` reads the
+  hardware (`describe_hardware()`).
+- `policy_scope(policy)` applies a policy while a model is built, and restores
+  the previous global policy afterwards:
+
+```python
+import keras, keras_vae
+from keras_vae import precision
+policy, reason = precision.resolve("auto")
+print(reason)
+with precision.policy_scope(policy):
+    vae = keras_vae.build_vae()
+vae.compile(optimizer=keras.optimizers.Adam(1e-3))  # float16 adds loss scaling
+```
+
+A keras_vae VAE keeps the likelihood in float32 under any policy: the
+posterior's mean and log-variance layers, the code sampler and the decoder's
+first layer and its logits compute in float32 (they are small); the log-probs,
+the KL term and the importance-weighted bound are computed from float32
+tensors (see `keras_vae.networks` and `keras_vae.models.vae`).
+"""
+
+import contextlib
+import os
+import pathlib
+import platform
+
+import keras
+import tensorflow as tf
+
+POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
+"""The policies a model can be built with."""
+
+CHOICES = POLICIES + ("auto",)
+"""What `resolve` accepts: a policy, or `"auto"` to choose from the hardware."""
+
+CPU_FLAGS = ("avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
+"""CPU flags that decide which fast kernels (oneDNN: AVX-512, bfloat16, AMX) TensorFlow can use."""
+
+BFLOAT16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
+"""A CPU with one of these computes bfloat16 products in hardware (best first)."""
+
+_FLAG_UNITS = {"amx_bf16": "AMX bfloat16 tiles", "avx512_bf16": "AVX-512 BF16 instructions"}
+
+
+def read_cpuinfo(cpuinfo=None):
+    """Returns the CPU's model name, logical processor count and flags.
+
+    Args:
+        cpuinfo: Text in the format of Linux's `/proc/cpuinfo`; read from
+            there when None (and treated as empty where there is none).
+
+    Returns:
+        A dict with `cpu` (the model name, or `platform.processor()`),
+        `cores` (processors listed, else `os.cpu_count()`) and `flags` (a
+        set of every flag of the first processor).
+    """
+    if cpuinfo is None:
+        try:
+            cpuinfo = pathlib.Path("/proc/cpuinfo").read_text()
+        except OSError:
+            cpuinfo = ""
+    model, flags, processors = None, set(), 0
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        key, value = key.strip(), value.strip()
+        if key == "processor":
+            processors += 1
+        elif key == "model name" and model is None:
+            model = value
+        elif key == "flags" and not flags:
+            flags = set(value.split())
+    return {"cpu": model or platform.processor() or "unknown CPU",
+            "cores": processors or os.cpu_count(), "flags": flags}
+
+
+def list_gpus():
+    """Returns TensorFlow's GPUs as dicts `{"name", "compute_capability"}`.
+
+    `compute_capability` is a `(major, minor)` tuple, or None where
+    TensorFlow does not report one.
+    """
+    gpus = []
+    for device in tf.config.list_physical_devices("GPU"):
+        details = tf.config.experimental.get_device_details(device)
+        capability = details.get("compute_capability")
+        gpus.append({"name": details.get("device_name", device.name),
+                     "compute_capability": tuple(capability) if capability else None})
+    return gpus
+
+
+def describe_hardware(cpuinfo=None, gpus=None):
+    """Describes the processors a model runs on, for `run.json` and benchmarks.
+
+    Args:
+        cpuinfo: `/proc/cpuinfo` text (see `read_cpuinfo`); read when None.
+        gpus: List of `{"name", "compute_capability"}` dicts; `list_gpus()`
+            when None.
+
+    Returns:
+        A JSON-ready dict: `cpu` (model name), `cpu_flags` (those of
+        `CPU_FLAGS` the CPU has, in that order), `cores`, `gpus` (name and
+        compute capability as `"8.0"`, or None) and `onednn` (False when
+        `TF_ENABLE_ONEDNN_OPTS=0` turns TensorFlow's oneDNN kernels off).
+    """
+    info = read_cpuinfo(cpuinfo)
+    gpus = list_gpus() if gpus is None else gpus
+    return {
+        "cpu": info["cpu"],
+        "cpu_flags": [flag for flag in CPU_FLAGS if flag in info["flags"]],
+        "cores": info["cores"],
+        "gpus": [{"name": gpu["name"],
+                  "compute_capability": _capability_text(gpu["compute_capability"])}
+                 for gpu in gpus],
+        "onednn": _onednn_enabled(),
+    }
+
+
+def _capability_text(capability):
+    return None if capability is None else ".".join(str(part) for part in capability)
+
+
+def _onednn_enabled():
+    return os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1").strip() not in ("0", "false", "False")
+
+
+def _check_policy(policy):
+    if not isinstance(policy, str):
+        raise TypeError(f"policy must be a str, one of {CHOICES}. Received: policy={policy!r}")
+    if policy not in CHOICES:
+        raise ValueError(f"policy must be one of {CHOICES}. Received: policy={policy!r}")
+    return policy
+
+
+def _gpu_choice(gpus):
+    """The policy for the first GPU, and why."""
+    gpu = gpus[0]
+    capability = gpu["compute_capability"]
+    name = f"the GPU {gpu['name']} (compute capability {_capability_text(capability)})"
+    if capability is not None and tuple(capability) >= (8, 0):
+        return "mixed_bfloat16", f"{name} has bfloat16 tensor cores"
+    if capability is not None and tuple(capability) >= (7, 0):
+        return "mixed_float16", f"{name} has float16 tensor cores (no bfloat16 ones)"
+    return "float32", f"{name} has no tensor cores"
+
+
+def _cpu_choice(info):
+    """The policy for the CPU described by `read_cpuinfo`, and why."""
+    name = f"the CPU {info['cpu']}"
+    fast = [flag for flag in BFLOAT16_CPU_FLAGS if flag in info["flags"]]
+    if not fast:
+        return "float32", f"{name} has neither {' nor '.join(BFLOAT16_CPU_FLAGS)}"
+    if not _onednn_enabled():
+        return "float32", (f"{name} has {fast[0]} but TF_ENABLE_ONEDNN_OPTS=0 turns off "
+                           "the oneDNN kernels that use it")
+    return "mixed_bfloat16", f"{name} has {fast[0]} ({_FLAG_UNITS[fast[0]]})"
+
+
+def resolve(policy="auto", cpuinfo=None, gpus=None):
+    """Returns the dtype policy to build a model with, and a one-line reason.
+
+    A named policy is returned as it is. `"auto"` picks a mixed policy only
+    where the hardware computes it fast: on the first GPU if there is one
+    (compute capability 8.0 or more: `mixed_bfloat16`, which needs no loss
+    scaling; 7.x: `mixed_float16`; older: `float32`), otherwise on the CPU
+    (`amx_bf16` or `avx512_bf16` with TensorFlow's oneDNN kernels on:
+    `mixed_bfloat16`; otherwise `float32`).
+
+    Args:
+        policy: One of `CHOICES`.
+        cpuinfo: `/proc/cpuinfo` text; read when None (for tests).
+        gpus: List of `{"name", "compute_capability"}` dicts; `list_gpus()`
+            when None (for tests).
+
+    Returns:
+        `(policy, reason)`: a name from `POLICIES` and one line saying which
+        policy was chosen and why.
+
+    Example:
+
+    ```python
+    >>> resolve("auto", cpuinfo="model name : Xeon\\nflags : avx512f amx_bf16", gpus=[])
+    ('mixed_bfloat16', 'auto chose mixed_bfloat16: the CPU Xeon has amx_bf16 (AMX bfloat16 tiles)')
+    ```
+    """
+    _check_policy(policy)
+    if policy != "auto":
+        return policy, f"{policy} was requested"
+    gpus = list_gpus() if gpus is None else gpus
+    chosen, why = _gpu_choice(gpus) if gpus else _cpu_choice(read_cpuinfo(cpuinfo))
+    return chosen, f"auto chose {chosen}: {why}"
+
+
+@contextlib.contextmanager
+def policy_scope(policy):
+    """Sets Keras's global dtype policy to `policy` inside a `with` block.
+
+    Layers take the global policy when they are created, so a model built in
+    the block keeps `policy` after it (its weights stay float32; it computes
+    in the policy's format). The previous global policy is restored on exit,
+    also when the block raises.
+
+    Args:
+        policy: A name from `POLICIES` (`resolve` first for `"auto"`).
+
+    Yields:
+        The policy's name.
+    """
+    _check_policy(policy)
+    if policy == "auto":
+        raise ValueError("policy_scope needs a policy; pass policy=\"auto\" to resolve() "
+                         "first. Received: policy='auto'")
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)
+    try:
+        yield policy
+    finally:
+        keras.config.set_dtype_policy(previous)
