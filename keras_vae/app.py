@@ -29,6 +29,10 @@ from keras_vae.explorer import InputProblem
 IMAGE_HEIGHT = 196
 """Display height of a decoded image, in CSS pixels (the image is the model's size)."""
 
+CSS = """.vae-image img { image-rendering: pixelated; width: 100% !important;
+  height: 100% !important; object-fit: contain; }"""
+"""Shows the small decoded images enlarged, with sharp pixels."""
+
 
 def free_port(host="127.0.0.1"):
     """Returns a TCP port free on `host` now."""
@@ -53,7 +57,7 @@ def build_app(explorer, title="keras_vae explorer"):
 
     def image(label, **kwargs):
         return gr.Image(label=label, format="png", height=IMAGE_HEIGHT, image_mode=None,
-                        interactive=False, **kwargs)
+                        interactive=False, elem_classes=["vae-image"], **kwargs)
 
     def guarded(function, blank_outputs):
         """Shows an `InputProblem` in the page instead of raising it."""
@@ -117,7 +121,8 @@ def build_app(explorer, title="keras_vae explorer"):
                     steps = gr.Slider(2, 16, value=8, step=1, label="steps")
                 interpolate_button = gr.Button("Interpolate")
                 strip = gr.Image(label="interpolation", format="png", interactive=False,
-                                 image_mode=None, height=IMAGE_HEIGHT // 2)
+                                 image_mode=None, height=IMAGE_HEIGHT // 2,
+                                 elem_classes=["vae-image"])
             interpolate_button.click(
                 guarded(explorer.interpolate, lambda _: _blank(explorer)),
                 [first, last, steps] + classes, strip, api_name="interpolate")
@@ -149,7 +154,8 @@ def build_app(explorer, title="keras_vae explorer"):
                     seed = gr.Number(value=0, precision=0, label="seed")
                     sample_button = gr.Button("Sample")
                 samples = gr.Image(label="samples", format="png", interactive=False,
-                                   image_mode=None, height=2 * IMAGE_HEIGHT)
+                                   image_mode=None, height=2 * IMAGE_HEIGHT,
+                                   elem_classes=["vae-image"], elem_id="samples")
             sample_button.click(guarded(explorer.sample_grid, lambda _: _blank(explorer)),
                                 [seed] + classes, samples, api_name="sample_grid")
 
@@ -163,5 +169,6 @@ def launch(app, host="127.0.0.1", port=None):
     _gradio()
     port = free_port(host) if port is None else port
     _, url, _ = app.launch(server_name=host, server_port=port, prevent_thread_lock=True,
-                           quiet=True, share=False, ssr_mode=False, inbrowser=False)
+                           quiet=True, share=False, ssr_mode=False, inbrowser=False,
+                           css=CSS)
     return url

@@ -223,8 +223,8 @@ class Explorer:
         """Returns `(x, notes)`: an uploaded or drawn image as one model input `(1, H, W, C)`.
 
         Accepts a NumPy image (grey, RGB or RGBA, uint8 or float) or the
-        dict of a drawing (its `composite`). Transparent pixels are laid on
-        white; a light background is inverted when the training images have
+        dict of a drawing (its `composite`). Transparent pixels take the
+        colour opposite the opaque ones (the ink); a light background is inverted when the training images have
         a dark one; another size is resized. Raises `InputProblem` for a
         missing or blank image.
         """
@@ -242,9 +242,11 @@ class Explorer:
             raise InputProblem(f"Expected a grey, RGB or RGBA image. Received an array of "
                                f"shape {image.shape}")
         notes = []
-        if image.shape[-1] == 4:
+        if image.shape[-1] == 4:  # transparent pixels: the colour opposite the ink's
             alpha = image[..., 3:]
-            image = image[..., :3] * alpha + (1.0 - alpha)
+            ink = image[..., :3][alpha[..., 0] > 0.5]
+            base = 0.0 if ink.size and ink.mean() > 0.5 else 1.0
+            image = image[..., :3] * alpha + base * (1.0 - alpha)
         channels = self.image_shape[-1]
         if channels == 1 and image.shape[-1] == 3:
             image = image.mean(axis=-1, keepdims=True)
