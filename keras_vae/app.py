@@ -130,11 +130,9 @@ def build_app(explorer, title="keras_vae explorer"):
             with gr.Tab("Draw or upload"):
                 with gr.Row():
                     drawing = gr.Sketchpad(
-                        label="draw (light on dark)", canvas_size=(280, 280),
-                        type="numpy", image_mode="RGBA",
-                        value={"background": np.zeros((280, 280, 3), "uint8"),
-                               "layers": [], "composite": None},
-                        brush=gr.Brush(colors=["#ffffff"], default_color="#ffffff",
+                        label="draw", canvas_size=(280, 280), type="numpy",
+                        image_mode="RGBA", elem_id="drawing",
+                        brush=gr.Brush(colors=["#000000"], default_color="#000000",
                                        default_size=18))
                     upload = gr.Image(label="or upload", type="numpy", sources=["upload"],
                                       image_mode=None)
