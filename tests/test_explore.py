@@ -20,7 +20,7 @@ from keras_vae import models
 from keras_vae.explorer import MAP_PIXELS
 from keras_vae.explorer import Explorer
 from keras_vae.explorer import InputProblem
-from tests.conftest import ROOT
+from conftest import ROOT
 
 needs_gradio = pytest.mark.skipif(
     importlib.util.find_spec("gradio") is None or importlib.util.find_spec("gradio_client")

@@ -11,7 +11,7 @@ import keras_vae
 from keras_vae import cli
 from keras_vae import export
 from keras_vae import models
-from tests.conftest import run_python
+from conftest import run_python
 
 
 def small_vae(latent_dim=2, seed=0):
