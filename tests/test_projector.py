@@ -63,3 +63,22 @@ def test_bad_arguments_are_refused():
     with pytest.raises(ValueError, match="every"):
         projector.EmbeddingProjector(np.zeros((3, 28, 28, 1)), "logs", every=0)
     assert keras_vae.projector is projector
+
+
+def test_train_writes_the_projector_files_with_its_flag(tmp_path, capsys):
+    from keras_vae import cli
+    from keras_vae import datasets
+
+    output = tmp_path / "run"
+    assert cli.main(["train", "--limit", "64", "--epochs", "2", "--latent-dim", "2",
+                     "--batch-size", "32", "--projector-every", "1", "--plot-every", "0",
+                     "--verbose", "0", "--output", str(output)]) == 0
+    capsys.readouterr()
+    model = keras_vae.saving.load_model(output / "model.keras")
+    _, (x_test, y_test) = datasets.load("mnist")
+    x_test = datasets.binarize(x_test[:64], seed=0)  # the run's test images
+    codes = tf.train.load_variable(tf.train.latest_checkpoint(str(output / "projector")),
+                                   projector.TENSOR_NAME)
+    np.testing.assert_allclose(codes, model.latent_codes(x_test), atol=1e-5)
+    labels = (output / "projector" / "metadata.tsv").read_text().split()
+    assert labels == [str(label) for label in y_test[:64]]
