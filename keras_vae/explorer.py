@@ -18,6 +18,10 @@ A conditional model takes a class in every panel that decodes; a model
 without an encoder (`DCGAN`) offers the sliders over its raw dimensions and
 the sample grid only. Input the app cannot use raises `InputProblem`, whose
 message the page shows.
+
+The file is a little over 300 lines: every panel reads the slider axes, map
+extent and reference scores that the constructor computes once, so they
+stay together in one class.
 """
 
 import numpy as np
