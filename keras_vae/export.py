@@ -17,8 +17,10 @@ The scorer's negative ELBO is a Monte Carlo estimate with fixed noise:
 `num_samples` standard normal draws `eps_k` chosen once from `seed` and
 shared by every image, so an image's score is the same in any batch and in
 every call (`negative_elbo`). `format="onnx"` converts the same functions
-with tf2onnx and `format="litert"` converts each SavedModel with TensorFlow's
-LiteRT (TFLite) converter.
+with tf2onnx (a part with ops tf2onnx cannot convert, such as the
+scorer's TensorFlow Probability ops, is left out with an `ExportWarning`)
+and `format="litert"` converts each SavedModel with TensorFlow's LiteRT
+(TFLite) converter.
 
 Example:
 
@@ -32,6 +34,7 @@ scores = scorer.signatures["score"](images=tf.constant(x))["neg_elbo"]
 import pathlib
 import shutil
 import tempfile
+import warnings
 
 import keras
 import numpy as np
@@ -44,6 +47,10 @@ from keras_vae.validation import check_int
 FORMATS = ("tf_saved_model", "onnx", "litert")
 SIGNATURES = {"decoder": "decode", "encoder": "encode", "scorer": "score"}
 """The part exported and the name of its serving signature."""
+
+
+class ExportWarning(UserWarning):
+    """A part of the model that the chosen format cannot hold was not exported."""
 
 
 def score_noise(latent_dim, num_samples=64, seed=0):
@@ -173,10 +180,19 @@ def _write_saved_model(model, path, name, function, signature):
 
 
 def _write_onnx(path, function, signature):
+    """Writes the ONNX file; returns None, or why the part cannot be converted."""
     tf2onnx = _extras.require("tf2onnx", "onnx", "--format onnx")
+    onnx = _extras.require("onnx", "onnx", "--format onnx")
     traced = tf.function(function, input_signature=signature)
-    tf2onnx.convert.from_function(traced, input_signature=signature, opset=17,
-                                  output_path=str(path))
+    model_proto, _ = tf2onnx.convert.from_function(traced, input_signature=signature,
+                                                   opset=17)
+    unknown = sorted({node.op_type for node in model_proto.graph.node
+                      if not onnx.defs.has(node.op_type, node.domain)})
+    if unknown:
+        return (f"tf2onnx cannot convert the TensorFlow ops {unknown}; use "
+                "format='tf_saved_model' or 'litert' for it")
+    pathlib.Path(path).write_bytes(model_proto.SerializeToString())
+    return None
 
 
 def _write_litert(model, path, name, function, signature):
@@ -204,7 +220,10 @@ def export_model(model, directory, format="tf_saved_model", num_samples=64, seed
         overwrite: Replace the parts already in `directory`.
 
     Returns:
-        A dict `{part: path}` of the files or folders written.
+        A dict `{part: path}` of the files or folders written. A part the
+        format cannot hold is left out with an `ExportWarning` saying why
+        (with ONNX, a scorer whose likelihood uses TensorFlow Probability
+        ops that tf2onnx does not convert).
 
     Raises:
         ValueError: an unknown format, or parts exist and not `overwrite`.
@@ -224,6 +243,7 @@ def export_model(model, directory, format="tf_saved_model", num_samples=64, seed
         raise FileExistsError(f"{existing[0]} exists. Pass overwrite=True (--overwrite) "
                               "to replace it.")
     directory.mkdir(parents=True, exist_ok=True)
+    written = {}
     for part, (function, signature) in parts.items():
         path = paths[part]
         if path.is_dir():
@@ -233,7 +253,12 @@ def export_model(model, directory, format="tf_saved_model", num_samples=64, seed
         if format == "tf_saved_model":
             _write_saved_model(model, path, SIGNATURES[part], function, signature)
         elif format == "onnx":
-            _write_onnx(path, function, signature)
+            problem = _write_onnx(path, function, signature)
+            if problem is not None:
+                warnings.warn(f"The {part} was not exported: {problem}.", ExportWarning,
+                              stacklevel=2)
+                continue
         else:
             _write_litert(model, path, SIGNATURES[part], function, signature)
-    return {part: str(path) for part, path in paths.items()}
+        written[part] = str(path)
+    return written

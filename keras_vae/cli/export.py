@@ -1,6 +1,8 @@
 """`keras-vae export MODEL`: write the decoder, encoder and anomaly scorer for serving."""
 
 import argparse
+import sys
+import warnings
 
 from keras_vae import export
 from keras_vae.cli import arguments
@@ -37,13 +39,20 @@ def add_parser(commands):
 def run(args):
     """Exports the parts of the model as `args` asks and returns the JSON summary."""
     model = arguments.load_image_model(args.model)
-    paths = export.export_model(model, args.output, format=args.format,
-                                num_samples=args.num_samples, seed=args.seed,
-                                overwrite=args.overwrite)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", export.ExportWarning)
+        paths = export.export_model(model, args.output, format=args.format,
+                                    num_samples=args.num_samples, seed=args.seed,
+                                    overwrite=args.overwrite)
+    skipped = [str(warning.message) for warning in caught
+               if issubclass(warning.category, export.ExportWarning)]
+    for message in skipped:
+        print(f"keras-vae export: {message}", file=sys.stderr)
     return {
         "model": str(args.model), "format": args.format, "output": str(args.output),
         "parts": {part: {"path": path, "signature": export.SIGNATURES[part]}
                   for part, path in paths.items()},
         "conditional": model.num_classes is not None,
         "scorer_num_samples": args.num_samples, "seed": args.seed,
+        "not_exported": skipped,
     }
