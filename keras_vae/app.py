@@ -41,7 +41,8 @@ def free_port(host="127.0.0.1"):
         return probe.getsockname()[1]
 
 
-def _gradio():
+def require_gradio():
+    """Imports and returns gradio, or raises `MissingExtraError` naming the `app` extra."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     return _extras.require("gradio", "app", "keras-vae explore")
 
@@ -52,7 +53,7 @@ def _blank(explorer):
 
 def build_app(explorer, title="keras_vae explorer"):
     """Returns the Gradio `Blocks` of the app for `explorer` (not launched)."""
-    gr = _gradio()
+    gr = require_gradio()
     conditional = explorer.num_classes is not None
 
     def image(label, **kwargs):
@@ -164,7 +165,7 @@ def build_app(explorer, title="keras_vae explorer"):
 
 def launch(app, host="127.0.0.1", port=None):
     """Starts `app` on `host:port` (a free port if None) without blocking; returns its URL."""
-    _gradio()
+    require_gradio()
     port = free_port(host) if port is None else port
     _, url, _ = app.launch(server_name=host, server_port=port, prevent_thread_lock=True,
                            quiet=True, share=False, ssr_mode=False, inbrowser=False,

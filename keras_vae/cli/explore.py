@@ -49,7 +49,7 @@ def start(args):
     from keras_vae import app as web_app
     from keras_vae.explorer import Explorer
 
-    web_app._gradio()  # a missing extra fails before any work
+    web_app.require_gradio()  # a missing extra fails before any work
     model = arguments.load_image_model(args.model)
     image_size, color_mode = arguments.image_options(args, model)
     x_train, y_train = arguments.load_split(args.dataset, args, "train", image_size,
