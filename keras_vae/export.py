@@ -176,7 +176,13 @@ def _write_saved_model(model, path, name, function, signature):
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.add_endpoint(name, function, input_signature=signature)
-    archive.write_out(str(path), verbose=False)
+    logger = tf.get_logger()  # TensorFlow logs "Assets written to ..." at INFO
+    level = logger.level
+    logger.setLevel("WARNING")
+    try:
+        archive.write_out(str(path), verbose=False)
+    finally:
+        logger.setLevel(level)
 
 
 def _write_onnx(path, function, signature):
