@@ -14,10 +14,13 @@ from keras_vae import _backend
 with _backend.quiet_start_up_logs():
     _backend.check_backend()
     from keras_vae import anomaly
+    from keras_vae import app
     from keras_vae import augmentation
     from keras_vae import callbacks
     from keras_vae import datasets
     from keras_vae import evaluation
+    from keras_vae import explorer
+    from keras_vae import export
     from keras_vae import layers
     from keras_vae import likelihoods
     from keras_vae import mixture
@@ -26,6 +29,7 @@ with _backend.quiet_start_up_logs():
     from keras_vae import plotting
     from keras_vae import precision
     from keras_vae import priors
+    from keras_vae import projector
     from keras_vae import saving
     from keras_vae import schedules
     from keras_vae import validation
@@ -37,11 +41,14 @@ __all__ = [
     "Sampling",
     "VAE",
     "anomaly",
+    "app",
     "augmentation",
     "build_vae",
     "callbacks",
     "datasets",
     "evaluation",
+    "explorer",
+    "export",
     "layers",
     "likelihoods",
     "mixture",
@@ -50,6 +57,7 @@ __all__ = [
     "plotting",
     "precision",
     "priors",
+    "projector",
     "saving",
     "schedules",
     "validation",

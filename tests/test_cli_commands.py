@@ -151,7 +151,8 @@ def _readme_flags(command):
     return set(re.findall(r"`(--[a-z-]+)", match.group(1)))
 
 
-@pytest.mark.parametrize("command", ["train", "evaluate", "anomaly", "augment"])
+@pytest.mark.parametrize("command", ["train", "evaluate", "anomaly", "augment", "explore",
+                                     "export"])
 def test_readme_lists_the_flags_argparse_has(command):
     parser = cli.build_parser()
     subparsers = next(action for action in parser._actions

@@ -1,6 +1,7 @@
 """The `keras-vae` command line (also `python -m keras_vae`).
 
-One module per subcommand (`train`, `evaluate`, `anomaly`, `augment`), each
+One module per subcommand (`train`, `evaluate`, `anomaly`, `augment`,
+`explore`, `export`), each
 with an `add_parser(commands)` and a `run(args)` that returns the JSON summary
 the command prints; shared flags live in `arguments`, and the life of a
 training run's folder (refuse, lock, back up, resume, finish) in `run_folder`.
@@ -21,10 +22,13 @@ import sys
 
 import tensorflow as tf
 
+from keras_vae._extras import MissingExtraError
 from keras_vae.callbacks import TrainingDivergedError
 from keras_vae.cli import anomaly
 from keras_vae.cli import augment
 from keras_vae.cli import evaluate
+from keras_vae.cli import explore
+from keras_vae.cli import export
 from keras_vae.cli import train
 from keras_vae.cli.run_folder import BACKUP_DIR
 from keras_vae.cli.run_folder import RUN_FILES
@@ -33,7 +37,7 @@ from keras_vae.cli.run_folder import RunFolderBusyError
 __all__ = ["BACKUP_DIR", "RUN_FILES", "build_parser", "main"]
 
 USER_ERRORS = (ValueError, OSError, NotImplementedError, RunFolderBusyError,
-               TrainingDivergedError, tf.errors.InvalidArgumentError)
+               TrainingDivergedError, MissingExtraError, tf.errors.InvalidArgumentError)
 """Exceptions that report a problem with the user's input rather than a bug."""
 
 
@@ -44,7 +48,7 @@ def build_parser():
         description="Train and use Variational Autoencoders built with Keras 3.",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for command in (train, evaluate, anomaly, augment):
+    for command in (train, evaluate, anomaly, augment, explore, export):
         command.add_parser(commands)
     return parser
 

@@ -18,6 +18,7 @@ from keras_vae.cli import arguments
 from keras_vae.cli.run_folder import RunFolder
 from keras_vae.models.conditional_vae import build_conditional_vae
 from keras_vae.models.vae import build_vae
+from keras_vae.projector import EmbeddingProjector
 
 STORED_SETTINGS = ("dataset", "model", "likelihood", "prior", "epochs", "batch_size",
                    "latent_dim", "beta", "kl_warmup", "learning_rate", "lr_schedule", "seed",
@@ -89,6 +90,11 @@ def add_parser(commands):
                        metavar="N",
                        help="save reconstruction and sample grids into OUTPUT/plots "
                        "every N epochs (0: none)")
+    train.add_argument("--projector-every", type=arguments.non_negative_int, default=0,
+                       metavar="N",
+                       help="write the codes of 1000 test images, their labels and a "
+                       "sprite for TensorBoard's Projector into OUTPUT/projector every N "
+                       "epochs (0: none)")
     train.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
                        help="Keras fit verbosity: 0 silent, 1 progress bar, 2 a line per "
                        "epoch (2 also shows TensorFlow's start-up log)")
@@ -181,6 +187,11 @@ def run(args):
             callbacks.append(vae_callbacks.ReconstructionPlotter(
                 x_test[:10], folder.path / "plots", every=args.plot_every, num_samples=16,
                 seed=args.seed, labels=y_test[:10] if conditional else None))
+        if args.projector_every:
+            callbacks.append(EmbeddingProjector(
+                x_test[:1000], folder.path / "projector",
+                labels=None if y_test is None else y_test[:1000],
+                every=args.projector_every))
         callbacks += [history, folder.backup_callback(), guard]
         # One pass over the data per epoch, through one iterator; a resumed
         # run skips the passes already trained, so it sees the same shuffles

@@ -1,0 +1,204 @@
+"""keras_vae.export and `keras-vae export`: SavedModels that serve what the Keras model computes."""
+
+import importlib.util
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_vae
+from keras_vae import cli
+from keras_vae import export
+from keras_vae import models
+from conftest import run_python
+
+
+def small_vae(latent_dim=2, seed=0):
+    model = keras_vae.build_vae(latent_dim=latent_dim, filters=(4, 8), hidden_units=16,
+                                seed=seed)
+    # Push the posterior means away from the prior's, so the KL part of the
+    # negative ELBO is several nats and a scorer that drops it is caught.
+    dense = model.encoder.get_layer("z_mean")
+    kernel, bias = dense.get_weights()
+    dense.set_weights([kernel, bias + 2.0])
+    return model
+
+
+def images(n=5, seed=1):
+    return (np.random.RandomState(seed).rand(n, 28, 28, 1) > 0.6).astype("float32")
+
+
+def numpy_negative_elbo(model, x, num_samples, seed):
+    """-ELBO in float64 from the model's encode/decode, Bernoulli likelihood."""
+    mean, log_var = (a.astype("float64") for a in model.encode(x))
+    eps = export.score_noise(model.latent_dim, num_samples, seed).numpy().astype("float64")
+    z = mean[None] + np.exp(0.5 * log_var)[None] * eps[:, None]  # (K, N, D)
+    p = model.decode(z.reshape(-1, model.latent_dim).astype("float32")).astype("float64")
+    p = np.clip(p.reshape((num_samples,) + x.shape), 1e-12, 1 - 1e-12)
+    log_px = (x * np.log(p) + (1 - x) * np.log1p(-p)).reshape(num_samples, len(x), -1).sum(-1)
+    log_pz = (-0.5 * z ** 2 - 0.5 * np.log(2 * np.pi)).sum(-1)
+    log_qz = (-0.5 * eps[:, None] ** 2 - 0.5 * log_var[None]
+              - 0.5 * np.log(2 * np.pi)).sum(-1)
+    return -(log_px + log_pz - log_qz).mean(axis=0)
+
+
+def test_negative_elbo_matches_a_numpy_reference_and_the_iwae_estimator():
+    model, x = small_vae(), images()
+    got = export.scores(model, x, num_samples=64, seed=3)
+    np.testing.assert_allclose(got, numpy_negative_elbo(model, x, 64, 3), rtol=2e-6)
+    # The same quantity, estimated with other noise by the evaluation module.
+    other = keras_vae.anomaly.anomaly_scores(model, x, "neg_elbo", num_samples=400)
+    np.testing.assert_allclose(got, other, rtol=2e-3)
+    # Shared noise: an image's score does not depend on its batch.
+    np.testing.assert_allclose(export.scores(model, x[2:3], num_samples=64, seed=3),
+                               got[2:3], rtol=1e-6)
+
+
+def test_saved_models_reload_in_a_fresh_process_and_match_the_model(tmp_path):
+    model, x = small_vae(), images()
+    z = np.random.RandomState(2).randn(4, 2).astype("float32")
+    paths = export.export_model(model, tmp_path / "served", num_samples=16, seed=1)
+    assert set(paths) == {"decoder", "encoder", "scorer"}
+    np.savez(tmp_path / "inputs.npz", x=x, z=z)
+    # The serving process imports TensorFlow only: no keras_vae, no Keras model.
+    result = run_python(f"""
+        import numpy as np, tensorflow as tf
+        inputs = np.load({str(tmp_path / "inputs.npz")!r})
+        paths = {json.dumps(paths)}
+        out = {{}}
+        decoder = tf.saved_model.load(paths["decoder"])
+        assert set(decoder.signatures) == {{"decode", "serving_default"}}
+        out["images"] = decoder.signatures["decode"](codes=tf.constant(inputs["z"]))["images"]
+        encoder = tf.saved_model.load(paths["encoder"])
+        encoded = encoder.signatures["encode"](images=tf.constant(inputs["x"]))
+        out["mean"], out["log_variance"] = encoded["mean"], encoded["log_variance"]
+        scorer = tf.saved_model.load(paths["scorer"])
+        out["neg_elbo"] = scorer.signatures["serving_default"](
+            images=tf.constant(inputs["x"]))["neg_elbo"]
+        np.savez({str(tmp_path / "outputs.npz")!r}, **{{k: v.numpy() for k, v in out.items()}})
+        import sys
+        print("keras_vae" in sys.modules)
+    """, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip() == "False"
+    out = np.load(tmp_path / "outputs.npz")
+    np.testing.assert_allclose(out["images"], model.decode(z), atol=1e-6)
+    mean, log_var = model.encode(x)
+    np.testing.assert_allclose(out["mean"], mean, atol=1e-6)
+    np.testing.assert_allclose(out["log_variance"], log_var, atol=1e-6)
+    np.testing.assert_allclose(out["neg_elbo"], export.scores(model, x, num_samples=16, seed=1),
+                               rtol=1e-6)
+    np.testing.assert_allclose(out["neg_elbo"], numpy_negative_elbo(model, x, 16, 1), rtol=2e-6)
+
+
+def test_a_conditional_models_signatures_take_labels(tmp_path):
+    model = models.build_conditional_vae(latent_dim=2, num_classes=3, filters=(4, 8),
+                                         hidden_units=16, seed=0)
+    x, labels = images(4), np.array([0, 2, 1, 2], "int32")
+    z = np.random.RandomState(3).randn(4, 2).astype("float32")
+    paths = export.export_model(model, tmp_path, num_samples=8)
+    decode = tf.saved_model.load(paths["decoder"]).signatures["decode"]
+    got = decode(codes=tf.constant(z), labels=tf.constant(labels))["images"].numpy()
+    np.testing.assert_allclose(got, model.decode(z, labels), atol=1e-6)
+    assert np.abs(got - model.decode(z, np.zeros(4, "int32"))).max() > 1e-4
+    encode = tf.saved_model.load(paths["encoder"]).signatures["encode"]
+    mean = encode(images=tf.constant(x), labels=tf.constant(labels))["mean"].numpy()
+    np.testing.assert_allclose(mean, model.encode(x, labels)[0], atol=1e-6)
+    score = tf.saved_model.load(paths["scorer"]).signatures["score"]
+    got = score(images=tf.constant(x), labels=tf.constant(labels))["neg_elbo"].numpy()
+    np.testing.assert_allclose(got, export.scores(model, x, labels, num_samples=8), rtol=1e-6)
+
+
+def test_an_autoencoder_exports_codes_and_a_reconstruction_error(tmp_path):
+    model = models.build_autoencoder(latent_dim=3, filters=(4, 8), hidden_units=16)
+    x = images(3)
+    paths = export.export_model(model, tmp_path)
+    codes = tf.saved_model.load(paths["encoder"]).signatures["encode"](
+        images=tf.constant(x))
+    assert set(codes) == {"codes"}
+    np.testing.assert_allclose(codes["codes"].numpy(), model.latent_codes(x), atol=1e-6)
+    error = tf.saved_model.load(paths["scorer"]).signatures["score"](
+        images=tf.constant(x))["reconstruction_error"].numpy()
+    expected = ((model.reconstruct(x).astype("float64") - x) ** 2).reshape(3, -1).sum(1)
+    np.testing.assert_allclose(error, expected, rtol=1e-5)
+
+
+def test_a_gan_exports_its_decoder_only(tmp_path):
+    model = models.build_dcgan(latent_dim=4, filters=(4, 8), seed=0)
+    assert set(export.export_model(model, tmp_path)) == {"decoder"}
+
+
+def test_existing_parts_are_kept_unless_overwrite(tmp_path):
+    model = small_vae()
+    export.export_model(model, tmp_path)
+    with pytest.raises(FileExistsError, match="overwrite"):
+        export.export_model(model, tmp_path)
+    export.export_model(model, tmp_path, overwrite=True)
+    with pytest.raises(ValueError, match="format must be one of"):
+        export.export_model(model, tmp_path, format="pickle")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("tf2onnx") is not None,
+                    reason="tf2onnx is installed: the missing-extra error cannot happen")
+def test_onnx_without_tf2onnx_is_a_one_line_error_naming_the_extra(tmp_path, capsys):
+    path = tmp_path / "model.keras"
+    small_vae().save(path)
+    assert cli.main(["export", str(path), "--output", str(tmp_path / "out"),
+                     "--format", "onnx"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0
+    assert "tf2onnx" in error and "keras_vae[onnx]" in error
+
+
+@pytest.mark.skipif(importlib.util.find_spec("tf2onnx") is None
+                    or importlib.util.find_spec("onnxruntime") is None,
+                    reason="needs tf2onnx and onnxruntime (pip install 'keras_vae[onnx]')")
+def test_onnx_decoder_runs_in_onnxruntime(tmp_path):
+    import onnxruntime
+
+    model = small_vae()
+    # The Bernoulli scorer's TFP ops (BroadcastArgs, MulNoNan) have no ONNX
+    # conversion: the scorer is left out, with a warning naming them.
+    with pytest.warns(export.ExportWarning, match="scorer was not exported.*BroadcastArgs"):
+        paths = export.export_model(model, tmp_path, format="onnx")
+    assert set(paths) == {"decoder", "encoder"}
+    assert not (tmp_path / "scorer.onnx").exists()
+    z = np.random.RandomState(4).randn(3, 2).astype("float32")
+    session = onnxruntime.InferenceSession(paths["decoder"])
+    (got,) = session.run(None, {session.get_inputs()[0].name: z})
+    np.testing.assert_allclose(got, model.decode(z), atol=1e-5)
+    session = onnxruntime.InferenceSession(paths["encoder"])
+    x = images(3)
+    names = [output.name for output in session.get_outputs()]
+    got = dict(zip(names, session.run(None, {session.get_inputs()[0].name: x})))
+    assert sorted(got) == ["log_variance", "mean"], names
+    np.testing.assert_allclose(got["mean"], model.encode(x)[0], atol=1e-5)
+
+
+@pytest.mark.slow
+def test_litert_decoder_matches_the_model(tmp_path):
+    model = small_vae()
+    paths = export.export_model(model, tmp_path, format="litert")
+    assert set(paths) == {"decoder", "encoder", "scorer"}
+    interpreter = tf.lite.Interpreter(model_path=paths["decoder"])
+    runner = interpreter.get_signature_runner("decode")
+    z = np.random.RandomState(5).randn(1, 2).astype("float32")
+    np.testing.assert_allclose(runner(codes=z)["images"], model.decode(z), atol=1e-5)
+
+
+def test_cli_export_prints_the_parts_and_refuses_other_models(tmp_path, capsys):
+    path = tmp_path / "model.keras"
+    small_vae().save(path)
+    assert cli.main(["export", str(path), "--output", str(tmp_path / "out"),
+                     "--num-samples", "4"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert {part: entry["signature"] for part, entry in report["parts"].items()} == {
+        "decoder": "decode", "encoder": "encode", "scorer": "score"}
+    assert (tmp_path / "out" / "scorer" / "saved_model.pb").exists()
+    import keras
+
+    other = tmp_path / "other.keras"
+    keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]).save(other)
+    assert cli.main(["export", str(other), "--output", str(tmp_path / "o2")]) == 2
+    assert "not a keras_vae model" in capsys.readouterr().err
