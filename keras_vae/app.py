@@ -52,7 +52,12 @@ def _blank(explorer):
 
 
 def build_app(explorer, title="keras_vae explorer"):
-    """Returns the Gradio `Blocks` of the app for `explorer` (not launched)."""
+    """Returns the Gradio `Blocks` of the app for `explorer` (not launched).
+
+    Args:
+        explorer: The `keras_vae.explorer.Explorer` whose panels the app shows.
+        title: The page's title.
+    """
     gr = require_gradio()
     conditional = explorer.num_classes is not None
 
@@ -164,7 +169,13 @@ def build_app(explorer, title="keras_vae explorer"):
 
 
 def launch(app, host="127.0.0.1", port=None):
-    """Starts `app` on `host:port` (a free port if None) without blocking; returns its URL."""
+    """Starts `app` on `host:port` (a free port if None) without blocking; returns its URL.
+
+    Args:
+        app: The Gradio `Blocks` from `build_app`.
+        host: The address to listen on (loopback by default).
+        port: The port; None picks a free one.
+    """
     require_gradio()
     port = free_port(host) if port is None else port
     _, url, _ = app.launch(server_name=host, server_port=port, prevent_thread_lock=True,

@@ -48,7 +48,12 @@ def to_uint8(image):
 
 
 def tile(images, ncols):
-    """Tiles images `(N, H, W, C)` into rows of `ncols`, returns `(rows*H, ncols*W, C)`."""
+    """Tiles images `(N, H, W, C)` into rows of `ncols`, returns `(rows*H, ncols*W, C)`.
+
+    Args:
+        images: Images `(N, H, W, C)`.
+        ncols: Images per row; the last row is padded with zeros.
+    """
     images = np.asarray(images)
     rows = -(-len(images) // ncols)
     padded = np.zeros((rows * ncols,) + images.shape[1:], images.dtype)
@@ -155,7 +160,12 @@ class Explorer:
         return self.model.decode(np.asarray(codes, "float32"), labels)
 
     def scores(self, x, y=None):
-        """Negative ELBO (VAE) or reconstruction error (Autoencoder) of images `x`."""
+        """Negative ELBO (VAE) or reconstruction error (Autoencoder) of images `x`.
+
+        Args:
+            x: Images in [0, 1] at the model's input shape.
+            y: Their classes, for a conditional model only.
+        """
         return export.scores(self.model, x, self._labels(y), num_samples=self.num_samples,
                              seed=self.seed)
 
@@ -170,7 +180,12 @@ class Explorer:
         return self.slider_center + (values * self.slider_scales) @ self.slider_directions
 
     def decode_sliders(self, values, label=None):
-        """Returns the image decoded from slider `values`, uint8."""
+        """Returns the image decoded from slider `values`, uint8.
+
+        Args:
+            values: One value per slider, in standard deviations along its direction.
+            label: The class to decode as, for a conditional model only.
+        """
         return to_uint8(self._decode(self.slider_code(values)[None], label)[0])
 
     def map_image(self):
@@ -188,14 +203,25 @@ class Explorer:
         return np.asarray(canvas.buffer_rgba())[..., :3].copy()
 
     def map_point(self, column, row):
-        """Returns the map coordinates `(u, v)` of pixel `(column, row)` of `map_image`."""
+        """Returns the map coordinates `(u, v)` of pixel `(column, row)` of `map_image`.
+
+        Args:
+            column: The pixel's column in the map image (from the left).
+            row: The pixel's row in the map image (from the top).
+        """
         x0, x1, y0, y1 = self.map_extent
         u = x0 + (column + 0.5) / MAP_PIXELS * (x1 - x0)
         v = y1 - (row + 0.5) / MAP_PIXELS * (y1 - y0)
         return float(u), float(v)
 
     def decode_point(self, u, v, label=None):
-        """Returns the image decoded from map coordinates `(u, v)`, uint8."""
+        """Returns the image decoded from map coordinates `(u, v)`, uint8.
+
+        Args:
+            u: The horizontal map coordinate.
+            v: The vertical map coordinate.
+            label: The class to decode as, for a conditional model only.
+        """
         if u is None or v is None or not np.isfinite([u, v]).all():
             raise InputProblem(f"Give two finite map coordinates. Received: u={u}, v={v}")
         code = self.map_center + np.array([u, v]) @ self.map_axes
@@ -212,7 +238,14 @@ class Explorer:
         return index
 
     def interpolate(self, first, last, steps=8, label=None):
-        """Returns a strip: test image `first`, `steps` decoded codes, test image `last`."""
+        """Returns a strip: test image `first`, `steps` decoded codes, test image `last`.
+
+        Args:
+            first: Index of the test image the strip starts from.
+            last: Index of the test image it ends at.
+            steps: Decoded codes between them (clipped to 2..32).
+            label: The class to decode as, for a conditional model only.
+        """
         first = self._test_index(first, "The first image")
         last = self._test_index(last, "The last image")
         steps = max(2, min(int(steps), 32))
@@ -269,7 +302,12 @@ class Explorer:
         return np.clip(image, 0.0, 1.0)[None], notes
 
     def score(self, image, label=None):
-        """Returns `(reconstruction uint8, text)` for a drawn or uploaded image."""
+        """Returns `(reconstruction uint8, text)` for a drawn or uploaded image.
+
+        Args:
+            image: The drawn or uploaded image (resized and converted as needed).
+            label: Its class, for a conditional model only.
+        """
         x, notes = self.prepare(image)
         if not self.encodes:
             raise InputProblem("This model has no encoder: it cannot reconstruct images.")
@@ -288,7 +326,13 @@ class Explorer:
         return to_uint8(reconstruction), text
 
     def sample_grid(self, seed=0, label=None, n=16):
-        """Returns `n` samples drawn with `seed`, tiled 4 per row, uint8."""
+        """Returns `n` samples drawn with `seed`, tiled 4 per row, uint8.
+
+        Args:
+            seed: Seed of the prior draws, an int >= 0.
+            label: The class to draw, for a conditional model only.
+            n: How many samples.
+        """
         try:
             seed = int(seed)
         except (TypeError, ValueError):

@@ -54,7 +54,13 @@ class ExportWarning(UserWarning):
 
 
 def score_noise(latent_dim, num_samples=64, seed=0):
-    """Returns the scorer's fixed standard normal draws, float32 `(num_samples, latent_dim)`."""
+    """Returns the scorer's fixed standard normal draws, float32 `(num_samples, latent_dim)`.
+
+    Args:
+        latent_dim: Size of the latent code.
+        num_samples: K, draws per image.
+        seed: Seed of the draws, an int >= 0.
+    """
     check_int("num_samples", num_samples)
     check_int("seed", seed, minimum=0)
     return tf.random.stateless_normal([num_samples, latent_dim], seed=[seed, 0])
@@ -91,7 +97,13 @@ def negative_elbo(model, x, noise, condition=None):
 
 
 def reconstruction_error(model, x, condition=None):
-    """Returns the summed squared error of each image's reconstruction, float32 `(N,)`."""
+    """Returns the summed squared error of each image's reconstruction, float32 `(N,)`.
+
+    Args:
+        model: An `Autoencoder` (or any model with an encoder).
+        x: A batch of images, a tensor.
+        condition: The model's condition tensor for a conditional model, else None.
+    """
     x = tf.cast(x, "float32")
     codes = _encode(model, x, condition)[0]
     error = tf.square(model._decode_tensor(codes, condition=condition) - x)
@@ -120,6 +132,14 @@ def scores(model, x, labels=None, num_samples=64, seed=0, batch_size=256):
 
     The negative ELBO (`negative_elbo`, with `score_noise(num_samples, seed)`)
     for a VAE, the reconstruction error for an `Autoencoder`.
+
+    Args:
+        model: A keras_vae VAE, ConditionalVAE or Autoencoder.
+        x: Images in [0, 1] at the model's input shape.
+        labels: Their classes, for a conditional model only.
+        num_samples: K, codes per image for the negative ELBO.
+        seed: Seed of the scorer's draws (`score_noise`).
+        batch_size: Images scored at a time.
     """
     x = check_images(x, image_shape=model.image_shape)
     labels = model.check_labels(labels, len(x))
