@@ -181,7 +181,9 @@ def distributed_fit(model, dataset, *, epochs, steps_per_epoch, validation_data=
         validation_data: Optional finite dataset of global batches, evaluated
             after every epoch.
         callbacks: Keras callbacks.
-        strategy: The strategy; the current one by default.
+        strategy: The strategy; by default the one the model was built under.
+            Under `MultiWorkerMirroredStrategy` the model's `predict` (and
+            `reconstruct`, `sample`, ...) then runs on each process alone.
         verbose: 0 silent; otherwise one line per epoch.
 
     Returns:
@@ -190,7 +192,7 @@ def distributed_fit(model, dataset, *, epochs, steps_per_epoch, validation_data=
     Raises:
         WorkerLostError: when another worker stops or cannot be reached.
     """
-    strategy = strategy or tf.distribute.get_strategy()
+    strategy = strategy or model.distribute_strategy
     check_int("epochs", epochs, minimum=1)
     check_int("steps_per_epoch", steps_per_epoch, minimum=1)
     if not hasattr(model, "compute_vae_losses"):
@@ -202,6 +204,12 @@ def distributed_fit(model, dataset, *, epochs, steps_per_epoch, validation_data=
     with strategy.scope():
         if not model.optimizer.built:
             model.optimizer.build(model.trainable_variables)
+    if needs_custom_loop(strategy):
+        # Keras's `predict` under this strategy runs collectives, which every
+        # worker would have to join; the chief's pictures (in callbacks and
+        # after training, when the other workers may be gone) predict alone.
+        model._distribute_strategy = None
+        model.predict_function = None
     callback_list = keras.callbacks.CallbackList(
         callbacks, model=model, epochs=epochs, steps=steps_per_epoch, verbose=0)
     model.stop_training = False
