@@ -17,6 +17,7 @@ with _backend.quiet_start_up_logs():
     from keras_vae import augmentation
     from keras_vae import callbacks
     from keras_vae import datasets
+    from keras_vae import distribute
     from keras_vae import evaluation
     from keras_vae import layers
     from keras_vae import likelihoods
@@ -40,6 +41,7 @@ __all__ = [
     "build_vae",
     "callbacks",
     "datasets",
+    "distribute",
     "evaluation",
     "layers",
     "likelihoods",
