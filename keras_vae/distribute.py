@@ -5,6 +5,8 @@
   CPUs when there is no GPU) or `"multi-worker"` (`MultiWorkerMirroredStrategy`,
   the cluster read from the `TF_CONFIG` environment variable).
 - `is_chief(strategy)`: whether this process writes the run's files.
+- `tf_config(workers, index)` and `loopback_cluster(n)`: the `TF_CONFIG` of
+  a worker, and a cluster of `n` workers on this machine (to try it out).
 - `needs_custom_loop(strategy)`: whether `model.fit` fails under the strategy.
 - `distributed_fit(model, dataset, ...)`: a VAE's training loop written with
   `strategy.run`, for the strategies under which `fit` fails.
@@ -27,6 +29,7 @@ https://www.tensorflow.org/tutorials/distribute/custom_training
 
 import json
 import os
+import socket
 
 import keras
 import numpy as np
@@ -130,6 +133,48 @@ def cluster_from_environment(environ=None):
     return config
 
 
+def tf_config(workers, index):
+    """Returns the `TF_CONFIG` value (JSON) of worker `index` of a cluster.
+
+    Args:
+        workers: The workers' `host:port` addresses, the chief first.
+        index: This worker's place in `workers`.
+
+    Example:
+
+    ```python
+    os.environ["TF_CONFIG"] = keras_vae.distribute.tf_config(
+        ["10.0.0.1:2222", "10.0.0.2:2222"], index=0)  # on the first machine
+    ```
+    """
+    workers = [str(worker) for worker in workers]
+    if not workers:
+        raise ValueError(f"workers must list at least one address. Received: workers={workers}")
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(workers):
+        raise ValueError(f"index must be an int from 0 to {len(workers) - 1}. "
+                         f"Received: index={index!r}")
+    return json.dumps({"cluster": {"worker": workers},
+                       "task": {"type": "worker", "index": index}})
+
+
+def loopback_cluster(num_workers):
+    """Returns `num_workers` addresses `127.0.0.1:PORT` on ports free right now.
+
+    For a cluster of processes on this machine (tests, benchmarks). The
+    ports are free when chosen; start the workers soon after.
+    """
+    check_int("num_workers", num_workers)
+    sockets = []
+    try:
+        for _ in range(num_workers):
+            sockets.append(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            sockets[-1].bind(("127.0.0.1", 0))
+        return [f"127.0.0.1:{sock.getsockname()[1]}" for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
 def is_chief(strategy=None):
     """Whether this process is the one that writes the run (the chief).
 
@@ -219,6 +264,7 @@ def distributed_fit(model, dataset, *, epochs, steps_per_epoch, validation_data=
         callback_list.on_train_begin()
         initial_epoch = _copy_from_chief(strategy, model, model._initial_epoch or 0)
         train_step = _train_step_function(model, strategy)
+        evaluate_step = _evaluate_step_function(model, strategy)
         iterator = iter(strategy.experimental_distribute_dataset(
             _shard_by_data(dataset.skip(initial_epoch * steps_per_epoch))))
         logs = {}
@@ -234,7 +280,7 @@ def distributed_fit(model, dataset, *, epochs, steps_per_epoch, validation_data=
                     break
             logs = _mean_logs(totals)
             if validation_data is not None:
-                validation = _evaluate(model, strategy, validation_data)
+                validation = _evaluate(evaluate_step, strategy, validation_data)
                 logs.update({f"val_{key}": value for key, value in validation.items()})
             callback_list.on_epoch_end(epoch, logs)
             for key, value in logs.items():
@@ -246,14 +292,20 @@ def distributed_fit(model, dataset, *, epochs, steps_per_epoch, validation_data=
                 break
         callback_list.on_train_end(logs)
     except LOST_WORKER_ERRORS as error:
-        message = (error.message if isinstance(error, tf.errors.OpError)
-                   else str(error)).strip().splitlines()
         raise WorkerLostError(
             f"Another worker stopped or cannot be reached (epoch {epoch + 1}): "
-            f"{message[-1] if message else type(error).__name__}. Restart every worker; "
-            "a run with a backup (keras-vae train --resume) continues from its last "
-            "completed epoch.") from error
+            f"{_cause(error)}. Restart every worker; a run with a backup "
+            "(keras-vae train --resume) continues from its last completed epoch.") from error
     return history
+
+
+def _cause(error):
+    """The line of a collective's error that says why it was aborted."""
+    lines = [line.strip() for line in str(getattr(error, "message", error)).splitlines()]
+    for line in lines:
+        if "aborted by" in line or "Connection" in line or "timed out" in line.lower():
+            return line.rstrip(".")
+    return type(error).__name__
 
 
 def _shard_by_data(dataset):
@@ -308,15 +360,20 @@ def _train_step_function(model, strategy):
     return step
 
 
-def _evaluate(model, strategy, dataset):
-    """Returns the mean validation losses over `dataset`, on every worker."""
+def _evaluate_step_function(model, strategy):
+    """Returns a `tf.function` evaluating one global batch; it returns the global sums."""
 
-    @tf.function
+    @tf.function(reduce_retracing=True)
     def step(data):
         sums = strategy.run(lambda batch: _summed_losses(model, batch, False)[1],
                             args=(data,))
         return strategy.reduce("SUM", sums, axis=None)
 
+    return step
+
+
+def _evaluate(step, strategy, dataset):
+    """Returns the mean validation losses over `dataset` (on every worker)."""
     totals = np.zeros(4)
     for data in strategy.experimental_distribute_dataset(_shard_by_data(dataset)):
         totals += step(data).numpy()
