@@ -229,8 +229,9 @@ strategy = distribute.make_strategy("multi-worker" if "TF_CONFIG" in os.environ 
 with strategy.scope():
     keras.utils.set_random_seed(0)
     vae = build_vae(latent_dim=4, filters=(8, 16), hidden_units=32, seed=0)
-    # Near-deterministic codes (posterior std ~ 3e-7): each replica draws its own
-    # noise, so the runs agree only where the noise does not matter.
+    # Near-deterministic codes (the log-variance is bounded near -10, so the
+    # posterior std is ~0.007): the replicas' noise draws differ from the single
+    # run's, and this keeps that difference small.
     layer = vae.encoder.get_layer("z_log_var")
     layer.kernel.assign(np.zeros(layer.kernel.shape))
     layer.bias.assign(np.full(layer.bias.shape, -30.0))
@@ -276,16 +277,18 @@ def test_two_workers_take_the_first_step_of_one_and_end_identical(tmp_path):
     start, first_single, _ = _weights(tmp_path / "single.npz")
     start_0, first_0, end_0 = _weights(tmp_path / "w0.npz")
     _, first_1, end_1 = _weights(tmp_path / "w1.npz")
-    moved = 0.0
+    # Summing the replicas' mean losses (no per-replica scaling) would double the
+    # step (error 1); averaging twice would halve it (error 0.5). The noise leaves
+    # up to ~0.11 on single tensors of the encoder, ~0.002 on the whole step.
+    moved, difference = 0.0, 0.0
     for a, a0, s, m in zip(start, start_0, first_single, first_0):
         np.testing.assert_array_equal(a, a0)
         size = np.linalg.norm(s - a)
         if size > 0:
-            # Summing the replicas' mean losses (no per-replica scaling) would double
-            # the step (error 1); averaging twice would halve it (error 0.5).
-            assert np.linalg.norm((m - a) - (s - a)) / size < 0.05
-        moved += size
-    assert moved > 0
+            assert np.linalg.norm((m - a) - (s - a)) / size < 0.15, a.shape
+        moved += size ** 2
+        difference += np.linalg.norm((m - a) - (s - a)) ** 2
+    assert moved > 0 and np.sqrt(difference / moved) < 0.02
     for a, b in zip(first_0, first_1):
         np.testing.assert_array_equal(a, b)
     for a, b in zip(end_0, end_1):  # worker 1 disturbed its weights: the chief's won
