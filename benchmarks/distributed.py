@@ -115,7 +115,7 @@ def run_worker(args):
 
 
 def run_cluster(num_workers, args, folder):
-    """Starts `num_workers` workers on loopback ports, one core each; returns the chief's numbers."""
+    """Starts `num_workers` workers on loopback ports, one core each; returns the chief's result."""
     cores = sorted(os.sched_getaffinity(0))
     if len(cores) < num_workers:
         raise SystemExit(f"{num_workers} workers need {num_workers} cores; "
