@@ -18,6 +18,7 @@ with _backend.quiet_start_up_logs():
     from keras_vae import augmentation
     from keras_vae import callbacks
     from keras_vae import datasets
+    from keras_vae import distribute
     from keras_vae import evaluation
     from keras_vae import explorer
     from keras_vae import export
@@ -46,6 +47,7 @@ __all__ = [
     "build_vae",
     "callbacks",
     "datasets",
+    "distribute",
     "evaluation",
     "explorer",
     "export",

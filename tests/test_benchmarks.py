@@ -170,8 +170,8 @@ def test_idle_seconds_counts_idle_intervals_inside_the_window():
     assert live.idle_seconds() < 0.15
 
 
-BENCHMARKS = ("anomaly_detection", "augmentation", "evaluate_models", "input_pipeline",
-              "model_family", "precision_nll", "throughput", "train_default",
+BENCHMARKS = ("anomaly_detection", "augmentation", "distributed", "evaluate_models",
+              "input_pipeline", "model_family", "precision_nll", "throughput", "train_default",
               "train_mnist_classifier")
 
 

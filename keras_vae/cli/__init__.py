@@ -9,8 +9,8 @@ training run's folder (refuse, lock, back up, resume, finish) in `run_folder`.
 Stdout carries only that JSON: anything else written to stdout while a
 command runs (Keras progress bars, notes) goes to stderr. Errors in the
 user's input (`ValueError`, `OSError`, a model that cannot do what the
-command needs (`NotImplementedError`), a folder in use, a diverged run, data
-that fails the in-graph checks) are printed as one line,
+command needs (`NotImplementedError`), a folder in use, a diverged run, a lost
+worker of a cluster, data that fails the in-graph checks) are printed as one line,
 `keras-vae: error: ...`, with exit status 2; any other exception is a bug and
 keeps its traceback.
 """
@@ -33,11 +33,13 @@ from keras_vae.cli import train
 from keras_vae.cli.run_folder import BACKUP_DIR
 from keras_vae.cli.run_folder import RUN_FILES
 from keras_vae.cli.run_folder import RunFolderBusyError
+from keras_vae.distribute import WorkerLostError
 
 __all__ = ["BACKUP_DIR", "RUN_FILES", "build_parser", "main"]
 
 USER_ERRORS = (ValueError, OSError, NotImplementedError, RunFolderBusyError,
-               TrainingDivergedError, MissingExtraError, tf.errors.InvalidArgumentError)
+               TrainingDivergedError, MissingExtraError, WorkerLostError,
+               tf.errors.InvalidArgumentError)
 """Exceptions that report a problem with the user's input rather than a bug."""
 
 

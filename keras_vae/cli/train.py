@@ -5,9 +5,11 @@ import sys
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from keras_vae import callbacks as vae_callbacks
 from keras_vae import datasets
+from keras_vae import distribute
 from keras_vae import likelihoods
 from keras_vae import plotting
 from keras_vae import precision
@@ -80,7 +82,7 @@ def add_parser(commands):
     train.add_argument("--resume", action="store_true",
                        help="continue the interrupted run in the output folder from its "
                        "last completed epoch, with that run's settings (other flags "
-                       "but --verbose are ignored)")
+                       "but --verbose and --strategy are ignored)")
     train.add_argument(
         "--binarize", choices=("dynamic", "none"), default="dynamic",
         help="dynamic: resample every training pixel as Bernoulli(intensity) "
@@ -95,6 +97,11 @@ def add_parser(commands):
                        help="write the codes of 1000 test images, their labels and a "
                        "sprite for TensorBoard's Projector into OUTPUT/projector every N "
                        "epochs (0: none)")
+    train.add_argument(
+        "--strategy", choices=distribute.STRATEGIES, default="none",
+        help="mirrored: every local GPU; multi-worker: the machines of the cluster in "
+        "TF_CONFIG (start every worker with the same flags; only the chief writes "
+        "--output). --batch-size is the global batch, split between replicas")
     train.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
                        help="Keras fit verbosity: 0 silent, 1 progress bar, 2 a line per "
                        "epoch (2 also shows TensorFlow's start-up log)")
@@ -128,12 +135,16 @@ def _check_labels(y_train, y_test):
 
 def run(args):
     """Trains as `args` asks and returns the JSON summary of the run."""
+    # Made first: a MultiWorkerMirroredStrategy must exist before TensorFlow runs.
+    strategy = distribute.make_strategy(args.strategy)
+    chief = distribute.is_chief(strategy)
     folder = RunFolder(args.output)
-    folder.check_not_in_use()
-    if args.resume:
-        args = _resume_settings(args, folder)
-    else:
-        folder.check_can_start(args.overwrite)
+    if chief:  # the other workers of a cluster leave the folder alone
+        folder.check_not_in_use()
+        if args.resume:
+            args = _resume_settings(args, folder)
+        else:
+            folder.check_can_start(args.overwrite)
     settings = {key: getattr(args, key) for key in STORED_SETTINGS}
 
     # Everything that can be checked is checked before the folder is touched.
@@ -159,15 +170,19 @@ def run(args):
     policy, reason = precision.resolve(args.precision)
     if args.precision != "float32":  # the default goes unsaid
         print(f"keras-vae: precision {reason}", file=sys.stderr)
-    with precision.policy_scope(policy):
+    with strategy.scope(), precision.policy_scope(policy):
         if conditional:
             vae = build_conditional_vae(num_classes=num_classes, **options)
         else:
             vae = build_vae(**options)
-    learning_rate = schedules.learning_rate(
-        args.learning_rate, args.lr_schedule, epochs=args.epochs,
-        steps_per_epoch=schedules.steps_per_epoch(len(x_train), args.batch_size))
-    vae.compile(optimizer=keras.optimizers.Adam(learning_rate))
+        learning_rate = schedules.learning_rate(
+            args.learning_rate, args.lr_schedule, epochs=args.epochs,
+            steps_per_epoch=schedules.steps_per_epoch(len(x_train), args.batch_size))
+        vae.compile(optimizer=keras.optimizers.Adam(learning_rate))
+    validation = (x_test, y_test) if conditional else (x_test,)
+    steps = schedules.steps_per_epoch(len(x_train), args.batch_size)
+    if not chief:
+        return _train_worker(args, vae, strategy, train_data, validation, steps)
 
     with folder:
         if args.resume:
@@ -193,15 +208,8 @@ def run(args):
                 labels=None if y_test is None else y_test[:1000],
                 every=args.projector_every))
         callbacks += [history, folder.backup_callback(), guard]
-        # One pass over the data per epoch, through one iterator; a resumed
-        # run skips the passes already trained, so it sees the same shuffles
-        # and binarization noise as a run that was never interrupted.
-        steps = schedules.steps_per_epoch(len(x_train), args.batch_size)
-        train_data = train_data.repeat().skip(folder.completed_epochs() * steps)
-        vae.fit(
-            train_data, epochs=args.epochs, steps_per_epoch=steps,
-            validation_data=(x_test, y_test) if conditional else (x_test,),
-            validation_batch_size=256, callbacks=callbacks, verbose=args.verbose)
+        _fit(args, vae, strategy, train_data, validation, callbacks, steps,
+             completed_epochs=folder.completed_epochs())
         if guard.diverged is not None:
             last_good = folder.path / "last_good.keras"
             saving.save_model(vae, last_good)
@@ -224,11 +232,46 @@ def run(args):
             "image_shape": list(x_train.shape[1:]),
             "precision": {"policy": policy, "reason": reason},
             "hardware": precision.describe_hardware(),
+            "strategy": args.strategy,
+            "replicas": strategy.num_replicas_in_sync,
             "final_metrics": final,
         })
         saving.save_model(vae, output / "model.keras")
         folder.finish()
     return {"output": str(output), **final}
+
+
+def _fit(args, vae, strategy, train_data, validation, callbacks, steps, completed_epochs=0):
+    """Trains with `fit`, or with `distribute.distributed_fit` where `fit` fails.
+
+    Returns the history of the epochs trained (a dict of lists).
+    """
+    # One pass over the data per epoch, through one iterator; a resumed
+    # run skips the passes already trained, so it sees the same shuffles
+    # and binarization noise as a run that was never interrupted.
+    if distribute.needs_custom_loop(strategy):
+        # It skips the epochs of the chief's checkpoint by itself.
+        return distribute.distributed_fit(
+            vae, train_data.repeat(), epochs=args.epochs, steps_per_epoch=steps,
+            validation_data=tf.data.Dataset.from_tensor_slices(validation).batch(256),
+            callbacks=callbacks, strategy=strategy, verbose=args.verbose)
+    return vae.fit(
+        train_data.repeat().skip(completed_epochs * steps), epochs=args.epochs,
+        steps_per_epoch=steps, validation_data=validation, validation_batch_size=256,
+        callbacks=callbacks, verbose=args.verbose).history
+
+
+def _train_worker(args, vae, strategy, train_data, validation, steps):
+    """Trains on a worker that is not the chief: the same steps, no files written."""
+    guard = vae_callbacks.DivergenceGuard(raise_error=False)
+    callbacks = [guard]
+    if args.kl_warmup:
+        callbacks.insert(0, vae_callbacks.LinearKLWarmup(target=args.beta,
+                                                         length=args.kl_warmup))
+    history = _fit(args, vae, strategy, train_data, validation, callbacks, steps)
+    if guard.diverged is not None:
+        raise vae_callbacks.TrainingDivergedError(guard.message())
+    return {"output": None, **{key: values[-1] for key, values in history.items()}}
 
 
 def _save_final_pictures(vae, history, x_test, y_test, output, seed):

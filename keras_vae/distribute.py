@@ -1,0 +1,418 @@
+"""Training on several devices or machines with TensorFlow's `tf.distribute`.
+
+- `make_strategy(name)`: `"none"` (the default strategy, one device),
+  `"mirrored"` (`MirroredStrategy` over every local GPU, or over the logical
+  CPUs when there is no GPU) or `"multi-worker"` (`MultiWorkerMirroredStrategy`,
+  the cluster read from the `TF_CONFIG` environment variable).
+- `is_chief(strategy)`: whether this process writes the run's files.
+- `tf_config(workers, index)` and `loopback_cluster(n)`: the `TF_CONFIG` of
+  a worker, and a cluster of `n` workers on this machine (to try it out).
+- `needs_custom_loop(strategy)`: whether `model.fit` fails under the strategy.
+- `distributed_fit(model, dataset, ...)`: a VAE's training loop written with
+  `strategy.run`, for the strategies under which `fit` fails.
+
+Batch size, learning rate and loss scaling. The batch size is the *global*
+batch: every step trains on `batch_size` images split across all replicas
+(`batch_size / replicas` each; `tf.distribute` splits each batch of the
+dataset). Each replica's loss is the sum of its images' losses divided by the
+number of images in the global batch, so the gradients, which the optimizer
+sums over replicas, are those of the mean loss over the global batch: the
+same number whatever the number of replicas, and the learning rate needs no
+change when replicas are added. (`VAE.train_step`, which `fit` runs, divides
+its per-replica mean by the number of replicas, which is the same for equal
+shares.) To use more replicas at the same speed per replica, raise the
+global batch with them; the learning rate then stays a choice of its own.
+
+Reference: the TensorFlow guide "Custom training with tf.distribute.Strategy",
+https://www.tensorflow.org/tutorials/distribute/custom_training
+
+Length: about 400 lines, half of them docstrings. The strategies and the loop
+that one of them needs are one concept (training under `tf.distribute`); the
+module shrinks by half when `distributed_fit` can go (see its docstring).
+"""
+
+import json
+import os
+import socket
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_vae.models.checks import check_batch
+from keras_vae.validation import check_int
+
+STRATEGIES = ("none", "mirrored", "multi-worker")
+"""Names `make_strategy` (and `keras-vae train --strategy`) accepts."""
+
+COLLECTIVE_TIMEOUT_SECONDS = 600.0
+"""Default time a multi-worker collective may wait for the other workers.
+
+Long enough for the chief to write its plots and checkpoint at the end of an
+epoch while the others wait; a worker that dies is detected at once (its
+connection is reset), this bound is for one that stops answering.
+"""
+
+LOST_WORKER_ERRORS = (tf.errors.UnavailableError, tf.errors.DeadlineExceededError,
+                      tf.errors.AbortedError, tf.errors.CancelledError)
+"""What a collective raises when another worker stops or cannot be reached."""
+
+
+class WorkerLostError(RuntimeError):
+    """Raised when another worker of a multi-worker run stops or cannot be reached."""
+
+
+def make_strategy(name="none", devices=None, timeout_seconds=COLLECTIVE_TIMEOUT_SECONDS):
+    """Returns the `tf.distribute.Strategy` called `name`.
+
+    Create it before TensorFlow runs anything else (`MultiWorkerMirroredStrategy`
+    must be), and build and compile the model inside its `scope()`.
+
+    Args:
+        name: `"none"`, `"mirrored"` or `"multi-worker"` (see the module docstring).
+        devices: For `"mirrored"`: the devices to use; by default every GPU,
+            or, without GPUs, every logical CPU (one unless
+            `tf.config.set_logical_device_configuration` made more).
+        timeout_seconds: For `"multi-worker"`: the longest a collective waits
+            for the other workers before failing; None waits forever.
+
+    Returns:
+        A `tf.distribute.Strategy`.
+
+    Example:
+
+    ```python
+    strategy = keras_vae.distribute.make_strategy("mirrored")
+    with strategy.scope():
+        vae = keras_vae.build_vae()
+        vae.compile(optimizer=keras.optimizers.Adam(1e-3))
+    vae.fit(dataset.repeat(), epochs=10, steps_per_epoch=len(dataset))
+    ```
+    """
+    if name not in STRATEGIES:
+        raise ValueError(
+            f"strategy must be one of {', '.join(STRATEGIES)}. Received: strategy={name!r}")
+    if name == "none":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        if devices is None:
+            gpus = tf.config.list_logical_devices("GPU")
+            devices = [d.name for d in gpus or tf.config.list_logical_devices("CPU")]
+        return tf.distribute.MirroredStrategy(devices)
+    cluster_from_environment()
+    if timeout_seconds is not None and not timeout_seconds > 0:
+        raise ValueError("timeout_seconds must be positive or None. "
+                         f"Received: timeout_seconds={timeout_seconds}")
+    options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=timeout_seconds)
+    return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+
+
+def cluster_from_environment(environ=None):
+    """Returns the parsed `TF_CONFIG` of a multi-worker run, or raises `ValueError`.
+
+    `TF_CONFIG` is JSON with the `cluster` (task type -> list of `host:port`)
+    and this process's `task` (`type` and `index`), as TensorFlow documents:
+    `{"cluster": {"worker": ["a:2222", "b:2222"]}, "task": {"type": "worker", "index": 0}}`.
+    """
+    environ = os.environ if environ is None else environ
+    text = environ.get("TF_CONFIG")
+    if not text:
+        raise ValueError(
+            "The multi-worker strategy reads the cluster from the TF_CONFIG environment "
+            "variable, which is not set. Received: TF_CONFIG unset")
+    try:
+        config = json.loads(text)
+    except ValueError:
+        config = None
+    task = config.get("task") if isinstance(config, dict) else None
+    cluster = config.get("cluster") if isinstance(config, dict) else None
+    if (not isinstance(cluster, dict) or not isinstance(task, dict)
+            or task.get("type") not in cluster
+            or not isinstance(task.get("index"), int)
+            or not 0 <= task["index"] < len(cluster[task["type"]])):
+        raise ValueError(
+            "TF_CONFIG must be JSON with a cluster and this process's task in it, e.g. "
+            '{"cluster": {"worker": ["host1:2222", "host2:2222"]}, '
+            f'"task": {{"type": "worker", "index": 0}}}}. Received: TF_CONFIG={text!r}')
+    return config
+
+
+def tf_config(workers, index):
+    """Returns the `TF_CONFIG` value (JSON) of worker `index` of a cluster.
+
+    Args:
+        workers: The workers' `host:port` addresses, the chief first.
+        index: This worker's place in `workers`.
+
+    Example:
+
+    ```python
+    os.environ["TF_CONFIG"] = keras_vae.distribute.tf_config(
+        ["10.0.0.1:2222", "10.0.0.2:2222"], index=0)  # on the first machine
+    ```
+    """
+    workers = [str(worker) for worker in workers]
+    if not workers:
+        raise ValueError(f"workers must list at least one address. Received: workers={workers}")
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(workers):
+        raise ValueError(f"index must be an int from 0 to {len(workers) - 1}. "
+                         f"Received: index={index!r}")
+    return json.dumps({"cluster": {"worker": workers},
+                       "task": {"type": "worker", "index": index}})
+
+
+def loopback_cluster(num_workers):
+    """Returns `num_workers` addresses `127.0.0.1:PORT` on ports free right now.
+
+    For a cluster of processes on this machine (tests, benchmarks). The
+    ports are free when chosen; start the workers soon after.
+    """
+    check_int("num_workers", num_workers)
+    sockets = []
+    try:
+        for _ in range(num_workers):
+            sockets.append(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            sockets[-1].bind(("127.0.0.1", 0))
+        return [f"127.0.0.1:{sock.getsockname()[1]}" for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def is_chief(strategy=None):
+    """Whether this process is the one that writes the run (the chief).
+
+    One process without a cluster is its own chief; in a cluster it is the
+    task of type `chief`, or worker 0 when there is none (TensorFlow's rule).
+    """
+    strategy = strategy or tf.distribute.get_strategy()
+    return bool(strategy.extended.should_checkpoint)
+
+
+def needs_custom_loop(strategy):
+    """Whether `model.fit` fails under `strategy` (then use `distributed_fit`).
+
+    Keras 3's `fit` fails under `MultiWorkerMirroredStrategy` (keras#20585,
+    tensorflow#72388: "Invalid reduction dimension 0 for input with 0
+    dimensions" in the metrics' reduction); it works under the others.
+    """
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+
+
+def distributed_fit(model, dataset, *, epochs, steps_per_epoch, validation_data=None,
+                    callbacks=None, strategy=None, verbose=1):
+    """Trains a VAE with a custom loop under any `tf.distribute` strategy.
+
+    Why it exists: Keras 3's `fit` fails under `MultiWorkerMirroredStrategy`
+    (keras#20585, tensorflow#72388). It can go when those are fixed: then
+    `needs_custom_loop` returns False and `fit` takes over, unchanged.
+
+    It keeps what `fit` gives that matters: the same losses (the history has
+    `loss`, `reconstruction_loss`, `kl_loss` and their `val_` versions, means
+    over images), and the same callback hooks with the same logs, so
+    `HistoryCheckpoint`, `ReconstructionPlotter`, `BackupAndRestore`,
+    `DivergenceGuard` and the KL schedules work as under `fit`. Give the
+    callbacks that write files to the chief only (`is_chief`). After the
+    callbacks' `on_train_begin` (where `BackupAndRestore` restores the chief's
+    checkpoint), every variable of the model and its optimizer, and the epoch
+    to start from, are copied from the chief to every worker.
+
+    Args:
+        model: A compiled VAE (it has `compute_vae_losses`), built and compiled
+            inside `strategy.scope()`.
+        dataset: A repeating `tf.data.Dataset` of *global* batches (images, or
+            `(images, labels)` for a conditional VAE), the same on every
+            worker; epoch `k` starts at its batch `k * steps_per_epoch`, and a
+            restored run skips the epochs it trained. Each global batch is
+            split between the replicas.
+        epochs: The epoch to stop after.
+        steps_per_epoch: Global batches per epoch.
+        validation_data: Optional finite dataset of global batches, evaluated
+            after every epoch.
+        callbacks: Keras callbacks.
+        strategy: The strategy; by default the one the model was built under.
+            Under `MultiWorkerMirroredStrategy` the model's `predict` (and
+            `reconstruct`, `sample`, ...) then runs on each process alone.
+        verbose: 0 silent; otherwise one line per epoch.
+
+    Returns:
+        The history: a dict of lists, one entry per epoch trained here.
+
+    Raises:
+        WorkerLostError: when another worker stops or cannot be reached.
+    """
+    strategy = strategy or model.distribute_strategy
+    check_int("epochs", epochs, minimum=1)
+    check_int("steps_per_epoch", steps_per_epoch, minimum=1)
+    if not hasattr(model, "compute_vae_losses"):
+        raise TypeError("distributed_fit trains VAEs (models with compute_vae_losses). "
+                        f"Received: model of type {type(model).__name__}")
+    if getattr(model, "optimizer", None) is None:
+        raise ValueError("distributed_fit needs a compiled model. Received: a model "
+                         "without an optimizer; call model.compile(optimizer=...) first")
+    with strategy.scope():
+        if not model.optimizer.built:
+            model.optimizer.build(model.trainable_variables)
+    if needs_custom_loop(strategy):
+        # Keras's `predict` under this strategy runs collectives, which every
+        # worker would have to join; the chief's pictures (in callbacks and
+        # after training, when the other workers may be gone) predict alone.
+        model._distribute_strategy = None
+        model.predict_function = None
+    callback_list = keras.callbacks.CallbackList(
+        callbacks, model=model, epochs=epochs, steps=steps_per_epoch, verbose=0)
+    model.stop_training = False
+    model._initial_epoch = None  # BackupAndRestore sets it when it restores
+    history, epoch = {}, 0
+    try:
+        callback_list.on_train_begin()
+        initial_epoch = _copy_from_chief(strategy, model, model._initial_epoch or 0)
+        train_step = _train_step_function(model, strategy)
+        evaluate_step = _evaluate_step_function(model, strategy)
+        iterator = iter(strategy.experimental_distribute_dataset(
+            _shard_by_data(dataset.skip(initial_epoch * steps_per_epoch))))
+        logs = {}
+        for epoch in range(initial_epoch, epochs):
+            callback_list.on_epoch_begin(epoch)
+            totals = np.zeros(4)
+            for step in range(steps_per_epoch):
+                callback_list.on_train_batch_begin(step)
+                totals += train_step(iterator).numpy()
+                logs = _mean_logs(totals)
+                callback_list.on_train_batch_end(step, logs)
+                if model.stop_training:
+                    break
+            logs = _mean_logs(totals)
+            if validation_data is not None:
+                validation = _evaluate(evaluate_step, strategy, validation_data)
+                logs.update({f"val_{key}": value for key, value in validation.items()})
+            callback_list.on_epoch_end(epoch, logs)
+            for key, value in logs.items():
+                history.setdefault(key, []).append(float(value))
+            if verbose:
+                print(f"Epoch {epoch + 1}/{epochs}: " + ", ".join(
+                    f"{key}={float(value):.4f}" for key, value in logs.items()), flush=True)
+            if model.stop_training:
+                break
+        callback_list.on_train_end(logs)
+    except LOST_WORKER_ERRORS as error:
+        raise WorkerLostError(
+            f"Another worker stopped or cannot be reached (epoch {epoch + 1}): "
+            f"{_cause(error)}. Restart every worker; a run with a backup "
+            "(keras-vae train --resume) continues from its last completed epoch.") from error
+    return history
+
+
+def _cause(error):
+    """The line of a collective's error that says why it was aborted."""
+    lines = [line.strip() for line in str(getattr(error, "message", error)).splitlines()]
+    for line in lines:
+        if "aborted by" in line or "Connection" in line or "timed out" in line.lower():
+            return line.rstrip(".")
+    return type(error).__name__
+
+
+def _shard_by_data(dataset):
+    """Splits each global batch between the workers (not whole batches or files)."""
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = (
+        tf.data.experimental.AutoShardPolicy.DATA)
+    return dataset.with_options(options)
+
+
+def _mean_logs(totals):
+    """Turns summed `(loss, reconstruction, kl, images)` into per-image means."""
+    count = max(totals[3], 1.0)
+    return {"loss": totals[0] / count, "reconstruction_loss": totals[1] / count,
+            "kl_loss": totals[2] / count}
+
+
+def _summed_losses(model, x, condition, training):
+    """Returns the replica's `(per-image losses, [sums of loss, rec, kl, images])`."""
+    reconstruction_loss, kl_loss = model.compute_vae_losses(x, training, condition)
+    per_image = reconstruction_loss + model.beta * kl_loss
+    count = tf.cast(tf.shape(per_image)[0], "float32")
+    sums = tf.stack([tf.reduce_sum(per_image), tf.reduce_sum(reconstruction_loss),
+                     tf.reduce_sum(kl_loss), count])
+    return per_image, sums
+
+
+def _train_step_function(model, strategy):
+    """Returns a `tf.function` running one global step; it returns the global sums."""
+
+    def replica_step(data):
+        x, condition = model._unpack(data)
+        x = check_batch(x, "training images")
+        with tf.GradientTape() as tape:
+            per_image, sums = _summed_losses(model, x, condition, training=True)
+            # The mean over the global batch: this replica's sum over the
+            # images of the whole batch. The optimizer sums the replicas'
+            # gradients, which then are the gradients of that mean.
+            images = tf.distribute.get_replica_context().all_reduce("SUM", sums[3])
+            loss = tf.reduce_sum(per_image) / tf.maximum(images, 1.0)
+            scaled_loss = model.optimizer.scale_loss(loss)
+        gradients = tape.gradient(scaled_loss, model.trainable_variables)
+        model.optimizer.apply_gradients(zip(gradients, model.trainable_variables))
+        return sums
+
+    @tf.function
+    def step(iterator):
+        sums = strategy.run(replica_step, args=(next(iterator),))
+        return strategy.reduce("SUM", sums, axis=None)
+
+    return step
+
+
+def _evaluate_step_function(model, strategy):
+    """Returns a `tf.function` evaluating one global batch; it returns the global sums."""
+
+    def replica_step(data):
+        x, condition = model._unpack(data)
+        x = check_batch(x, "evaluation images")
+        return _summed_losses(model, x, condition, training=False)[1]
+
+    @tf.function(reduce_retracing=True)
+    def step(data):
+        return strategy.reduce("SUM", strategy.run(replica_step, args=(data,)), axis=None)
+
+    return step
+
+
+def _evaluate(step, strategy, dataset):
+    """Returns the mean validation losses over `dataset` (on every worker)."""
+    totals = np.zeros(4)
+    for data in strategy.experimental_distribute_dataset(_shard_by_data(dataset)):
+        totals += step(data).numpy()
+    return _mean_logs(totals)
+
+
+def _copy_from_chief(strategy, model, epoch):
+    """Gives every replica the chief's variables; returns the chief's `epoch`.
+
+    The chief may have restored a checkpoint that the other workers do not
+    have. Replica 0 is on the chief; an all-reduce in which only it
+    contributes copies its values to all. Integer variables (the optimizer's
+    step count, the random-number states) travel as float64, exact below 2**53.
+    """
+    if not needs_custom_loop(strategy) or strategy.num_replicas_in_sync == 1:
+        return epoch
+    variables = list({id(v): v for v in model.variables + model.optimizer.variables}.values())
+    epoch_variable = tf.constant(float(epoch), "float64")
+
+    @tf.function
+    def gather():
+        def replica_fn():
+            context = tf.distribute.get_replica_context()
+            first = tf.equal(context.replica_id_in_sync_group, 0)
+            values = [tf.cast(tf.convert_to_tensor(v), "float64") for v in variables]
+            values.append(epoch_variable)
+            return [context.all_reduce("SUM", tf.where(first, value, tf.zeros_like(value)))
+                    for value in values]
+
+        return strategy.run(replica_fn)
+
+    values = [strategy.experimental_local_results(value)[0] for value in gather()]
+    for variable, value in zip(variables, values):
+        variable.assign(tf.cast(value, variable.dtype))
+    return int(values[-1].numpy())
+
