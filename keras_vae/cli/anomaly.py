@@ -97,10 +97,11 @@ def run(args):
             "images without labels and needs an unconditional VAE or Autoencoder.")
     image_size, color_mode = arguments.image_options(args, model)
     static = args.binarize == "static"
-    reference, _ = arguments.load_split(args.reference, args, "train", image_size,
-                                        color_mode, static)
+    (reference, _), (x, y) = arguments.load_splits(args.reference, args, image_size,
+                                                    color_mode, static)
     data_name = args.reference if args.data is None else args.data
-    x, y = arguments.load_split(data_name, args, "test", image_size, color_mode, static)
+    if args.data is not None:  # another dataset to score: its test split
+        _, (x, y) = arguments.load_splits(args.data, args, image_size, color_mode, static)
     if args.contamination is not None:
         rate = {"contamination": args.contamination}
     else:

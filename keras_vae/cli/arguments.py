@@ -95,25 +95,28 @@ def image_options(args, model):
     return (height, width), color_mode
 
 
-def load_split(name, args, split, image_size, color_mode, binarize=False):
-    """Returns `(x, y)` of one split of a dataset, limited and binarized as asked.
+def load_splits(name, args, image_size, color_mode, binarize=False):
+    """Returns `((x_train, y_train), (x_test, y_test))` from one read of a dataset.
+
+    Each split is limited and binarized as asked; reading once means an
+    image folder is decoded (and its class counts printed) once.
 
     Args:
         name: dataset name or path (see `datasets.load`).
         args: the parsed flags (`limit` and `seed` are read).
-        split: "train" or "test".
         image_size: `(height, width)` images from a folder are resized to.
         color_mode: "grayscale" or "rgb".
         binarize: binarize the images once with `args.seed`.
     """
-    train, test = datasets.load(name, image_size=image_size, color_mode=color_mode,
-                                seed=args.seed)
-    x, y = train if split == "train" else test
-    if args.limit is not None:
-        x, y = x[:args.limit], y[:args.limit]
-    if binarize:
-        x = datasets.binarize(x, seed=args.seed)
-    return x, y
+    splits = []
+    for x, y in datasets.load(name, image_size=image_size, color_mode=color_mode,
+                              seed=args.seed):
+        if args.limit is not None:
+            x, y = x[:args.limit], y[:args.limit]
+        if binarize:
+            x = datasets.binarize(x, seed=args.seed)
+        splits.append((x, y))
+    return tuple(splits)
 
 
 def binarization_note(args):

@@ -55,7 +55,7 @@ def run(args):
                 f"{args.model} holds an unconditional {type(model).__name__}, which needs "
                 "--source: the labelled images whose codes it perturbs.")
         image_size, color_mode = arguments.image_options(args, model)
-        x, y = arguments.load_split(args.source, args, "train", image_size, color_mode)
+        (x, y), _ = arguments.load_splits(args.source, args, image_size, color_mode)
         model.check_input(x, name=f"{args.source} images")
         images, labels = augmentation.perturb(model, x, y, copies=args.copies,
                                               scale=args.scale, seed=args.seed)

@@ -73,7 +73,8 @@ def run(args):
         raise ValueError(
             "--fid mnist_classifier needs 28x28x1 images. Received: a model of "
             f"{'x'.join(map(str, model.image_shape))} images; use --fid auto or inception.")
-    x, _ = arguments.load_split(args.dataset, args, args.split, image_size, color_mode)
+    train, test = arguments.load_splits(args.dataset, args, image_size, color_mode)
+    x = (test if args.split == "test" else train)[0]
     model.check_input(x, name=f"{args.dataset} {args.split} images")
     data = x if args.binarize == "none" else datasets.binarize(x, seed=args.seed)
     report = {

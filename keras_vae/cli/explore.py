@@ -52,9 +52,8 @@ def start(args):
     web_app.require_gradio()  # a missing extra fails before any work
     model = arguments.load_image_model(args.model)
     image_size, color_mode = arguments.image_options(args, model)
-    x_train, y_train = arguments.load_split(args.dataset, args, "train", image_size,
-                                            color_mode)
-    x_test, y_test = arguments.load_split(args.dataset, args, "test", image_size, color_mode)
+    (x_train, y_train), (x_test, y_test) = arguments.load_splits(
+        args.dataset, args, image_size, color_mode)
     if len(x_train) == 0 or len(x_test) == 0:
         raise ValueError(f"--dataset {args.dataset} needs training and test images.")
     if model.num_classes is not None and (y_train is None or y_test is None):
