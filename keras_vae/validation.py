@@ -118,6 +118,10 @@ def check_images(x, name="x", image_shape=None):
             (for example uint8 pixels 0..255), NaN or infinity.
     """
     array = np.asarray(x)
+    if array.dtype.name in ("bfloat16", "float16"):
+        # A mixed-precision model's `__call__` casts its inputs to bfloat16 or
+        # float16 before `call` checks them; NumPy has no bfloat16 arithmetic.
+        array = array.astype("float32")
     if not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
         raise TypeError(
             f"{name} must be a numeric array of images. "

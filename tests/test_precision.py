@@ -189,6 +189,23 @@ def test_a_mixed_model_loss_on_fixed_weights_is_within_tolerance_of_float32(
     assert abs(iwae_16.mean() - iwae_32.mean()) < mean_tolerance
 
 
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_a_mixed_model_called_on_images_returns_what_predict_returns(trained, policy):
+    """Keras casts a mixed model's inputs to 16 bits before `call` checks them.
+
+    The eager check used to refuse them ("x must be a numeric array of
+    images. Received: x.dtype=bfloat16"), so `vae(x)` failed on any mixed model.
+    """
+    reference, x = trained
+    mixed = _build(policy)
+    mixed.set_weights(reference.get_weights())
+    called = keras.ops.convert_to_numpy(mixed(x[:8])).astype("float32")
+    # The same numbers, to 16-bit precision (predict and call run separate graphs).
+    np.testing.assert_allclose(called, mixed.predict(x[:8], verbose=0), atol=5e-3)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        mixed(x[:8] * 255.0)
+
+
 # ------------------------------------------------------------------ CLI
 
 
