@@ -8,9 +8,14 @@ likelihood parameters (logits for the default Bernoulli likelihood).
 
 Under a mixed dtype policy (`keras_vae.precision`) the layers that set the
 likelihood's precision compute in float32 (`FLOAT32`): the encoder's
-heads (the posterior's mean and log-variance), the decoder's first layer
-(which reads the code) and its logits. They hold a small share of the
-networks' FLOPs; the convolutions run in the fast format.
+heads (the posterior's mean and log-variance) and the decoder's first layer
+(which reads the code). They hold a small share of the networks' FLOPs; the
+convolutions run in the fast format, the logits' convolution too, its
+output cast to float32 (`logits_float32`). A float32 logits convolution,
+one output channel at full resolution, took a third of a bfloat16 training
+step on an AMX Xeon (oneDNN has no AMX kernel for it in float32), while
+computing it in bfloat16 moved a trained model's importance-weighted bound
+by 0.004 nats (K=200, 500 test images).
 """
 
 import math
@@ -188,7 +193,9 @@ def build_decoder(
         x = keras.layers.Cropping2D(
             ((0, out_h - height), (0, out_w - width)), name="crop"
         )(x)
-    logits = keras.layers.Conv2D(channels, 3, padding="same", name="logits", dtype=FLOAT32)(x)
+    logits = keras.layers.Conv2D(channels, 3, padding="same", name="logits")(x)
+    if logits.dtype != FLOAT32:
+        logits = keras.layers.Activation("linear", dtype=FLOAT32, name="logits_float32")(logits)
     return keras.Model(inputs, logits, name=name)
 
 

@@ -26,9 +26,10 @@ vae.compile(optimizer=keras.optimizers.Adam(1e-3))  # float16 adds loss scaling
 
 A keras_vae VAE keeps the likelihood in float32 under any policy: the
 posterior's mean and log-variance layers, the code sampler and the decoder's
-first layer and its logits compute in float32 (they are small); the log-probs,
-the KL term and the importance-weighted bound are computed from float32
-tensors (see `keras_vae.networks` and `keras_vae.models.vae`).
+first layer compute in float32 (they are small); the logits are cast to
+float32; the log-probs, the KL term and the importance-weighted bound are
+computed from float32 tensors (see `keras_vae.networks` and
+`keras_vae.models.vae`).
 """
 
 import contextlib

@@ -163,15 +163,18 @@ def test_a_bfloat16_model_computes_the_likelihood_in_float32(mnist_small, prior)
 
 
 @pytest.mark.parametrize("policy, mean_tolerance, image_tolerance", [
-    ("mixed_bfloat16", 0.05, 0.5), ("mixed_float16", 0.01, 0.05)])
+    ("mixed_bfloat16", 0.1, 0.8), ("mixed_float16", 0.01, 0.1)])
 def test_a_mixed_model_loss_on_fixed_weights_is_within_tolerance_of_float32(
         trained, policy, mean_tolerance, image_tolerance):
     """The same weights and noise: the negative ELBO moves by less than the tolerances (nats).
 
-    Measured on this ~220-nat model: the mean moves by 0.007 (bfloat16) and
-    0.0007 (float16), one image's loss by at most 0.18 and 0.015. Summing an
-    image's 784 log-probs in bfloat16 instead moves one image's loss by up
-    to 0.98 nats and fails the per-image bound.
+    Measured on this ~220-nat model with the logits' convolution in float32:
+    the mean moved by 0.007 (bfloat16) and 0.0007 (float16), one image's
+    loss by at most 0.18 and 0.015. With that convolution in bfloat16 (its
+    weights rounded to 8 bits of mantissa, an error shared by all pixels)
+    the mean moves by 0.041 (bfloat16) and 0.0017 (float16), one image by at
+    most 0.56 and 0.057; the bfloat16
+    tolerance is issue #19's 0.1 nats for evaluation.
     """
     reference, x = trained
     mixed = _build(policy)
