@@ -35,15 +35,19 @@ with _backend.quiet_start_up_logs():
     from keras_vae import schedules
     from keras_vae import validation
     from keras_vae.layers import Sampling
+    from keras_vae.models.hierarchical import HierarchicalVAE
+    from keras_vae.models.hierarchical import build_hierarchical_vae
     from keras_vae.models.vae import VAE
     from keras_vae.models.vae import build_vae
 
 __all__ = [
+    "HierarchicalVAE",
     "Sampling",
     "VAE",
     "anomaly",
     "app",
     "augmentation",
+    "build_hierarchical_vae",
     "build_vae",
     "callbacks",
     "datasets",
