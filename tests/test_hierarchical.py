@@ -1,5 +1,6 @@
 """HierarchicalVAE: its importance weights and loss against NumPy/SciPy, its objective, saving."""
 
+import json
 import math
 
 import keras
@@ -252,3 +253,28 @@ def test_constructor_and_log_weights_refuse_bad_arguments():
                           condition=np.eye(10)[:1])
     with pytest.raises(ValueError, match="hidden_units must not be empty"):
         models.hierarchical.build_gaussian_mlp(4, 2, ())
+
+
+def test_cli_trains_and_evaluates_an_hvae(tmp_path, monkeypatch, capsys):
+    from keras_vae import cli  # the command line is imported on demand
+
+    if not hasattr(models.VAE, "log_weights"):
+        # Before the iwae branch: evaluation's weights as that branch computes them.
+        monkeypatch.setattr(evaluation, "_log_weights", tf.function(
+            lambda model, x, num_samples, seed: model.log_weights(x, num_samples, seed),
+            reduce_retracing=True))
+    run = tmp_path / "run"
+    assert cli.main(["train", "--model", "hvae", "--prior", "mixture", "--limit", "128",
+                     "--epochs", "1", "--latent-dim", "3", "--batch-size", "64",
+                     "--plot-every", "0", "--verbose", "0", "--output", str(run)]) == 0
+    model = keras_vae.saving.load_model(run / "model.keras")
+    assert type(model) is models.HierarchicalVAE
+    assert (model.latent_dim, model.bottom_latent_dim) == (3, 64)
+    assert type(model.prior_layer) is keras_vae.priors.MixtureOfGaussians
+    assert json.loads((run / "run.json").read_text())["settings"]["model"] == "hvae"
+    capsys.readouterr()
+    assert cli.main(["evaluate", str(run / "model.keras"), "--limit", "16", "--num-samples",
+                     "4", "--fid", "none", "--verbose", "0"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["nll"] <= report["neg_elbo"] and np.isfinite(report["nll"])
+    assert report["bits_per_dim"] == pytest.approx(report["nll"] / (784 * math.log(2)))
