@@ -29,6 +29,7 @@ with _backend.quiet_start_up_logs():
     from keras_vae import networks
     from keras_vae import plotting
     from keras_vae import precision
+    from keras_vae import pretrained
     from keras_vae import priors
     from keras_vae import projector
     from keras_vae import saving
@@ -62,6 +63,7 @@ __all__ = [
     "networks",
     "plotting",
     "precision",
+    "pretrained",
     "priors",
     "projector",
     "saving",
