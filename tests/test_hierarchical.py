@@ -255,6 +255,7 @@ def test_constructor_and_log_weights_refuse_bad_arguments():
         models.hierarchical.build_gaussian_mlp(4, 2, ())
 
 
+@pytest.mark.slow
 def test_cli_trains_and_evaluates_an_hvae(tmp_path, monkeypatch, capsys):
     from keras_vae import cli  # the command line is imported on demand
 
@@ -278,3 +279,16 @@ def test_cli_trains_and_evaluates_an_hvae(tmp_path, monkeypatch, capsys):
     report = json.loads(capsys.readouterr().out)
     assert report["nll"] <= report["neg_elbo"] and np.isfinite(report["nll"])
     assert report["bits_per_dim"] == pytest.approx(report["nll"] / (784 * math.log(2)))
+
+
+@pytest.mark.skipif(not hasattr(models.VAE, "log_weights"),
+                    reason="anomaly scores take their weights from model.log_weights once the "
+                           "iwae branch is merged")
+def test_anomaly_likelihood_scores_of_an_hvae(images):
+    model = tiny_hvae(seed=8)
+    x = images[:6]
+    scores = keras_vae.anomaly.anomaly_scores(model, x, "nll", num_samples=50, seed=1)
+    bounds = evaluation.log_likelihood(model, x, num_samples=50, seed=1, verbose=0)
+    np.testing.assert_allclose(scores, -bounds["iwae"], rtol=1e-12)
+    elbo = keras_vae.anomaly.anomaly_scores(model, x, "neg_elbo", num_samples=50, seed=1)
+    assert np.all(elbo >= scores)
