@@ -118,7 +118,8 @@ class HierarchicalVAE(ImageModel):
 
     ```python
     import keras, keras_vae
-    (x_train, _), (x_test, _) = keras_vae.datasets.load("mnist", binarize=True)
+    (x_train, _), (x_test, _) = keras_vae.datasets.load("mnist")
+    x_train, x_test = (keras_vae.datasets.binarize(x, seed=0) for x in (x_train, x_test))
     hvae = keras_vae.build_hierarchical_vae(latent_dim=32, bottom_latent_dim=64)
     hvae.compile(optimizer=keras.optimizers.Adam(1e-3))
     hvae.fit(x_train, epochs=5, batch_size=128)
