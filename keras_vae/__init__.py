@@ -29,21 +29,26 @@ with _backend.quiet_start_up_logs():
     from keras_vae import networks
     from keras_vae import plotting
     from keras_vae import precision
+    from keras_vae import pretrained
     from keras_vae import priors
     from keras_vae import projector
     from keras_vae import saving
     from keras_vae import schedules
     from keras_vae import validation
     from keras_vae.layers import Sampling
+    from keras_vae.models.hierarchical import HierarchicalVAE
+    from keras_vae.models.hierarchical import build_hierarchical_vae
     from keras_vae.models.vae import VAE
     from keras_vae.models.vae import build_vae
 
 __all__ = [
+    "HierarchicalVAE",
     "Sampling",
     "VAE",
     "anomaly",
     "app",
     "augmentation",
+    "build_hierarchical_vae",
     "build_vae",
     "callbacks",
     "datasets",
@@ -58,6 +63,7 @@ __all__ = [
     "networks",
     "plotting",
     "precision",
+    "pretrained",
     "priors",
     "projector",
     "saving",

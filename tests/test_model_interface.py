@@ -2,7 +2,7 @@
 
 `encode(x, labels=None)`, `latent_codes`, `decode(z, labels=None)`,
 `reconstruct(x, labels=None)` and `sample(n, labels=None, seed=None)` on
-`VAE`, `Autoencoder`, `ConditionalVAE` and `DCGAN`, and the helpers built on
+`VAE`, `HierarchicalVAE`, `Autoencoder`, `ConditionalVAE` and `DCGAN`, and the helpers built on
 them working with a conditional VAE when given labels.
 """
 
@@ -33,13 +33,19 @@ def tiny_autoencoder():
                                     seed=0)
 
 
+def tiny_hvae():
+    return models.build_hierarchical_vae(latent_dim=LATENT_DIM, bottom_latent_dim=6,
+                                         filters=(8,), hidden_units=16,
+                                         top_hidden_units=(16,), seed=0)
+
+
 def tiny_gan():
     return models.build_dcgan(latent_dim=LATENT_DIM, filters=(8, 16), seed=0)
 
 
 BUILDERS = {"vae": tiny_vae, "autoencoder": tiny_autoencoder, "cvae": tiny_cvae,
-            "dcgan": tiny_gan}
-ENCODING = ("vae", "autoencoder", "cvae")
+            "dcgan": tiny_gan, "hvae": tiny_hvae}
+ENCODING = ("vae", "autoencoder", "cvae", "hvae")
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +72,7 @@ def _numpy_posterior(cvae, x, y):
 
 
 def test_num_classes_says_which_models_take_labels(built):
-    assert [built[name].num_classes for name in BUILDERS] == [None, None, 10, None]
+    assert [built[name].num_classes for name in BUILDERS] == [None, None, 10, None, None]
 
 
 @pytest.mark.parametrize("name", ENCODING)
@@ -105,7 +111,7 @@ def test_sample_decodes_prior_draws_reproducibly(built, name):
     assert not np.allclose(first, model.sample(5, labels=labels, seed=4))
 
 
-@pytest.mark.parametrize("name", ["vae", "autoencoder", "dcgan"])
+@pytest.mark.parametrize("name", ["vae", "autoencoder", "dcgan", "hvae"])
 def test_unconditional_models_refuse_labels(built, data, name):
     model = built[name]
     x, y = data
@@ -162,7 +168,7 @@ def test_dcgan_has_no_encoder(built, data):
             call(x)
 
 
-@pytest.mark.parametrize("name", ["vae", "autoencoder"])
+@pytest.mark.parametrize("name", ["vae", "autoencoder", "hvae"])
 def test_calling_the_model_checks_images_as_predict_does(built, data, name):
     model = built[name]
     x, _ = data

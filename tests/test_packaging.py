@@ -59,6 +59,8 @@ def test_the_wheel_ships_the_classifier_and_the_entry_point(installed):
         names = set(archive.namelist())
         entry_points = archive.read("keras_vae-0.1.0.dist-info/entry_points.txt").decode()
     assert "keras_vae/resources/mnist_classifier.keras" in names
+    assert {"keras_vae/resources/pretrained/registry.json",
+            "keras_vae/resources/pretrained/README.md"} <= names
     assert not any(name.startswith(("data/", "tests/")) for name in names)
     assert "keras-vae = keras_vae.cli:main" in entry_points
 
@@ -105,3 +107,20 @@ def test_installed_package_loads_data_and_evaluates_from_another_folder(installe
                             timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "MNIST-classifier FID" in result.stdout  # the default FID, by the shipped classifier
+
+
+@pytest.mark.slow
+def test_the_installed_package_reads_its_pretrained_registry(installed, tmp_path):
+    _, site = installed
+    result = run_python(f"""
+        import keras_vae
+        from keras_vae import pretrained
+
+        assert keras_vae.__file__.startswith({str(site)!r}), keras_vae.__file__
+        assert str(pretrained.REGISTRY_PATH).startswith({str(site)!r})
+        for name in pretrained.names():  # every shipped file is in the wheel, unchanged
+            pretrained.load(name)
+        print("NAMES", pretrained.names())
+    """, cwd=tmp_path, env=_offline_env(site, tmp_path))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "NAMES" in result.stdout

@@ -19,6 +19,7 @@ from keras_vae import schedules
 from keras_vae.cli import arguments
 from keras_vae.cli.run_folder import RunFolder
 from keras_vae.models.conditional_vae import build_conditional_vae
+from keras_vae.models.hierarchical import build_hierarchical_vae
 from keras_vae.models.vae import build_vae
 from keras_vae.projector import EmbeddingProjector
 
@@ -54,9 +55,10 @@ def add_parser(commands):
                        help="images per training step")
     train.add_argument("--latent-dim", type=arguments.positive_int, default=32,
                        help="size of the latent code z")
-    train.add_argument("--model", choices=("vae", "conditional_vae"), default="vae",
+    train.add_argument("--model", choices=("vae", "conditional_vae", "hvae"), default="vae",
                        help="conditional_vae also gives the class label to the encoder "
-                       "and decoder (the dataset must have labels)")
+                       "and decoder (the dataset must have labels); hvae has two stochastic "
+                       "layers, z1 of 64 and z2 of --latent-dim (--prior is p(z2))")
     train.add_argument("--likelihood", choices=likelihoods.NAMES, default="bernoulli",
                        help="p(x|z); use --binarize none for the grey-level likelihoods")
     train.add_argument("--prior", choices=priors.NAMES, default="normal",
@@ -173,6 +175,8 @@ def run(args):
     with strategy.scope(), precision.policy_scope(policy):
         if conditional:
             vae = build_conditional_vae(num_classes=num_classes, **options)
+        elif args.model == "hvae":
+            vae = build_hierarchical_vae(**options)
         else:
             vae = build_vae(**options)
         learning_rate = schedules.learning_rate(

@@ -2,6 +2,7 @@
 
 - `VAE` (and beta-VAE through its `beta`), with likelihoods and priors by name;
 - `ConditionalVAE`, conditioned on a class label;
+- `HierarchicalVAE`, two stochastic layers (Burda et al.'s two-layer model);
 - `Autoencoder`, the deterministic counterpart;
 - `DCGAN`, the adversarial baseline.
 
@@ -17,6 +18,8 @@ from keras_vae.models.conditional_vae import ConditionalVAE
 from keras_vae.models.conditional_vae import build_conditional_vae
 from keras_vae.models.gan import DCGAN
 from keras_vae.models.gan import build_dcgan
+from keras_vae.models.hierarchical import HierarchicalVAE
+from keras_vae.models.hierarchical import build_hierarchical_vae
 from keras_vae.models.vae import VAE
 from keras_vae.models.vae import build_vae
 
@@ -24,9 +27,11 @@ __all__ = [
     "Autoencoder",
     "ConditionalVAE",
     "DCGAN",
+    "HierarchicalVAE",
     "VAE",
     "build_autoencoder",
     "build_conditional_vae",
     "build_dcgan",
+    "build_hierarchical_vae",
     "build_vae",
 ]

@@ -1,0 +1,117 @@
+"""keras_vae.pretrained: a registry of shipped models, loaded in one call with a checksum check."""
+
+import hashlib
+import json
+
+import keras
+import numpy as np
+import pytest
+
+import keras_vae
+from conftest import tiny_vae
+from keras_vae import pretrained
+
+SHIPPED = pretrained.names()
+
+
+@pytest.fixture(scope="module")
+def registered(tmp_path_factory, mnist_small):
+    """A tiny VAE trained here and registered in a temporary registry."""
+    (x_train, _), _ = mnist_small
+    folder = tmp_path_factory.mktemp("pretrained")
+    keras.utils.set_random_seed(0)
+    vae = tiny_vae(seed=0)
+    vae.compile(optimizer=keras.optimizers.Adam(3e-3))
+    vae.fit(x_train, epochs=1, batch_size=64, verbose=0)
+    vae.save(folder / "trained.keras")
+    registry = folder / "registry" / "registry.json"
+    entry = pretrained.add("tiny-vae", folder / "trained.keras",
+                           command="pytest tests/test_pretrained.py", commit="0123abc",
+                           nll=123.4, nll_num_samples=10, registry=registry)
+    return registry, entry, vae
+
+
+def test_add_records_checksum_command_and_a_reproducible_mse(registered):
+    registry, entry, vae = registered
+    file = registry.parent / "tiny-vae.keras"
+    assert entry["sha256"] == hashlib.sha256(file.read_bytes()).hexdigest()
+    assert entry["file"] == "tiny-vae.keras" and entry["model"] == "VAE"
+    assert (entry["command"], entry["commit"], entry["nll"]) == (
+        "pytest tests/test_pretrained.py", "0123abc", 123.4)
+    # The MSE on the first 100 MNIST test images, recomputed with NumPy.
+    _, (x_test, _) = keras_vae.datasets.load("mnist")
+    x = x_test[:100].astype("float64")
+    expected = np.mean(np.square(vae.reconstruct(x_test[:100]).astype("float64") - x))
+    assert entry["reconstruction_mse"] == pytest.approx(expected, rel=1e-6)
+    assert json.loads(registry.read_text())["models"]["tiny-vae"] == entry
+    readme = (registry.parent / "README.md").read_text()
+    assert all(text in readme for text in (entry["sha256"], "0123abc", "123.40",
+                                           "pytest tests/test_pretrained.py"))
+
+
+def test_load_by_name_gives_the_registered_model(registered, mnist_small):
+    registry, entry, vae = registered
+    _, (x_test, _) = mnist_small
+    assert pretrained.names(registry) == ["tiny-vae"]
+    assert pretrained.info("tiny-vae", registry) == entry
+    model = pretrained.load("tiny-vae", registry=registry)
+    assert type(model) is keras_vae.VAE
+    np.testing.assert_allclose(model.reconstruct(x_test[:8]), vae.reconstruct(x_test[:8]),
+                               atol=1e-6)
+    assert pretrained.reconstruction_mse(model) == pytest.approx(entry["reconstruction_mse"],
+                                                                 rel=1e-5)
+
+
+def test_unknown_names_and_damaged_files_are_one_line_errors(registered, tmp_path):
+    registry, _, _ = registered
+    with pytest.raises(ValueError, match=r"^Unknown pretrained model\. Received: "
+                                         r"name='mnist-best'; known names: tiny-vae$"):
+        pretrained.load("mnist-best", registry=registry)
+    with pytest.raises(TypeError, match="name must be a string. Received: name=3"):
+        pretrained.load(3, registry=registry)
+    # A copy of the registry whose file has one byte changed, then none.
+    copy = tmp_path / "registry.json"
+    copy.write_text(registry.read_text())
+    data = bytearray((registry.parent / "tiny-vae.keras").read_bytes())
+    data[len(data) // 2] ^= 1
+    (tmp_path / "tiny-vae.keras").write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="tiny-vae.keras is not the registered model: its "
+                                         "sha256 is [0-9a-f]{64}, the registry records") as error:
+        pretrained.load("tiny-vae", registry=copy)
+    assert "\n" not in str(error.value)
+    (tmp_path / "tiny-vae.keras").unlink()
+    with pytest.raises(FileNotFoundError, match="registered but its file .* is missing"):
+        pretrained.load("tiny-vae", registry=copy)
+
+
+def test_add_refuses_bad_names_and_duplicates(registered):
+    registry, _, _ = registered
+    model_file = registry.parent / "tiny-vae.keras"
+    for bad in ("../escape", "Mnist", ""):
+        with pytest.raises(ValueError, match="name must be lower-case"):
+            pretrained.add(bad, model_file, "cmd", "abc", 1.0, registry=registry)
+    with pytest.raises(ValueError, match="'tiny-vae' is registered already"):
+        pretrained.add("tiny-vae", model_file, "cmd", "abc", 1.0, registry=registry)
+    with pytest.raises(TypeError, match="nll must be a number"):
+        pretrained.add("other", model_file, "cmd", "abc", "low", registry=registry)
+    assert pretrained.names(registry) == ["tiny-vae"]
+
+
+def test_the_shipped_readme_is_written_from_the_shipped_registry():
+    folder = pretrained.REGISTRY_PATH.parent
+    assert (folder / "README.md").read_text() == pretrained.readme_text()
+    for name in SHIPPED:
+        entry = pretrained.info(name)
+        assert (folder / entry["file"]).is_file()
+
+
+@pytest.mark.parametrize("name", SHIPPED or [pytest.param(None, marks=pytest.mark.skip(
+    reason="no pretrained model is registered yet (keras_vae/resources/pretrained/"
+           "registry.json is empty)"))])
+def test_every_shipped_model_loads_and_reproduces_its_recorded_mse(name):
+    entry = pretrained.info(name)
+    model = pretrained.load(name)
+    assert type(model).__name__ == entry["model"]
+    assert entry["mse_images"] == pretrained.MSE_IMAGES
+    assert pretrained.reconstruction_mse(model, entry["dataset"]) == pytest.approx(
+        entry["reconstruction_mse"], rel=1e-4)
