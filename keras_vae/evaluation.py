@@ -399,9 +399,13 @@ class FeatureExtractor:
         return np.concatenate(outputs).reshape(len(images), -1)
 
 
+MNIST_IMAGE_SHAPE = (28, 28, 1)
+"""The image shape the MNIST classifier (MNIST-classifier FID) reads."""
+
+
 def build_mnist_classifier():
     """The small CNN behind "MNIST-classifier FID"; its `features` layer is used."""
-    inputs = keras.Input((28, 28, 1), name="images")
+    inputs = keras.Input(MNIST_IMAGE_SHAPE, name="images")
     x = keras.layers.Conv2D(32, 3, strides=2, padding="same", activation="relu",
                             name="conv_0")(inputs)
     x = keras.layers.Conv2D(64, 3, strides=2, padding="same", activation="relu",

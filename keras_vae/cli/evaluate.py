@@ -48,7 +48,7 @@ def _fid(choice, model, x, seed):
     """Returns the FID report of `model`'s samples against `x`, or a reason for none."""
     if choice == "none":
         return None, "--fid none"
-    mnist_shaped = tuple(model.image_shape) == (28, 28, 1)
+    mnist_shaped = tuple(model.image_shape) == evaluation.MNIST_IMAGE_SHAPE
     if choice == "mnist_classifier" or (choice == "auto" and mnist_shaped):
         extractor = evaluation.mnist_classifier_features()
     else:
@@ -70,7 +70,8 @@ def run(args):
             f"{args.model} holds a {type(model).__name__}; evaluate needs an unconditional "
             "keras_vae VAE (a likelihood bound without labels).")
     image_size, color_mode = arguments.image_options(args, model)
-    if args.fid == "mnist_classifier" and tuple(model.image_shape) != (28, 28, 1):
+    mnist_shaped = tuple(model.image_shape) == evaluation.MNIST_IMAGE_SHAPE
+    if args.fid == "mnist_classifier" and not mnist_shaped:
         raise ValueError(
             "--fid mnist_classifier needs 28x28x1 images. Received: a model of "
             f"{'x'.join(map(str, model.image_shape))} images; use --fid auto or inception.")
