@@ -130,17 +130,13 @@ def run_cluster(num_workers, args, folder):
                    "--images", str(args.images), "--batch-size", str(args.batch_size),
                    "--steps", str(args.steps), "--warmup", str(args.warmup)]
         processes.append(subprocess.Popen(command, cwd=harness.ROOT, env=env))
-    deadline = time.time() + WORKER_TIMEOUT_SECONDS
     try:
-        for process in processes:
-            process.wait(timeout=max(1.0, deadline - time.time()))
-    except subprocess.TimeoutExpired:
-        for process in processes:
-            process.kill()
-        raise SystemExit(f"the {num_workers}-worker cluster did not finish in time")
-    if any(process.returncode for process in processes):
+        statuses = distribute.wait_for_workers(processes, WORKER_TIMEOUT_SECONDS)
+    except TimeoutError:
+        raise SystemExit(f"the {num_workers}-worker cluster did not finish in time") from None
+    if any(statuses):
         raise SystemExit(f"a worker of the {num_workers}-worker cluster failed: "
-                         f"exit statuses {[p.returncode for p in processes]}")
+                         f"exit statuses {statuses}")
     return json.loads((folder / f"{num_workers}_0.json").read_text())
 
 

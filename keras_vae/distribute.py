@@ -6,7 +6,8 @@
   the cluster read from the `TF_CONFIG` environment variable).
 - `is_chief(strategy)`: whether this process writes the run's files.
 - `tf_config(workers, index)` and `loopback_cluster(n)`: the `TF_CONFIG` of
-  a worker, and a cluster of `n` workers on this machine (to try it out).
+  a worker, and a cluster of `n` workers on this machine (to try it out);
+  `wait_for_workers(processes, timeout)` waits for such workers, bounded.
 - `needs_custom_loop(strategy)`: whether `model.fit` fails under the strategy.
 - `distributed_fit(model, dataset, ...)`: a VAE's training loop written with
   `strategy.run`, for the strategies under which `fit` fails.
@@ -34,6 +35,8 @@ module shrinks by half when `distributed_fit` can go (see its docstring).
 import json
 import os
 import socket
+import subprocess
+import time
 
 import keras
 import numpy as np
@@ -177,6 +180,38 @@ def loopback_cluster(num_workers):
     finally:
         for sock in sockets:
             sock.close()
+
+
+def wait_for_workers(processes, timeout):
+    """Waits for worker processes to stop; kills all of them if one outlives `timeout`.
+
+    A worker of a multi-worker cluster waits for the others at every
+    collective, so one that hangs would hold the rest: a launcher of local
+    workers (a test, a benchmark) bounds its wait with this.
+
+    Args:
+        processes: `subprocess.Popen` objects, one per worker.
+        timeout: Seconds all of them together may take, a number > 0.
+
+    Returns:
+        Their exit statuses, in order.
+
+    Raises:
+        TimeoutError: a process still ran when `timeout` passed; every
+            process has been killed (and reaped) by then.
+    """
+    if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout <= 0:
+        raise ValueError(f"timeout must be a number of seconds > 0. Received: timeout={timeout!r}")
+    deadline = time.monotonic() + timeout
+    try:
+        for process in processes:
+            process.wait(timeout=max(0.01, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        for process in processes:
+            process.kill()
+            process.wait()
+        raise TimeoutError(f"the workers did not stop by themselves within {timeout} s") from None
+    return [process.returncode for process in processes]
 
 
 def is_chief(strategy=None):

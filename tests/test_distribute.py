@@ -51,15 +51,10 @@ def _start_workers(args_per_worker, tmp_path, prefix="worker"):
 
 def _wait(processes, timeout=WAIT):
     """Waits for every process, killing all of them if `timeout` passes."""
-    deadline = time.time() + timeout
     try:
-        for process in processes:
-            process.wait(timeout=max(1.0, deadline - time.time()))
-    except subprocess.TimeoutExpired:
-        for process in processes:
-            process.kill()
-        pytest.fail(f"the workers did not stop by themselves within {timeout} s")
-    return [process.returncode for process in processes]
+        return distribute.wait_for_workers(processes, timeout)
+    except TimeoutError as error:
+        pytest.fail(str(error))
 
 
 def _output(tmp_path, name):
@@ -98,6 +93,21 @@ def test_loopback_cluster_gives_distinct_free_loopback_ports():
     hosts = {address.rsplit(":", 1)[0] for address in addresses}
     ports = {int(address.rsplit(":", 1)[1]) for address in addresses}
     assert hosts == {"127.0.0.1"} and len(ports) == 3 and all(p > 0 for p in ports)
+
+
+def test_wait_for_workers_returns_statuses_or_kills_all_at_the_deadline():
+    quick = [subprocess.Popen([sys.executable, "-c", f"raise SystemExit({code})"])
+             for code in (0, 3)]
+    assert distribute.wait_for_workers(quick, timeout=60) == [0, 3]
+    hung = [subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+            for _ in range(2)]
+    started = time.monotonic()
+    with pytest.raises(TimeoutError, match="within 2 s"):
+        distribute.wait_for_workers(hung, timeout=2)
+    assert time.monotonic() - started < 30
+    assert [process.returncode for process in hung] == [-signal.SIGKILL] * 2
+    with pytest.raises(ValueError, match="Received: timeout=0"):
+        distribute.wait_for_workers([], timeout=0)
 
 
 def test_cli_multi_worker_without_tf_config_is_one_line_and_writes_nothing(
