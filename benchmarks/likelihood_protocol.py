@@ -251,6 +251,7 @@ def results_section(state):
     seeds = settings["binarization_seeds"]
     validation = ("negative ELBO (1 code per image)" if settings["validation_samples"] == 1
                   else f"negative IWAE bound, K={settings['validation_samples']}")
+    filters = settings["filters"]
     rows = []
     for k in settings["test_samples"]:
         draws = [state["test"][f"seed {seed}, K {k}"] for seed in seeds]
@@ -259,7 +260,8 @@ def results_section(state):
                               for draw in draws)
         spread = max(means) - min(means)
         rows.append(
-            f"| k={settings['importance_samples']}, latent {settings['latent_dim']}, "
+            f"| k={settings['importance_samples']}, conv {'/'.join(map(str, filters))}, "
+            f"dense {settings['hidden_units']}, latent {settings['latent_dim']}, "
             f"{settings['prior']} prior | {state['epochs']} ({state['best_epoch']}) | "
             f"{state['training_minutes']:.1f} | {state['best_validation']:.2f} | "
             f"{draws[0]['images']:,} | {k} | {np.mean(means):.2f} | {per_draw} | "

@@ -69,7 +69,7 @@ def test_a_run_in_two_sittings_selects_on_validation_and_evaluates_the_test_set_
             assert entry["standard_error"] == pytest.approx(
                 np.std(nll, ddof=1) / math.sqrt(24), rel=1e-6)
     text = results.read_text()
-    assert text.count("| k=2, latent 2, normal prior | 3 (") == 2
+    assert text.count("| k=2, conv 4, dense 16, latent 2, normal prior | 3 (") == 2
     six = [state["test"][f"seed {seed}, K 6"]["nll"] for seed in (0, 1)]
     assert f"| 24 | 6 | {np.mean(six):.2f} |" in text
     assert f"{max(six) - min(six):.2f} |" in text
