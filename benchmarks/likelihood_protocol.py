@@ -31,6 +31,8 @@
         --sitting-minutes 120     # the next sitting: minutes are added
 
 Run it alone on the machine: its minutes are the reported training time.
+The file is a little over 300 lines: the protocol's training, resume,
+evaluation and report share one state record and read best together.
 """
 
 import argparse
