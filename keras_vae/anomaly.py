@@ -13,7 +13,9 @@ higher meaning more anomalous:
 `AnomalyDetector` picks a threshold on normal data, from a target false-
 positive rate or an expected contamination, and labels new inputs;
 `roc_auc` and `precision_recall` measure how well a score separates
-normal from anomalous inputs.
+normal from anomalous inputs. The likelihood scores take the importance
+weights from the model (`model.log_weights`, see `keras_vae.evaluation`), so
+any model with one, whatever its stochastic layers, is scored the same way.
 
 Beware a known effect: likelihood models can give *higher* likelihood to
 simpler out-of-distribution data (Nalisnick et al., "Do Deep Generative
@@ -50,7 +52,7 @@ def anomaly_scores(model, x, score="neg_elbo", num_samples=100, seed=0, batch_si
         reconstructions = model.reconstruct(x, batch_size=batch_size)  # checks x
         squared = np.square(reconstructions.astype("float64") - np.asarray(x, "float64"))
         return squared.reshape(len(squared), -1).sum(axis=1)
-    if not hasattr(model, "posterior"):
+    if not (hasattr(model, "log_weights") or hasattr(model, "posterior")):
         raise TypeError(
             f"score={score!r} needs a model with a likelihood (a keras_vae VAE). "
             f"Received: {type(model).__name__}; use score='reconstruction_error'")

@@ -253,7 +253,7 @@ def distributed_fit(model, dataset, *, epochs, steps_per_epoch, validation_data=
     to start from, are copied from the chief to every worker.
 
     Args:
-        model: A compiled VAE (it has `compute_vae_losses`), built and compiled
+        model: A compiled VAE (it has `compute_loss_per_image`), built and compiled
             inside `strategy.scope()`.
         dataset: A repeating `tf.data.Dataset` of *global* batches (images, or
             `(images, labels)` for a conditional VAE), the same on every
@@ -279,8 +279,8 @@ def distributed_fit(model, dataset, *, epochs, steps_per_epoch, validation_data=
     strategy = strategy or model.distribute_strategy
     check_int("epochs", epochs, minimum=1)
     check_int("steps_per_epoch", steps_per_epoch, minimum=1)
-    if not hasattr(model, "compute_vae_losses"):
-        raise TypeError("distributed_fit trains VAEs (models with compute_vae_losses). "
+    if not hasattr(model, "compute_loss_per_image"):
+        raise TypeError("distributed_fit trains VAEs (models with compute_loss_per_image). "
                         f"Received: model of type {type(model).__name__}")
     if getattr(model, "optimizer", None) is None:
         raise ValueError("distributed_fit needs a compiled model. Received: a model "
@@ -364,8 +364,8 @@ def _mean_logs(totals):
 
 def _summed_losses(model, x, condition, training):
     """Returns the replica's `(per-image losses, [sums of loss, rec, kl, images])`."""
-    reconstruction_loss, kl_loss = model.compute_vae_losses(x, training, condition)
-    per_image = reconstruction_loss + model.beta * kl_loss
+    per_image, reconstruction_loss, kl_loss = model.compute_loss_per_image(
+        x, training, condition)
     count = tf.cast(tf.shape(per_image)[0], "float32")
     sums = tf.stack([tf.reduce_sum(per_image), tf.reduce_sum(reconstruction_loss),
                      tf.reduce_sum(kl_loss), count])

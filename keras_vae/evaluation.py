@@ -12,9 +12,12 @@
   "MNIST-classifier FID") or `inception_features()` (ImageNet InceptionV3,
   the standard "FID").
 
-The likelihood functions work on any model with `posterior(x)` and `prior()`
-returning TFP distributions over codes and `conditional_log_prob(z, x)`
-returning log p(x|z) per example, as `keras_vae.VAE` has.
+The likelihood functions take the importance weights from the model: its
+`log_weights(x, num_samples, seed)` (every keras_vae model with a
+likelihood has one, whatever its number of stochastic layers). A model
+without it needs `posterior(x)` and `prior()` returning TFP distributions
+over codes and `conditional_log_prob(z, x)` returning log p(x|z) per
+example (see `model_log_weights`).
 
 `likelihood_report` gives bits per dimension only where they mean what the
 literature means, a probability mass of the data (`bits_per_dim_note`).
@@ -121,7 +124,28 @@ def _chunk_sizes(num_samples, max_decoded):
 
 @tf.function(reduce_retracing=True)
 def _log_weights(model, x, num_samples, seed):
-    """Returns log p(x|z) + log p(z) - log q(z|x) for `num_samples` z per image, [S, B]."""
+    """The model's log importance weights `(num_samples, batch)`, traced once per model and S."""
+    return model_log_weights(model, x, num_samples, seed)
+
+
+def model_log_weights(model, x, num_samples, seed):
+    """Returns `model.log_weights(x, num_samples, seed)`, float32 `(num_samples, batch)`.
+
+    Every keras_vae model with a likelihood has `log_weights` (one
+    stochastic layer or several: the weights are its business). A model
+    without it but with one stochastic layer, given as `posterior(x)`,
+    `prior()` and `conditional_log_prob(z, x)`, gets
+    `log p(x|z) + log p(z) - log q(z|x)` for `z ~ posterior(x)` drawn with
+    the stateless `seed`.
+
+    Args:
+        model: The model.
+        x: A batch of images (or other data) `(batch, ...)`.
+        num_samples: S, codes per image.
+        seed: A stateless int32 seed `(2,)`.
+    """
+    if hasattr(model, "log_weights"):
+        return model.log_weights(x, num_samples, seed)
     posterior = model.posterior(x)
     z = posterior.sample(num_samples, seed=seed)
     batch = tf.shape(x)[0]
@@ -172,8 +196,9 @@ def importance_log_weights(model, x, num_samples=100, max_decoded=4096, seed=0):
     effective sample size).
 
     Args:
-        model: A model with `posterior(x)`, `prior()` and
-            `conditional_log_prob(z, x)`.
+        model: A model with `log_weights(x, num_samples, seed)` (a keras_vae
+            VAE), or `posterior(x)`, `prior()` and
+            `conditional_log_prob(z, x)` (see `model_log_weights`).
         x: Images (or other data) `(N, ...)`.
         num_samples: K, importance samples per image.
         max_decoded: Most decoder evaluations held in memory at once; sets
@@ -207,8 +232,9 @@ def log_likelihood(model, x, num_samples=1000, max_decoded=4096, seed=0, verbose
     `importance_log_weights` returns the same weights whole.
 
     Args:
-        model: A model with `posterior(x)`, `prior()` and
-            `conditional_log_prob(z, x)`.
+        model: A model with `log_weights(x, num_samples, seed)` (a keras_vae
+            VAE), or `posterior(x)`, `prior()` and
+            `conditional_log_prob(z, x)` (see `model_log_weights`).
         x: Images (or other data) `(N, ...)`.
         num_samples: K, importance samples per image.
         max_decoded: Most decoder evaluations held in memory at once; sets
@@ -284,9 +310,9 @@ def likelihood_report(model, x, num_samples=1000, seed=0, verbose=1):
     """Summarises `log_likelihood` as test-set numbers.
 
     Args:
-        model: A model with `posterior(x)`, `prior()` and
-            `conditional_log_prob(z, x)` (and a `likelihood_layer` for bits
-            per dimension).
+        model: A model with `log_weights(x, num_samples, seed)` (or see
+            `model_log_weights`), and a `likelihood_layer` for bits per
+            dimension.
         x: Test images (or other data) `(N, ...)`.
         num_samples: K, importance samples per image.
         seed: Seed of the importance samples, an int >= 0.

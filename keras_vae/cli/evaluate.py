@@ -64,8 +64,7 @@ def _fid(choice, model, x, seed):
 def run(args):
     """Evaluates the model as `args` asks and returns the JSON report."""
     model = arguments.load_image_model(args.model)
-    likelihood = hasattr(model, "log_weights") or hasattr(model, "posterior")
-    if not likelihood or model.num_classes is not None:
+    if not hasattr(model, "log_weights") or model.num_classes is not None:
         raise ValueError(
             f"{args.model} holds a {type(model).__name__}; evaluate needs an unconditional "
             "keras_vae VAE (a likelihood bound without labels).")

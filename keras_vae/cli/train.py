@@ -26,11 +26,12 @@ from keras_vae.projector import EmbeddingProjector
 STORED_SETTINGS = ("dataset", "model", "likelihood", "prior", "epochs", "batch_size",
                    "latent_dim", "beta", "kl_warmup", "learning_rate", "lr_schedule", "seed",
                    "binarize", "limit", "image_size", "color_mode", "plot_every",
-                   "precision")
+                   "precision", "importance_samples", "validation_images")
 """The flags a run stores in `backup/settings.json` and `run.json`."""
 
 SETTING_DEFAULTS = {"model": "vae", "likelihood": "bernoulli", "prior": "normal",
-                    "lr_schedule": "constant", "precision": "float32"}
+                    "lr_schedule": "constant", "precision": "float32",
+                    "importance_samples": 1, "validation_images": 0}
 """Settings added after runs were first stored, with the values those runs used."""
 
 MAX_CLASSES = 10_000
@@ -65,6 +66,11 @@ def add_parser(commands):
                        help="p(z): standard normal, learned mixture of Gaussians, VampPrior")
     train.add_argument("--beta", type=arguments.non_negative_float, default=1.0,
                        help="weight of the KL term (1 gives the ELBO)")
+    train.add_argument("--importance-samples", type=arguments.positive_int, default=1,
+                       metavar="K",
+                       help="codes per image of the training objective: 1 trains on the "
+                       "ELBO, K > 1 on the importance-weighted bound (IWAE, Burda et al. "
+                       "2015); --beta scales log p(z) - log q(z|x) inside each weight")
     train.add_argument("--kl-warmup", type=arguments.non_negative_int, default=0,
                        metavar="EPOCHS",
                        help="raise beta linearly from 0 to --beta over this many epochs "
@@ -78,6 +84,11 @@ def add_parser(commands):
                        help="dtype policy of the layers (weights stay float32); auto picks "
                        "mixed_bfloat16 on CPUs with amx_bf16/avx512_bf16 and GPUs of compute "
                        "capability 8+, mixed_float16 on 7.x GPUs, else float32")
+    train.add_argument("--validation-images", type=arguments.non_negative_int, default=0,
+                       metavar="N",
+                       help="hold out the last N training images (after --limit) as the "
+                       "validation set of the val_ metrics, binarized once with --seed like "
+                       "the test images (0: validate on the test images)")
     train.add_argument("--output", default="runs/vae", help="folder the run is written to")
     train.add_argument("--overwrite", action="store_true",
                        help="replace a run already in the output folder")
@@ -155,20 +166,33 @@ def run(args):
     if args.limit is not None:
         x_train, y_train = x_train[:args.limit], y_train[:args.limit]
         x_test, y_test = x_test[:args.limit], y_test[:args.limit]
+    held_out = args.validation_images
+    if held_out >= len(x_train):
+        raise ValueError(
+            f"--validation-images must leave training images: {args.dataset} has "
+            f"{len(x_train)}. Received: --validation-images {held_out}")
     if len(x_test) == 0:
-        raise ValueError(f"{args.dataset} has no test images; train validates on them.")
+        raise ValueError(f"{args.dataset} has no test images; train plots them (and "
+                         "validates on them without --validation-images).")
     conditional = args.model == "conditional_vae"
     num_classes = _check_labels(y_train, y_test) if conditional else None
+    if held_out:
+        x_val, y_val = x_train[-held_out:], None if y_train is None else y_train[-held_out:]
+        x_train, y_train = x_train[:-held_out], None if y_train is None else y_train[:-held_out]
     keras.utils.set_random_seed(args.seed)
     dynamic = args.binarize == "dynamic"
     if dynamic:
         x_test = datasets.binarize(x_test, seed=args.seed)
+    if not held_out:
+        x_val, y_val = x_test, y_test
+    elif dynamic:
+        x_val = datasets.binarize(x_val, seed=args.seed)
     train_data = datasets.make_dataset(
         x_train, y_train if conditional else None, batch_size=args.batch_size,
         binarize=dynamic, seed=args.seed)
     options = {"image_shape": x_train.shape[1:], "latent_dim": args.latent_dim,
                "beta": args.beta, "likelihood": args.likelihood, "prior": args.prior,
-               "seed": args.seed}
+               "seed": args.seed, "importance_samples": args.importance_samples}
     policy, reason = precision.resolve(args.precision)
     if args.precision != "float32":  # the default goes unsaid
         print(f"keras-vae: precision {reason}", file=sys.stderr)
@@ -183,7 +207,7 @@ def run(args):
             args.learning_rate, args.lr_schedule, epochs=args.epochs,
             steps_per_epoch=schedules.steps_per_epoch(len(x_train), args.batch_size))
         vae.compile(optimizer=keras.optimizers.Adam(learning_rate))
-    validation = (x_test, y_test) if conditional else (x_test,)
+    validation = (x_val, y_val) if conditional else (x_val,)
     steps = schedules.steps_per_epoch(len(x_train), args.batch_size)
     if not chief:
         return _train_worker(args, vae, strategy, train_data, validation, steps)
@@ -233,6 +257,9 @@ def run(args):
             "settings": settings,
             "train_images": int(x_train.shape[0]),
             "test_images": int(x_test.shape[0]),
+            "validation": {"images": int(x_val.shape[0]),
+                           "source": (f"the last {held_out} training images" if held_out
+                                      else "the test images")},
             "image_shape": list(x_train.shape[1:]),
             "precision": {"policy": policy, "reason": reason},
             "hardware": precision.describe_hardware(),

@@ -31,8 +31,8 @@ class ConditionalVAE(VAE):
             `[z_mean, z_log_var]`; see `networks.build_encoder(num_classes=...)`.
         decoder: A model from `[z, one_hot_labels]` to per-pixel likelihood
             parameters; see `networks.build_decoder(num_classes=...)`.
-        beta, likelihood, prior, seed: As for `VAE` (the VampPrior needs an
-            unconditional encoder and is refused).
+        beta, likelihood, prior, seed, importance_samples: As for `VAE` (the
+            VampPrior needs an unconditional encoder and is refused).
 
     Call arguments:
         inputs: A pair `(images, labels)`.
@@ -53,13 +53,14 @@ class ConditionalVAE(VAE):
     """
 
     def __init__(self, encoder, decoder, beta=1.0, likelihood="bernoulli",
-                 prior="normal", seed=None, **kwargs):
+                 prior="normal", seed=None, importance_samples=1, **kwargs):
         if prior == "vamp" or isinstance(prior, priors.VampPrior):
             raise ValueError(
                 "ConditionalVAE does not support the VampPrior (its pseudo-inputs "
                 "would need labels). Received: prior='vamp'")
         super().__init__(encoder, decoder, beta=beta, likelihood=likelihood,
-                         prior=prior, seed=seed, **kwargs)
+                         prior=prior, seed=seed, importance_samples=importance_samples,
+                         **kwargs)
 
     def _check_networks(self, encoder, decoder):
         shapes = encoder.input_shape
@@ -135,7 +136,7 @@ class ConditionalVAE(VAE):
 def build_conditional_vae(image_shape=(28, 28, 1), num_classes=10, latent_dim=16,
                           filters=(32, 64), hidden_units=256, beta=1.0,
                           likelihood="bernoulli", prior="normal", seed=None,
-                          name="conditional_vae"):
+                          importance_samples=1, name="conditional_vae"):
     """Builds a `ConditionalVAE` with the networks of `keras_vae.networks`.
 
     Args:
@@ -150,6 +151,8 @@ def build_conditional_vae(image_shape=(28, 28, 1), num_classes=10, latent_dim=16
         prior: Name or layer of p(z) (see `VAE`; the VampPrior is refused).
         seed: Optional int seeding the sampling noise. Initial weights
             follow Keras's global seed (`keras.utils.set_random_seed`).
+        importance_samples: Codes per image of the training objective (see
+            `VAE`).
         name: Name of the model.
 
     Returns:
@@ -160,4 +163,5 @@ def build_conditional_vae(image_shape=(28, 28, 1), num_classes=10, latent_dim=16
     decoder = networks.build_decoder(image_shape, latent_dim, filters, hidden_units,
                                      num_classes=num_classes)
     return ConditionalVAE(encoder, decoder, beta=beta, likelihood=likelihood,
-                          prior=prior, seed=seed, name=name)
+                          prior=prior, seed=seed, importance_samples=importance_samples,
+                          name=name)

@@ -30,6 +30,12 @@ so an extreme encoder output cannot overflow the sampler or the KL term.
 """
 
 
+def _repeat(tensor, times):
+    """`times` copies of a batch stacked along the batch axis: `(times * batch, ...)`."""
+    tiled = tf.tile(tensor[None], [times] + [1] * len(tensor.shape))
+    return tf.reshape(tiled, tf.concat([[-1], tf.shape(tensor)[1:]], axis=0))
+
+
 @keras.saving.register_keras_serializable(package="keras_vae")
 class VAE(ImageModel):
     """A Variational Autoencoder with a diagonal Gaussian posterior.
@@ -44,6 +50,15 @@ class VAE(ImageModel):
     reported by `fit` is the negative ELBO per image: `reconstruction_loss`
     (negative log-likelihood summed over pixels) plus `beta * kl_loss` (KL
     summed over latent dimensions), each averaged over the batch.
+
+    With `importance_samples=k > 1` the model trains on the importance-
+    weighted bound instead (IWAE, Burda et al. 2015): `k` codes per image and
+    the loss `-log (1/k) sum_s w_s` averaged over the batch, with
+    `log w_s = log p(x|z_s) + beta * (log p(z_s) - log q(z_s|x))`, a bound
+    tighter than the ELBO at `beta = 1` (see `compute_iwae_losses`; the
+    `reconstruction_loss` and `kl_loss` metrics are then the ELBO's terms at
+    the first code). `k = 1` is the ELBO above, unchanged. `log_weights(x,
+    num_samples, seed)` gives the weights `keras_vae.evaluation` reduces.
 
     `beta` is a non-trainable variable (`vae.beta`), so a callback can change
     it during `fit` without recompiling.
@@ -69,6 +84,8 @@ class VAE(ImageModel):
             `"mixture"`, `"vamp"`) or a `keras_vae.priors.Prior` layer.
         seed: Optional int seeding the sampling noise (and a named prior's
             initial parameters).
+        importance_samples: k, a positive int: codes per image of the
+            training objective (1: the ELBO; more: the IWAE bound).
         **kwargs: Standard `keras.Model` arguments (`name`...).
 
     Call arguments:
@@ -94,11 +111,13 @@ class VAE(ImageModel):
 
     Reference:
         Kingma and Welling, "Auto-Encoding Variational Bayes", 2013,
-        https://arxiv.org/abs/1312.6114
+        https://arxiv.org/abs/1312.6114; Burda, Grosse and Salakhutdinov,
+        "Importance Weighted Autoencoders", 2015,
+        https://arxiv.org/abs/1509.00519
     """
 
     def __init__(self, encoder, decoder, beta=1.0, likelihood="bernoulli",
-                 prior="normal", seed=None, **kwargs):
+                 prior="normal", seed=None, importance_samples=1, **kwargs):
         super().__init__(**kwargs)
         for arg_name, model in (("encoder", encoder), ("decoder", decoder)):
             if not isinstance(model, keras.Model):
@@ -108,6 +127,7 @@ class VAE(ImageModel):
                 )
         image_shape, latent_dim = self._check_networks(encoder, decoder)
         beta = check_number("beta", beta)
+        self.importance_samples = check_int("importance_samples", importance_samples)
         self.encoder = encoder
         self.decoder = decoder
         self.image_shape = image_shape
@@ -271,8 +291,104 @@ class VAE(ImageModel):
             self._gaussian(z_mean, z_log_var), self.prior(), z)
         return reconstruction_loss, kl_loss
 
-    def _total_loss(self, reconstruction_loss, kl_loss):
-        return tf.reduce_mean(reconstruction_loss + self.beta * kl_loss)
+    def log_weights(self, x, num_samples, seed, condition=None):
+        """Returns the log importance weights of `num_samples` codes per image.
+
+        `log w_s = log p(x|z_s) + log p(z_s) - log q(z_s|x)` with
+        `z_s ~ q(z|x)` drawn from the stateless `seed`: the same seed gives
+        the same codes. `log mean_s w_s` is the importance-weighted bound on
+        `log p(x)` that `keras_vae.evaluation` reduces; every keras_vae model
+        with a likelihood has this method, so evaluation and anomaly scores
+        need nothing else from it. Deterministic (the networks run with
+        `training=False`), usable inside a `tf.function`; `beta` plays no
+        part.
+
+        Args:
+            x: A batch of images in [0, 1], `(batch, *image_shape)`.
+            num_samples: S, codes per image (an int or an int32 scalar).
+            seed: The stateless seed of the codes, an int32 tensor `(2,)`.
+            condition: One-hot classes `(batch, num_classes)` for a
+                `ConditionalVAE`; None for a plain VAE.
+
+        Returns:
+            A float32 `tf.Tensor` `(num_samples, batch)`, in nats.
+        """
+        x = tf.cast(x, "float32")
+        posterior = self.posterior(x, condition=condition)
+        z = posterior.sample(num_samples, seed=seed)
+        log_px_z, log_ratio = self._log_weight_terms(z, x, posterior, self.prior(), False,
+                                                     condition)
+        return log_px_z + log_ratio
+
+    def _log_weight_terms(self, z, x, posterior, prior, training, condition):
+        """`(log p(x|z), log p(z) - log q(z|x))`, each `(S, batch)`, for codes `(S, batch, dim)`."""
+        num_samples, batch = tf.shape(z)[0], tf.shape(z)[1]
+        flat_z = tf.reshape(z, [-1, self.latent_dim])
+        if condition is not None:
+            condition = _repeat(condition, num_samples)
+        log_px_z = self.conditional_log_prob(flat_z, _repeat(x, num_samples), training,
+                                             condition)
+        log_ratio = prior.log_prob(z) - posterior.log_prob(z)
+        return tf.reshape(log_px_z, [num_samples, batch]), log_ratio
+
+    def compute_iwae_losses(self, x, training=False, condition=None):
+        """Returns per-image `(negative IWAE bound, reconstruction_loss, kl_loss)`.
+
+        Draws `k = importance_samples` codes `z_s ~ q(z|x)` with the
+        reparameterization trick and returns
+        `-(logsumexp_s log w_s - log k)` with
+        `log w_s = log p(x|z_s) + beta * (log p(z_s) - log q(z_s|x))`, in
+        float32. At `beta = 1` this is the IWAE bound on `log p(x)`; `beta`
+        scales the prior-to-posterior ratio inside each weight, so KL
+        warm-up (beta rising from 0) works as for the ELBO, and the loss
+        is no bound on `log p(x)` while `beta != 1`. `reconstruction_loss`
+        and `kl_loss` are the ELBO's terms at the first code `z_1` (as
+        `compute_vae_losses` gives them for one code): what the
+        `reconstruction_loss` and `kl_loss` metrics show. All `(batch,)`.
+
+        Args:
+            x: A batch of images in [0, 1], `(batch, *image_shape)`.
+            training: Keras's `training` flag, passed to the encoder and the
+                decoder.
+            condition: One-hot classes `(batch, num_classes)` for a
+                `ConditionalVAE`; None for a plain VAE.
+
+        Reference:
+            Burda, Grosse and Salakhutdinov, "Importance Weighted
+            Autoencoders", 2015, https://arxiv.org/abs/1509.00519
+        """
+        x = tf.cast(x, "float32")
+        z_mean, z_log_var = self._encode_tensors(x, training, condition)
+        k = self.importance_samples
+        z = self.sampler([_repeat(z_mean, k), _repeat(z_log_var, k)])
+        z = tf.reshape(z, [k, -1, self.latent_dim])
+        posterior, prior = self._gaussian(z_mean, z_log_var), self.prior()
+        log_px_z, log_ratio = self._log_weight_terms(z, x, posterior, prior, training,
+                                                     condition)
+        log_w = log_px_z + tf.cast(self.beta, "float32") * log_ratio
+        bound = tf.reduce_logsumexp(log_w, axis=0) - float(np.log(k))
+        kl_loss = priors.kl_divergence(posterior, prior, z[0])
+        return -bound, -log_px_z[0], kl_loss
+
+    def compute_loss_per_image(self, x, training=False, condition=None):
+        """Returns the training objective per image: `(loss, reconstruction_loss, kl_loss)`.
+
+        With `importance_samples == 1`, `loss` is the negative ELBO
+        `reconstruction_loss + beta * kl_loss` (see `compute_vae_losses`);
+        with more, the negative IWAE bound (see `compute_iwae_losses`).
+        `fit` minimises the mean of `loss` over the batch. All float32
+        `(batch,)`.
+
+        Args:
+            x: A batch of images in [0, 1], `(batch, *image_shape)`.
+            training: Keras's `training` flag.
+            condition: One-hot classes `(batch, num_classes)` for a
+                `ConditionalVAE`; None for a plain VAE.
+        """
+        if self.importance_samples > 1:
+            return self.compute_iwae_losses(x, training, condition)
+        reconstruction_loss, kl_loss = self.compute_vae_losses(x, training, condition)
+        return reconstruction_loss + self.beta * kl_loss, reconstruction_loss, kl_loss
 
     def _update_metrics(self, loss, reconstruction_loss, kl_loss):
         batch = tf.shape(reconstruction_loss)[0]
@@ -289,8 +405,9 @@ class VAE(ImageModel):
         x, condition = self._unpack(data)
         x = check_batch(x, "training images")
         with tf.GradientTape() as tape:
-            reconstruction_loss, kl_loss = self.compute_vae_losses(x, True, condition)
-            loss = self._total_loss(reconstruction_loss, kl_loss)
+            per_image, reconstruction_loss, kl_loss = self.compute_loss_per_image(
+                x, True, condition)
+            loss = tf.reduce_mean(per_image)
             # Gradients are summed over replicas under tf.distribute, so the
             # per-replica mean is divided by the number of replicas.
             replicas = tf.distribute.get_strategy().num_replicas_in_sync
@@ -302,8 +419,9 @@ class VAE(ImageModel):
     def test_step(self, data):
         x, condition = self._unpack(data)
         x = check_batch(x, "evaluation images")
-        reconstruction_loss, kl_loss = self.compute_vae_losses(x, False, condition)
-        loss = self._total_loss(reconstruction_loss, kl_loss)
+        per_image, reconstruction_loss, kl_loss = self.compute_loss_per_image(
+            x, False, condition)
+        loss = tf.reduce_mean(per_image)
         return self._update_metrics(loss, reconstruction_loss, kl_loss)
 
     def call(self, inputs, training=False):
@@ -356,6 +474,7 @@ class VAE(ImageModel):
             "likelihood": self.likelihood_layer,
             "prior": self.prior_layer,
             "seed": self.seed,
+            "importance_samples": self.importance_samples,
         }
 
 
@@ -368,6 +487,7 @@ def build_vae(
     likelihood="bernoulli",
     prior="normal",
     seed=None,
+    importance_samples=1,
     name="vae",
 ):
     """Builds a `VAE` with the convolutional networks of `keras_vae.networks`.
@@ -382,6 +502,8 @@ def build_vae(
         prior: Name or layer of p(z) (see `VAE`).
         seed: Optional int seeding the sampling noise. Initial weights
             follow Keras's global seed (`keras.utils.set_random_seed`).
+        importance_samples: k, codes per image of the training objective
+            (1: the ELBO; more: the IWAE bound, see `VAE`).
         name: Name of the model.
 
     Returns:
@@ -390,4 +512,4 @@ def build_vae(
     encoder = networks.build_encoder(image_shape, latent_dim, filters, hidden_units)
     decoder = networks.build_decoder(image_shape, latent_dim, filters, hidden_units)
     return VAE(encoder, decoder, beta=beta, likelihood=likelihood, prior=prior,
-               seed=seed, name=name)
+               seed=seed, importance_samples=importance_samples, name=name)

@@ -1,0 +1,329 @@
+"""Test NLL by the issue #17 protocol: select on a validation split, evaluate the test set once.
+
+1. Train one configuration on the first `--train-images` (50,000) MNIST
+   training images, dynamically binarized, and hold out the last
+   `--validation-images` (10,000) of the 60,000, binarized once with
+   `--seed`. After every epoch the validation figure is computed: the
+   negative ELBO (`--validation-samples 1`, one code per image) or the
+   negative IWAE bound with a small K, with a fixed seed so epochs compare
+   on the same noise. The best epoch's model is kept (`best.keras`); training
+   stops after `--patience` epochs without improvement, after `--epochs`, or
+   before an epoch would end past `--max-minutes` of training in all.
+2. Resumable: `--resume` continues the run in `--output` from its last
+   finished epoch (model, optimizer, the position in the training stream,
+   the best model so far) and adds this sitting's minutes to the earlier
+   ones (an epoch cut short by a kill is not counted; it is trained again).
+   `--sitting-minutes` ends a sitting without evaluating, to be resumed.
+   The evaluation is resumable too: each finished (draw, K) is kept.
+3. The selected model is evaluated once on the first `--test-images`
+   (10,000) test images, binarized with each of the `--binarization-seeds`
+   (0 and 1): the IWAE bound with each K of `--test-samples` (5000 and
+   1000), its mean and standard error over images, and the spread between
+   the draws. Each draw uses its seed for the importance samples too, so
+   `keras-vae evaluate OUTPUT/best.keras --num-samples K --seed S` gives the
+   same figure.
+4. One table is appended to benchmarks/RESULTS.md (`--results` elsewhere)
+   with the command, the machine, minutes, epochs and the validation figure.
+
+    python -m benchmarks.likelihood_protocol --importance-samples 5 --max-minutes 300 \
+        --sitting-minutes 120 --output runs/protocol_iwae5 --save /tmp/iwae5.keras
+    python -m benchmarks.likelihood_protocol --output runs/protocol_iwae5 --resume \
+        --sitting-minutes 120     # the next sitting: minutes are added
+
+Run it alone on the machine: its minutes are the reported training time.
+The file is a little over 300 lines: the protocol's training, resume,
+evaluation and report share one state record and read best together.
+"""
+
+import argparse
+import datetime
+import json
+import math
+import os
+import pathlib
+import shlex
+import shutil
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+import keras_vae  # noqa: E402
+from benchmarks import harness  # noqa: E402
+from keras_vae import datasets  # noqa: E402
+from keras_vae import evaluation  # noqa: E402
+from keras_vae import saving  # noqa: E402
+from keras_vae import schedules  # noqa: E402
+
+SITTING_OVER = "--sitting-minutes"
+"""The stopping reason of a sitting that ends without ending the run."""
+
+STATE = "state.json"
+"""The run's record in `--output`: settings, history, minutes, best epoch, results."""
+
+
+def _parser():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--output", type=pathlib.Path, required=True,
+                        help="folder of the run: checkpoints and state.json")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run in --output with its stored settings (only "
+                        "--max-minutes, --sitting-minutes, --results and --save are taken "
+                        "from this command)")
+    parser.add_argument("--dataset", choices=("mnist", "fashion_mnist"), default="mnist")
+    parser.add_argument("--train-images", type=int, default=50_000)
+    parser.add_argument("--validation-images", type=int, default=10_000)
+    parser.add_argument("--test-images", type=int, default=10_000)
+    parser.add_argument("--latent-dim", type=int, default=32)
+    parser.add_argument("--filters", type=int, nargs="+", default=[32, 64])
+    parser.add_argument("--hidden-units", type=int, default=256)
+    parser.add_argument("--prior", choices=keras_vae.priors.NAMES, default="normal")
+    parser.add_argument("--importance-samples", type=int, default=1,
+                        help="k of the training objective (1: ELBO)")
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument("--epochs", type=int, default=1000, help="most epochs")
+    parser.add_argument("--patience", type=int, default=20,
+                        help="stop after this many epochs without a better validation figure")
+    parser.add_argument("--max-minutes", type=float,
+                        help="training budget of the run, all sittings together: stop "
+                        "before an epoch would end past it, then evaluate")
+    parser.add_argument("--sitting-minutes", type=float,
+                        help="budget of this sitting: stop before an epoch would end past "
+                        "it and exit without evaluating (continue with --resume)")
+    parser.add_argument("--validation-samples", type=int, default=1,
+                        help="K of the validation figure (1: negative ELBO)")
+    parser.add_argument("--test-samples", type=int, nargs="+", default=[5000, 1000])
+    parser.add_argument("--binarization-seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--results", type=pathlib.Path, default=harness.RESULTS)
+    parser.add_argument("--save", type=pathlib.Path,
+                        help="also copy the selected model to this .keras file")
+    parser.add_argument("--note", default="", help="free text recorded with the results")
+    return parser
+
+
+SETTINGS = ("dataset", "train_images", "validation_images", "test_images", "latent_dim",
+            "filters", "hidden_units", "prior", "importance_samples", "batch_size",
+            "learning_rate", "epochs", "patience", "validation_samples", "test_samples",
+            "binarization_seeds", "seed", "max_minutes")
+"""What a run stores and `--resume` restores."""
+
+
+def _check(parser, args):
+    if args.resume:
+        return
+    for name in ("train_images", "validation_images", "test_images", "latent_dim",
+                 "hidden_units", "importance_samples", "batch_size", "epochs", "patience",
+                 "validation_samples"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be a positive int. "
+                         f"Received: {getattr(args, name)}")
+    if min(args.test_samples) < 1:
+        parser.error(f"--test-samples must be positive. Received: {args.test_samples}")
+    if args.output.exists() and any(args.output.iterdir()):
+        parser.error(f"--output {args.output} is not empty; pass --resume to continue it")
+
+
+class ProtocolCheckpoint(keras.callbacks.Callback):
+    """After each epoch: the validation figure, the best model, a checkpoint and the budget.
+
+    Args:
+        folder: The run's folder.
+        state: The run's record (a dict, updated and written here).
+        x_val: Validation images, binarized.
+        sitting_minutes: This sitting's budget, or None (the run's budget,
+            `max_minutes`, is in the state's settings).
+    """
+
+    def __init__(self, folder, state, x_val, sitting_minutes=None):
+        super().__init__()
+        self.folder = folder
+        self.state = state
+        self.x_val = x_val
+        self.sitting_minutes = sitting_minutes
+        self.sitting_start = time.perf_counter()
+        self.epoch_minutes = []
+        self.epoch_start = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch_start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        state = self.state
+        bounds = evaluation.log_likelihood(
+            self.model, self.x_val, num_samples=state["settings"]["validation_samples"],
+            seed=state["settings"]["seed"], verbose=0)
+        figure = float(-bounds["iwae"].mean())
+        state["history"].append({"epoch": epoch + 1, "validation": figure,
+                                 **{key: float(value) for key, value in (logs or {}).items()}})
+        state["epochs"] = epoch + 1
+        if state["best_validation"] is None or figure < state["best_validation"]:
+            state["best_validation"], state["best_epoch"] = figure, epoch + 1
+            saving.save_model(self.model, self.folder / "best.keras")
+        saving.save_model(self.model, self.folder / "last.keras")
+        minutes = (time.perf_counter() - self.epoch_start) / 60
+        self.epoch_minutes.append(minutes)
+        state["training_minutes"] += minutes
+        saving.write_json(self.folder / STATE, state)
+        settings = state["settings"]
+        # One more epoch is assumed as slow as the slowest after the first (tracing).
+        slowest = max(self.epoch_minutes[1:] or self.epoch_minutes)
+        sitting = (time.perf_counter() - self.sitting_start) / 60
+        if epoch + 1 - state["best_epoch"] >= settings["patience"]:
+            state["stopped"] = f"no better validation figure for {settings['patience']} epochs"
+        elif (settings["max_minutes"] is not None
+              and state["training_minutes"] + slowest > settings["max_minutes"]):
+            state["stopped"] = f"--max-minutes {settings['max_minutes']:g}"
+        elif self.sitting_minutes is not None and sitting + slowest > self.sitting_minutes:
+            state["stopped"] = SITTING_OVER
+        if state["stopped"] is not None:
+            self.model.stop_training = True
+        saving.write_json(self.folder / STATE, state)
+
+
+def _load_data(settings):
+    (x_train, _), (x_test, _) = datasets.load(settings["dataset"])
+    train, held_out = settings["train_images"], settings["validation_images"]
+    if train + held_out > len(x_train) or settings["test_images"] > len(x_test):
+        raise ValueError(
+            f"{settings['dataset']} has {len(x_train)} training and {len(x_test)} test images. "
+            f"Received: --train-images {train} --validation-images {held_out} "
+            f"--test-images {settings['test_images']}")
+    x_val = datasets.binarize(x_train[len(x_train) - held_out:], seed=settings["seed"])
+    return x_train[:train], x_val, x_test[:settings["test_images"]]
+
+
+def train(folder, state, x_train, x_val, sitting_minutes):
+    """Trains from the state's last epoch until a stopping rule; returns the state."""
+    settings = state["settings"]
+    keras.utils.set_random_seed(settings["seed"])
+    steps = schedules.steps_per_epoch(len(x_train), settings["batch_size"])
+    if state["epochs"]:
+        model = saving.load_model(folder / "last.keras")
+    else:
+        model = keras_vae.build_vae(
+            latent_dim=settings["latent_dim"], filters=tuple(settings["filters"]),
+            hidden_units=settings["hidden_units"], prior=settings["prior"],
+            importance_samples=settings["importance_samples"], seed=settings["seed"])
+        model.compile(optimizer=keras.optimizers.Adam(settings["learning_rate"]))
+    if state["stopped"] not in (None, SITTING_OVER):
+        return state  # a finished training, resumed for its evaluation
+    state["stopped"] = None
+    # The epochs already trained are skipped in the one training stream, so a
+    # resumed run sees the batches an uninterrupted one would.
+    data = datasets.make_dataset(x_train, batch_size=settings["batch_size"], binarize=True,
+                                 seed=settings["seed"]).repeat().skip(state["epochs"] * steps)
+    checkpoint = ProtocolCheckpoint(folder, state, x_val, sitting_minutes)
+    model.fit(data, epochs=settings["epochs"], initial_epoch=state["epochs"],
+              steps_per_epoch=steps, callbacks=[checkpoint], verbose=2)
+    if state["stopped"] is None:
+        state["stopped"] = f"--epochs {settings['epochs']}"
+    saving.write_json(folder / STATE, state)
+    return state
+
+
+def evaluate(folder, state, x_test):
+    """Evaluates `best.keras` on the test images for every (draw, K) not yet done."""
+    model = saving.load_model(folder / "best.keras")
+    settings = state["settings"]
+    for seed in settings["binarization_seeds"]:
+        x = datasets.binarize(x_test, seed=seed)
+        for k in settings["test_samples"]:
+            key = f"seed {seed}, K {k}"
+            if key in state["test"]:
+                continue
+            start = time.perf_counter()
+            nll = -evaluation.log_likelihood(model, x, num_samples=k, seed=seed,
+                                             verbose=1)["iwae"]
+            state["test"][key] = {
+                "seed": seed, "K": k, "images": int(len(x)), "nll": float(nll.mean()),
+                "standard_error": float(nll.std(ddof=1) / math.sqrt(len(nll))),
+                "minutes": (time.perf_counter() - start) / 60}
+            saving.write_json(folder / STATE, state)
+    return state
+
+
+def results_section(state):
+    """The Markdown section that RESULTS.md gets for a finished run."""
+    settings = state["settings"]
+    seeds = settings["binarization_seeds"]
+    validation = ("negative ELBO (1 code per image)" if settings["validation_samples"] == 1
+                  else f"negative IWAE bound, K={settings['validation_samples']}")
+    filters = settings["filters"]
+    rows = []
+    for k in settings["test_samples"]:
+        draws = [state["test"][f"seed {seed}, K {k}"] for seed in seeds]
+        means = [draw["nll"] for draw in draws]
+        per_draw = " / ".join(f"{draw['nll']:.2f} ± {draw['standard_error']:.2f}"
+                              for draw in draws)
+        spread = max(means) - min(means)
+        rows.append(
+            f"| k={settings['importance_samples']}, conv {'/'.join(map(str, filters))}, "
+            f"dense {settings['hidden_units']}, latent {settings['latent_dim']}, "
+            f"{settings['prior']} prior | {state['epochs']} ({state['best_epoch']}) | "
+            f"{state['training_minutes']:.1f} | {state['best_validation']:.2f} | "
+            f"{draws[0]['images']:,} | {k} | {np.mean(means):.2f} | {per_draw} | "
+            f"{spread:.2f} | {sum(draw['minutes'] for draw in draws):.1f} |")
+    return f"""
+## Test NLL by the likelihood protocol (issue #17), {datetime.date.today()}
+
+{chr(10).join(f"`{command}`" for command in state["commands"])}
+on {harness.machine()}.
+{settings['dataset']}: trained on the first {settings['train_images']:,} training images
+(dynamically binarized; Adam {settings['learning_rate']:g}, batch {settings['batch_size']},
+seed {settings['seed']}); model selected on the last {settings['validation_images']:,}
+(binarized once, seed {settings['seed']}) by the {validation}, patience
+{settings['patience']} epochs; stopped by {state['stopped']}. Training minutes add every
+sitting (`--resume`) and include the per-epoch validation. The selected model is evaluated
+once on {settings['test_images']:,} test images binarized with seeds
+{', '.join(map(str, seeds))} (each seed also seeds the importance samples): NLL is the
+IWAE bound with K samples in nats, mean ± standard error over images per draw, spread =
+largest minus smallest draw mean. {state.get('note', '')}
+
+| configuration | epochs (best) | training minutes | validation figure | test images | K | test NLL | per draw (± s.e.) | spread | evaluation minutes |
+| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |
+{chr(10).join(rows)}
+"""
+
+
+def main(argv=None):
+    parser = _parser()
+    args = parser.parse_args(argv)
+    _check(parser, args)
+    folder = args.output
+    if args.resume:
+        if not (folder / STATE).is_file():
+            parser.error(f"--resume: {folder / STATE} does not exist")
+        state = json.loads((folder / STATE).read_text())
+        if args.max_minutes is not None:
+            state["settings"]["max_minutes"] = args.max_minutes
+    else:
+        folder.mkdir(parents=True, exist_ok=True)
+        state = {"settings": {key: getattr(args, key) for key in SETTINGS},
+                 "commands": [], "note": args.note, "epochs": 0, "best_epoch": 0,
+                 "best_validation": None, "training_minutes": 0.0, "history": [],
+                 "test": {}, "stopped": None}
+    state["commands"].append("python -m benchmarks.likelihood_protocol " + shlex.join(
+        [str(arg) for arg in (sys.argv[1:] if argv is None else argv)]))
+    saving.write_json(folder / STATE, state)
+    x_train, x_val, x_test = _load_data(state["settings"])
+    if not state["test"]:  # once the test set is touched, training is over
+        state = train(folder, state, x_train, x_val, args.sitting_minutes)
+        if state["stopped"] == SITTING_OVER:
+            print(f"Stopped by {state['stopped']} after epoch {state['epochs']}; "
+                  f"continue with --output {folder} --resume", flush=True)
+            return state
+    state = evaluate(folder, state, x_test)
+    if args.save:
+        args.save.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(folder / "best.keras", args.save)
+    harness.append_results(results_section(state), args.results)
+    return state
+
+
+if __name__ == "__main__":
+    main()

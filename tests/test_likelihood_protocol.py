@@ -1,0 +1,111 @@
+"""benchmarks/likelihood_protocol.py at a tiny size: selection, resume, one test evaluation."""
+
+import json
+import math
+
+import keras
+import numpy as np
+import pytest
+
+from benchmarks import likelihood_protocol
+from keras_vae import datasets
+from keras_vae import evaluation
+from keras_vae import saving
+
+TINY = ["--train-images", "128", "--validation-images", "64", "--test-images", "24",
+        "--latent-dim", "2", "--filters", "4", "--hidden-units", "16", "--batch-size", "64",
+        "--test-samples", "6", "3", "--binarization-seeds", "0", "1",
+        "--importance-samples", "2", "--validation-samples", "2", "--patience", "5"]
+
+
+def test_the_module_quotes_its_command_and_has_main():
+    assert "python -m benchmarks.likelihood_protocol" in likelihood_protocol.__doc__
+    assert callable(likelihood_protocol.main)
+
+
+def test_a_run_in_two_sittings_selects_on_validation_and_evaluates_the_test_set_once(
+        tmp_path, monkeypatch):
+    folder, results = tmp_path / "run", tmp_path / "RESULTS.md"
+    tested = []
+    original = likelihood_protocol.evaluate
+
+    def counting_evaluate(*args):
+        tested.append(args)
+        return original(*args)
+
+    monkeypatch.setattr(likelihood_protocol, "evaluate", counting_evaluate)
+    # The first sitting ends after one epoch (any budget is shorter than two).
+    first = likelihood_protocol.main(
+        TINY + ["--epochs", "3", "--sitting-minutes", "1e-6", "--output", str(folder),
+                "--results", str(results)])
+    assert first["epochs"] == 1 and first["stopped"] == likelihood_protocol.SITTING_OVER
+    assert not tested and not results.exists() and not first["test"]
+    minutes_first = first["training_minutes"]
+    state = likelihood_protocol.main(["--output", str(folder), "--resume",
+                                      "--results", str(results)])
+    assert len(tested) == 1
+    assert state["epochs"] == 3 and state["stopped"] == "--epochs 3"
+    assert [entry["epoch"] for entry in state["history"]] == [1, 2, 3]
+    assert state["training_minutes"] > minutes_first  # the second sitting's added
+    assert len(state["commands"]) == 2 and "--resume" in state["commands"][1]
+
+    # The selected model is the epoch with the lowest validation figure.
+    figures = [entry["validation"] for entry in state["history"]]
+    assert state["best_epoch"] == int(np.argmin(figures)) + 1
+    best = saving.load_model(folder / "best.keras")
+    assert best.importance_samples == 2
+    (x_train, _), (x_test, _) = datasets.load("mnist")
+    x_val = datasets.binarize(x_train[-64:], seed=0)
+    again = -evaluation.log_likelihood(best, x_val, num_samples=2, seed=0, verbose=0)["iwae"]
+    assert float(again.mean()) == pytest.approx(min(figures), rel=1e-6)
+
+    # Test NLL: the same figure keras-vae evaluate --seed S gives, with its standard error.
+    for seed in (0, 1):
+        for k in (6, 3):
+            nll = -evaluation.log_likelihood(best, datasets.binarize(x_test[:24], seed=seed),
+                                             num_samples=k, seed=seed, verbose=0)["iwae"]
+            entry = state["test"][f"seed {seed}, K {k}"]
+            assert entry["nll"] == pytest.approx(nll.mean(), rel=1e-6)
+            assert entry["standard_error"] == pytest.approx(
+                np.std(nll, ddof=1) / math.sqrt(24), rel=1e-6)
+    text = results.read_text()
+    assert text.count("| k=2, conv 4, dense 16, latent 2, normal prior | 3 (") == 2
+    six = [state["test"][f"seed {seed}, K 6"]["nll"] for seed in (0, 1)]
+    assert f"| 24 | 6 | {np.mean(six):.2f} |" in text
+    assert f"{max(six) - min(six):.2f} |" in text
+    assert json.loads((folder / "state.json").read_text())["test"] == state["test"]
+
+    # A resumed finished run neither trains nor evaluates again.
+    likelihood_protocol.main(["--output", str(folder), "--resume", "--results",
+                              str(tmp_path / "other.md")])
+    assert len(tested) == 2  # called, but every (draw, K) was done
+    assert json.loads((folder / "state.json").read_text())["epochs"] == 3
+
+
+def test_it_refuses_a_used_folder_and_overlapping_splits(tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "x").write_text("")
+    with pytest.raises(SystemExit):
+        likelihood_protocol.main(TINY + ["--output", str(tmp_path / "run")])
+    with pytest.raises(ValueError, match="Received: --train-images 60000"):
+        likelihood_protocol.main(TINY + ["--train-images", "60000",
+                                         "--output", str(tmp_path / "new")])
+
+
+def test_patience_stops_training_after_the_best_epoch(tmp_path, monkeypatch):
+    # Validation figures that only get worse after the first epoch.
+    figures = iter([10.0, 11.0, 12.0, 13.0])
+    monkeypatch.setattr(likelihood_protocol.evaluation, "log_likelihood",
+                        lambda *args, **kwargs: {"iwae": np.array([-next(figures)])})
+    keras.utils.set_random_seed(0)
+    folder = tmp_path / "run"
+    args = TINY + ["--epochs", "10", "--patience", "2", "--output", str(folder)]
+    parsed = likelihood_protocol._parser().parse_args(args)
+    state = {"settings": {key: getattr(parsed, key) for key in likelihood_protocol.SETTINGS},
+             "commands": [], "epochs": 0, "best_epoch": 0, "best_validation": None,
+             "training_minutes": 0.0, "history": [], "test": {}, "stopped": None}
+    folder.mkdir()
+    x_train, x_val, _ = likelihood_protocol._load_data(state["settings"])
+    state = likelihood_protocol.train(folder, state, x_train, x_val, None)
+    assert state["epochs"] == 3 and state["best_epoch"] == 1
+    assert state["stopped"] == "no better validation figure for 2 epochs"
