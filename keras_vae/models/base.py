@@ -30,6 +30,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from keras_vae import priors
 from keras_vae.models import checks
 from keras_vae.models.checks import check_batch
 from keras_vae.models.checks import short_repr
@@ -222,6 +223,10 @@ class ImageModel(keras.Model):
             )
         return z
 
+    def _unpack(self, data):
+        """Returns `(images, condition)` of a batch; an unconditional model has no condition."""
+        return first_component(data), None
+
     def _condition(self, labels):
         """One-hot rows for checked int `labels`, or None for an unconditional model."""
         return None if labels is None else tf.one_hot(labels, self.num_classes)
@@ -244,7 +249,16 @@ class ImageModel(keras.Model):
         return self._encode_arrays(x, self.check_labels(labels, len(x)), batch_size)
 
     def _encode_arrays(self, x, labels, batch_size):
-        raise NotImplementedError
+        """`(means, log_vars)` of the posterior, batch by batch (VAE-like models)."""
+        means, log_vars = [], []
+        for start in range(0, x.shape[0], batch_size):
+            stop = start + batch_size
+            condition = self._condition(None if labels is None else labels[start:stop])
+            z_mean, z_log_var = self._encode_tensors(
+                tf.convert_to_tensor(x[start:stop]), False, condition)
+            means.append(z_mean.numpy())
+            log_vars.append(z_log_var.numpy())
+        return np.concatenate(means), np.concatenate(log_vars)
 
     def latent_codes(self, x, labels=None, batch_size=256):
         """Returns one deterministic code per image, NumPy `(N, latent_dim)`.
@@ -301,7 +315,10 @@ class ImageModel(keras.Model):
         return self.predict(inputs, batch_size=batch_size, verbose=0)
 
     def draw_codes(self, n, seed=None):
-        """Returns `n` codes from N(0, I) as float32 NumPy `(n, latent_dim)`.
+        """Returns `n` codes drawn from the prior, float32 NumPy `(n, latent_dim)`.
+
+        N(0, I) unless the model has a learned prior (a `prior_layer` other
+        than `keras_vae.priors.StandardNormal`), which is then sampled.
 
         Args:
             n: Number of codes, a positive int.
@@ -309,6 +326,10 @@ class ImageModel(keras.Model):
                 it, the model's seed generator gives new codes on each call.
         """
         check_int("n", n)
+        prior_layer = getattr(self, "prior_layer", None)
+        if prior_layer is not None and not isinstance(prior_layer, priors.StandardNormal):
+            seed = self.prior_seed_generator.next() if seed is None else tf.constant([seed, 0])
+            return self.prior().sample(n, seed=tf.cast(seed, "int32")).numpy()
         z = keras.random.normal(
             (n, self.latent_dim),
             seed=self.prior_seed_generator if seed is None else seed,

@@ -9,7 +9,6 @@ is only used by this model.
 import math
 
 import keras
-import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 from keras import ops
@@ -349,14 +348,35 @@ class HierarchicalVAE(ImageModel):
 
     # -------------------------------------------------------------- training
 
-    def _total_loss(self, reconstruction, kl_z1, kl_z2):
-        """The batch mean of `-log mean_k w_k`; with k = 1, of the negative ELBO."""
+    def _loss_per_image(self, reconstruction, kl_z1, kl_z2):
+        """`-log mean_k w_k` per image, `(batch,)`; with k = 1, the negative ELBO."""
         negative = reconstruction + self.beta * (kl_z1 + kl_z2)
         if self.importance_samples == 1:
-            return tf.reduce_mean(negative)
-        bound = (tf.reduce_logsumexp(-negative, axis=0)
-                 - math.log(self.importance_samples))
-        return -tf.reduce_mean(bound)
+            return negative[0]
+        return math.log(self.importance_samples) - tf.reduce_logsumexp(-negative, axis=0)
+
+    def _total_loss(self, reconstruction, kl_z1, kl_z2):
+        """The batch mean of `_loss_per_image`."""
+        return tf.reduce_mean(self._loss_per_image(reconstruction, kl_z1, kl_z2))
+
+    def compute_loss_per_image(self, x, training=False, condition=None):
+        """Returns the training objective per image: `(loss, reconstruction_loss, kl_loss)`.
+
+        `loss` is what `fit` minimises the batch mean of (the negative ELBO,
+        or with `importance_samples` k > 1 the negative IWAE bound);
+        `reconstruction_loss` and `kl_loss` (both KL terms summed) are
+        averages over the k draws. All float32 `(batch,)`; the contract
+        `keras_vae.distribute.distributed_fit` trains any model by.
+
+        Args:
+            x: A batch of images in [0, 1], `(batch, *image_shape)`.
+            training: Keras's `training` flag, passed to the networks.
+            condition: Must be None (the model is unconditional).
+        """
+        terms = self.compute_hvae_losses(x, training, condition, self.importance_samples)
+        reconstruction, kl_z1, kl_z2 = terms
+        return (self._loss_per_image(*terms), tf.reduce_mean(reconstruction, axis=0),
+                tf.reduce_mean(kl_z1 + kl_z2, axis=0))
 
     def _step_losses(self, x, training):
         terms = self.compute_hvae_losses(x, training, num_samples=self.importance_samples)
@@ -402,29 +422,6 @@ class HierarchicalVAE(ImageModel):
 
     # ------------------------------------------------------------ public API
     # encode, latent_codes, decode, reconstruct and sample: see ImageModel.
-
-    def _encode_arrays(self, x, labels, batch_size):
-        means, log_vars = [], []
-        for start in range(0, x.shape[0], batch_size):
-            z_mean, z_log_var = self._encode_tensors(
-                tf.convert_to_tensor(x[start:start + batch_size]))
-            means.append(z_mean.numpy())
-            log_vars.append(z_log_var.numpy())
-        return np.concatenate(means), np.concatenate(log_vars)
-
-    def draw_codes(self, n, seed=None):
-        """Returns `n` top codes drawn from p(z2), float32 NumPy `(n, latent_dim)`.
-
-        Args:
-            n: Number of codes, a positive int.
-            seed: Optional int; the same seed gives the same codes. Without
-                it, the model's seed generator gives new codes on each call.
-        """
-        if isinstance(self.prior_layer, priors.StandardNormal):
-            return super().draw_codes(n, seed)
-        check_int("n", n)
-        seed = self.prior_seed_generator.next() if seed is None else tf.constant([seed, 0])
-        return self.prior().sample(n, seed=tf.cast(seed, "int32")).numpy()
 
     # ------------------------------------------------------------- saving
 

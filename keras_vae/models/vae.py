@@ -15,7 +15,6 @@ from keras_vae import networks
 from keras_vae import priors
 from keras_vae.layers import Sampling
 from keras_vae.models.base import ImageModel
-from keras_vae.models.base import first_component
 from keras_vae.models.checks import check_batch
 from keras_vae.validation import check_int
 from keras_vae.validation import check_number
@@ -397,10 +396,6 @@ class VAE(ImageModel):
         self.kl_loss_tracker.update_state(kl_loss)
         return {metric.name: metric.result() for metric in self.metrics}
 
-    def _unpack(self, data):
-        """Returns `(images, condition)` of a batch; a plain VAE has no condition."""
-        return first_component(data), None
-
     def train_step(self, data):
         x, condition = self._unpack(data)
         x = check_batch(x, "training images")
@@ -438,31 +433,6 @@ class VAE(ImageModel):
 
     # ------------------------------------------------------------ public API
     # encode, latent_codes, decode, reconstruct and sample: see ImageModel.
-
-    def _encode_arrays(self, x, labels, batch_size):
-        means, log_vars = [], []
-        for start in range(0, x.shape[0], batch_size):
-            stop = start + batch_size
-            condition = self._condition(None if labels is None else labels[start:stop])
-            z_mean, z_log_var = self._encode_tensors(
-                tf.convert_to_tensor(x[start:stop]), False, condition)
-            means.append(z_mean.numpy())
-            log_vars.append(z_log_var.numpy())
-        return np.concatenate(means), np.concatenate(log_vars)
-
-    def draw_codes(self, n, seed=None):
-        """Returns `n` codes drawn from the prior, float32 NumPy `(n, latent_dim)`.
-
-        Args:
-            n: Number of codes, a positive int.
-            seed: Optional int; the same seed gives the same codes. Without
-                it, the model's seed generator gives new codes on each call.
-        """
-        if isinstance(self.prior_layer, priors.StandardNormal):
-            return super().draw_codes(n, seed)
-        check_int("n", n)
-        seed = self.prior_seed_generator.next() if seed is None else tf.constant([seed, 0])
-        return self.prior().sample(n, seed=tf.cast(seed, "int32")).numpy()
 
     # ------------------------------------------------------------- saving
 
