@@ -80,3 +80,38 @@ def test_mirrored_strategy_step_matches_single_device(tmp_path):
     """, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-4000:]
     assert "MIRRORED-OK" in result.stdout
+
+
+def test_mirrored_evaluate_and_fit_take_batches_that_split_unevenly(tmp_path):
+    """25 images over 2 replicas (13 and 12): Keras's build averaged the first
+    batch over replicas and failed ("AddN must have the same size and shape");
+    the mean loss must also weigh the two shares by their images."""
+    result = run_python("""
+        import numpy as np, tensorflow as tf
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        import keras, keras_vae
+
+        x = keras_vae.datasets.binarize(keras_vae.datasets.load("mnist")[0][0][:25], seed=0)
+
+        def make():
+            keras.utils.set_random_seed(0)
+            vae = keras_vae.build_vae(latent_dim=4, filters=(8, 16), hidden_units=32, seed=0)
+            layer = vae.encoder.get_layer("z_log_var")  # near-deterministic codes
+            layer.kernel.assign(np.zeros(layer.kernel.shape))
+            layer.bias.assign(np.full(layer.bias.shape, -30.0))
+            vae.compile(optimizer=keras.optimizers.SGD(0.0))
+            return vae
+
+        single = make().evaluate(x, batch_size=64, verbose=0, return_dict=True)
+        with tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]).scope():
+            mirrored = make()
+        logs = mirrored.evaluate(x, batch_size=64, verbose=0, return_dict=True)
+        for key in ("loss", "reconstruction_loss", "kl_loss"):
+            np.testing.assert_allclose(logs[key], single[key], rtol=1e-4, atol=1e-4)
+        history = mirrored.fit(x, batch_size=64, epochs=1, validation_data=(x,), verbose=0)
+        np.testing.assert_allclose(history.history["val_loss"][0], single["loss"], rtol=1e-4)
+        print("UNEVEN-OK")
+    """, cwd=tmp_path)
+    assert "UNEVEN-OK" in result.stdout

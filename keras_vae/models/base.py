@@ -212,6 +212,29 @@ class ImageModel(keras.Model):
         self.check_input(x, "x")
         return super().predict(x, *args, **kwargs)
 
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        """Keras's build from a first batch, without averaging it over replicas.
+
+        Under a `tf.distribute` strategy Keras 3 (up to 3.15 at least) builds
+        the model from the first batch reduced by a MEAN over the replicas,
+        which fails ("Inputs to operation AddN ... must have the same size
+        and shape") whenever that batch splits unevenly: `evaluate` on 25
+        images over 2 replicas, say. Only the batch's shapes and dtypes are
+        used, so the first replica's share serves as well. Remove when
+        Keras's own method reads one replica's values.
+        """
+        strategy = self._distribute_strategy
+        if strategy is None or iterator is None:
+            return super()._maybe_symbolic_build(iterator, data_batch)
+        for _, _, batches in iterator:
+            data_batch = tf.nest.map_structure(
+                lambda value: strategy.experimental_local_results(value)[0]
+                if isinstance(value, tf.distribute.DistributedValues) else value,
+                next(batches))
+            break
+        with strategy.scope():
+            self._symbolic_build(data_batch=data_batch)
+
     # ------------------------------------------------------------ public API
 
     def check_codes(self, z):
