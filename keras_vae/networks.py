@@ -141,7 +141,7 @@ def build_decoder(
     """Builds a convolutional decoder mapping latent codes to pixel logits.
 
     The mirror image of `build_encoder` with the same arguments: a dense
-    layer, a reshape to the encoder's last feature map, one stride-2
+    layer, a linear projection reshaped to the encoder's last feature map, one stride-2
     transposed convolution per entry of `filters` (in reverse order), and a
     final 3x3 convolution with one output per channel. When the image size is
     not a multiple of `2 ** len(filters)` the output is cropped to size.
@@ -174,9 +174,10 @@ def build_decoder(
         x = keras.layers.Concatenate(name="z_and_labels", dtype=FLOAT32)([x, labels])
         inputs = [inputs, labels]
     x = keras.layers.Dense(hidden_units, activation="relu", name="hidden", dtype=FLOAT32)(x)
-    x = keras.layers.Dense(
-        start_h * start_w * filters[-1], activation="relu", name="project"
-    )(x)
+    # Linear on purpose: with a ReLU here, training kills every channel at
+    # some positions of the first feature map (with a 2-D code, over half of
+    # the units), and the pixels drawn from there no longer depend on z.
+    x = keras.layers.Dense(start_h * start_w * filters[-1], name="project")(x)
     x = keras.layers.Reshape((start_h, start_w, filters[-1]), name="reshape")(x)
     for i, width_i in enumerate(reversed(filters)):
         x = keras.layers.Conv2DTranspose(

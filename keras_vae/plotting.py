@@ -11,9 +11,11 @@ for lives here, each documented in full; a split would scatter them.
 
 import io
 
+import matplotlib
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
 from keras_vae.validation import check_int
@@ -146,7 +148,8 @@ def plot_latent_scatter(z, labels=None, title=None):
 
     Args:
         z: Codes of shape `(N, latent_dim)`.
-        labels: Optional int labels of length `N` for the colours.
+        labels: Optional int labels of length `N`: one colour per class and
+            a legend.
         title: Optional title.
 
     Returns:
@@ -167,9 +170,14 @@ def plot_latent_scatter(z, labels=None, title=None):
                 f"labels must have one entry per code. Received: {labels.shape[0]} "
                 f"labels for {z.shape[0]} codes"
             )
-        scatter = axis.scatter(points[:, 0], points[:, 1], c=labels, cmap="tab10", s=4,
-                               alpha=0.7)
-        figure.colorbar(scatter, ax=axis, label="label")
+        # Labels are categories: one tab10 colour each and a legend, no colour bar.
+        classes, index = np.unique(labels, return_inverse=True)
+        colours = matplotlib.colormaps["tab10"](index % 10)
+        axis.scatter(points[:, 0], points[:, 1], c=colours, s=4, alpha=0.7)
+        handles = [Line2D([], [], marker="o", linestyle="", color=colour)
+                   for colour in matplotlib.colormaps["tab10"](np.arange(len(classes)) % 10)]
+        axis.legend(handles, [str(c) for c in classes], title="label", fontsize=7,
+                    markerscale=0.8, loc="center left", bbox_to_anchor=(1.0, 0.5))
     axis.set_xlabel(xlabel)
     axis.set_ylabel(ylabel)
     axis.set_title(title or ("Latent space" if xlabel.startswith("z") else

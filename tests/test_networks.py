@@ -62,3 +62,26 @@ def test_generator_and_discriminator_shapes(image_shape):
     assert discriminator(generator(z)).shape == (3, 1)
     with pytest.raises(ValueError, match="latent_dim"):
         networks.build_generator(image_shape, latent_dim=0)
+
+
+def test_decoder_feature_map_cannot_switch_off():
+    """Every position of the first feature map keeps depending on the code.
+
+    Training a 2-D VAE with a ReLU after the projection pushed every channel at
+    some 7x7 positions below zero for all codes; the 4x4 pixel block drawn from
+    there became the same grey in every decoded image. Pushing the projection's
+    biases at one position far negative reproduces that state.
+    """
+    decoder = networks.build_decoder((28, 28, 1), latent_dim=2, filters=(4, 8), hidden_units=16)
+    project = decoder.get_layer("project")
+    kernel, bias = project.get_weights()
+    bias = bias.reshape(7, 7, 8)
+    bias[3, 3, :] = -100.0  # the central position, every channel
+    project.set_weights([kernel, bias.reshape(-1)])
+    feature_map = keras.Model(decoder.input, decoder.get_layer("reshape").output)
+    codes = np.random.default_rng(0).normal(size=(64, 2)).astype("float32")
+    features = np.asarray(feature_map(codes))
+    assert features.shape == (64, 7, 7, 8)
+    # Spread over codes of each position's strongest channel: no position is constant.
+    spread = features.std(axis=0).max(axis=-1)
+    assert spread.min() > 1e-3, f"positions that ignore z: {np.argwhere(spread <= 1e-3).tolist()}"

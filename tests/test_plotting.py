@@ -1,3 +1,4 @@
+import matplotlib
 import numpy as np
 import pytest
 from matplotlib.figure import Figure
@@ -70,6 +71,12 @@ def test_latent_scatter_direct_and_projected():
     axis = figure.axes[0]
     assert axis.get_xlabel() == "z[0]" and axis.get_ylabel() == "z[1]"
     assert len(axis.collections[0].get_offsets()) == 50
+    # Labels are categories: a legend entry per class in tab10 colours, no colour bar.
+    assert len(figure.axes) == 1
+    legend = axis.get_legend()
+    assert [text.get_text() for text in legend.get_texts()] == ["0", "1", "2"]
+    tab10 = matplotlib.colormaps["tab10"].colors
+    np.testing.assert_allclose(axis.collections[0].get_facecolors()[:3, :3], tab10[:3])
     projected = plotting.plot_latent_scatter(rng.normal(size=(50, 6)))
     assert projected.axes[0].get_xlabel() == "PCA 1"
     assert "PCA" in projected.axes[0].get_title()
