@@ -1,7 +1,9 @@
 """Every tutorial notebook runs start to finish (at its smoke-test size)."""
 
+import datetime
 import os
 import pathlib
+import re
 
 import nbformat
 import pytest
@@ -30,3 +32,57 @@ def test_tutorial_runs(path, tmp_path, monkeypatch):
     images = sum(1 for cell in notebook.cells if cell.cell_type == "code"
                  for output in cell.get("outputs", []) if "image/png" in output.get("data", {}))
     assert images > 0, "the notebook showed no picture"
+
+
+# What the committed notebooks must show: they are read, not executed, so these run in a second.
+STATED = re.compile(r"^STATED_MINUTES = ([0-9.]+)", re.MULTILINE)
+STARTUP_NOISE = ("cuInit", "oneDNN custom operations", "This TensorFlow binary is optimized",
+                 "Unable to register cu", "absl::InitializeLog", "computation placer",
+                 "Downloading data from")
+SERIES_MINUTES = 25
+
+
+def committed_minutes(notebook):
+    """Minutes from the first cell's start to the last cell's end, from the saved timestamps."""
+    stamps = [datetime.datetime.fromisoformat(cell.metadata["execution"][key].replace("Z", "+00:00"))
+              for cell in notebook.cells if cell.cell_type == "code"
+              for key in ("iopub.execute_input", "shell.execute_reply")]
+    return (max(stamps) - min(stamps)).total_seconds() / 60
+
+
+def stated_minutes(notebook):
+    found = [float(m) for cell in notebook.cells if cell.cell_type == "code"
+             for m in STATED.findall(cell.source)]
+    assert len(found) == 1, f"expected one STATED_MINUTES = ... line, found {found}"
+    return found[0]
+
+
+@pytest.mark.parametrize("path", TUTORIALS, ids=[p.stem for p in TUTORIALS])
+def test_committed_outputs_are_complete_clean_and_checked(path):
+    notebook = nbformat.read(path, as_version=4)
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    assert all(cell.execution_count is not None for cell in code), "a code cell was never executed"
+    for cell in code:
+        for output in cell.outputs:
+            assert output.output_type != "error", f"an error output is committed: {output.get('ename')}"
+            text = output.get("text", "") + str(output.get("data", {}).get("text/plain", ""))
+            noise = [phrase for phrase in STARTUP_NOISE if phrase in text]
+            assert not noise, f"TensorFlow start-up noise in a committed output: {noise}"
+    headings = [cell.source for cell in notebook.cells if cell.cell_type == "markdown"]
+    assert any(source.startswith("## What we measured") for source in headings)
+    checks = code[-1].source
+    assert "if not SMOKE:" in checks and "assert " in checks, \
+        "the last code cell must assert the notebook's claims at the default size"
+
+
+@pytest.mark.parametrize("path", TUTORIALS, ids=[p.stem for p in TUTORIALS])
+def test_stated_runtime_is_within_30_percent_of_the_committed_run(path):
+    notebook = nbformat.read(path, as_version=4)
+    measured, stated = committed_minutes(notebook), stated_minutes(notebook)
+    assert abs(stated - measured) <= 0.3 * measured, \
+        f"STATED_MINUTES = {stated} but the committed run took {measured:.2f} minutes"
+
+
+def test_the_whole_series_runs_in_25_minutes():
+    total = sum(committed_minutes(nbformat.read(path, as_version=4)) for path in TUTORIALS)
+    assert total <= SERIES_MINUTES, f"the committed runs take {total:.1f} minutes in all"
