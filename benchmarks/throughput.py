@@ -139,7 +139,13 @@ def main():
                         "and mixed_bfloat16 side by side, training and IWAE evaluation")
     parser.add_argument("--eval-images", type=int, default=200,
                         help="with --policies: test images of the IWAE evaluation (K=1000)")
+    parser.add_argument("--subpixel", action="store_true",
+                        help="the decoder's transposed convolutions: Keras's against "
+                        "keras_vae's sub-pixel computation, in float32 and mixed_bfloat16")
     args = parser.parse_args()
+    if args.subpixel:
+        subpixel(args)
+        return
     if args.policies:
         policies(args)
         return
@@ -308,6 +314,77 @@ initial weights, alternating one epoch each; images/s is the median of epochs 2 
 computed by a float32 copy and by a mixed_bfloat16 copy of the same weights.
 
 | networks | float32 images/s | mixed_bfloat16 images/s | ratio | train loss f32 / bf16 | IWAE f32 images/s | IWAE bf16 images/s | ratio | IWAE NLL f32 / bf16 |
+| --- | --- | --- | --- | --- | --- | --- | --- | --- |
+{chr(10).join(rows)}
+""")
+
+
+def _with_keras_transposed_convolutions(model):
+    """A copy of `model` whose decoder runs Keras's own `Conv2DTranspose` (same weights)."""
+    def rewrite(node):
+        if isinstance(node, list):
+            return [rewrite(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        node = {key: rewrite(value) for key, value in node.items()}
+        if node.get("class_name") == "SubpixelConv2DTranspose":
+            node.update(class_name="Conv2DTranspose", module="keras.layers", registered_name=None)
+        return node
+
+    copy = keras.saving.deserialize_keras_object(
+        rewrite(keras.saving.serialize_keras_object(model)))
+    copy.set_weights(model.get_weights())
+    copy.compile(optimizer=keras.optimizers.Adam(1e-3))
+    return copy
+
+
+def subpixel(args):
+    """Keras's transposed convolutions against the sub-pixel ones, training and evaluation."""
+    x = images(28, args.images)
+    test = datasets.binarize(datasets.load("mnist")[1][0][:args.eval_images], seed=0)
+    options = POLICY_NETWORKS["default (conv 32/64, dense 256, latent 32)"]
+    rows = []
+    for policy in POLICIES:
+        ours = _policy_model(options, policy)
+        models = {"Conv2DTranspose": _with_keras_transposed_convolutions(ours),
+                  "sub-pixel": ours}
+        assert type(models["Conv2DTranspose"].decoder.get_layer("deconv_0")) is \
+            keras.layers.Conv2DTranspose
+        seconds = {kind: [] for kind in models}
+        losses = {}
+        for _ in range(args.rounds):
+            for kind, model in models.items():
+                timer = harness.EpochTimer()
+                data = datasets.make_dataset(x, batch_size=args.batch_size, binarize=True,
+                                             seed=0)
+                logs = model.fit(data, epochs=1, verbose=0, callbacks=[timer]).history
+                seconds[kind].append(timer.seconds[0])
+                losses[kind] = logs["loss"][-1]
+        rates = {kind: len(x) / statistics.median(times[1:] or times)
+                 for kind, times in seconds.items()}
+        iwae = {kind: _timed_iwae(model, test, 1000) for kind, model in models.items()}
+        row = (f"| {policy} | {rates['Conv2DTranspose']:,.0f} | {rates['sub-pixel']:,.0f} | "
+               f"{rates['sub-pixel'] / rates['Conv2DTranspose']:.2f} | "
+               f"{losses['Conv2DTranspose']:.1f} / {losses['sub-pixel']:.1f} | "
+               f"{iwae['Conv2DTranspose'][0]:,.1f} | {iwae['sub-pixel'][0]:,.1f} | "
+               f"{iwae['sub-pixel'][0] / iwae['Conv2DTranspose'][0]:.2f} | "
+               f"{iwae['Conv2DTranspose'][1]:.2f} / {iwae['sub-pixel'][1]:.2f} |")
+        print(row, flush=True)
+        rows.append(row)
+    harness.append_results(f"""
+## The decoder's transposed convolutions: Keras's against sub-pixel ones, {datetime.date.today()}
+
+`python -m benchmarks.throughput --subpixel --rounds {args.rounds} --images {args.images}
+--eval-images {args.eval_images}` on {harness.machine()}. keras_vae's default networks
+(conv 32/64, dense 256, latent 32), 28x28, batch {args.batch_size}, Adam 1e-3, `make_dataset`
+with dynamic binarization. In each policy, one model with
+`keras_vae.layers.SubpixelConv2DTranspose` (a convolution and `depth_to_space`) and a copy
+of it, same weights, with `keras.layers.Conv2DTranspose`; one process, alternating one epoch
+each; images/s is the median of epochs 2 to {args.rounds}; the train loss is that of epoch
+{args.rounds}. Evaluation: the IWAE bound (K=1000) of the trained weights on
+{args.eval_images} binarized test images.
+
+| policy | Conv2DTranspose images/s | sub-pixel images/s | ratio | train loss Keras / sub-pixel | IWAE Keras images/s | IWAE sub-pixel images/s | ratio | IWAE NLL Keras / sub-pixel |
 | --- | --- | --- | --- | --- | --- | --- | --- | --- |
 {chr(10).join(rows)}
 """)

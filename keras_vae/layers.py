@@ -92,3 +92,97 @@ class Sampling(keras.layers.Layer):
         config = super().get_config()
         config["seed"] = self.seed
         return config
+
+
+_ELEMENTWISE_ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh", "elu", "selu", "gelu",
+                            "silu", "leaky_relu", "softplus")
+"""Activations that act pixel by pixel, so they commute with `depth_to_space`."""
+
+
+def _phase_taps(kernel_size, stride, pad_before):
+    """Kernel taps of a strided transposed convolution, phase by phase.
+
+    Output pixel `o = stride * m + a` (phase `a`) sums `in[m + d] * w[k]` over
+    the taps `k` with `stride * (m + d) + k - pad_before = o`. Returns the
+    offsets `d` every phase uses (`range(low, high + 1)`) and a table
+    `taps[a][d - low]`: the tap `k`, or `kernel_size` (a zero tap) where the
+    phase has none at that offset.
+    """
+    offsets = {}
+    for a in range(stride):
+        for k in range(kernel_size):
+            if (a + pad_before - k) % stride == 0:
+                offsets[(a, (a + pad_before - k) // stride)] = k
+    low = min(d for _, d in offsets)
+    high = max(d for _, d in offsets)
+    taps = [[offsets.get((a, d), kernel_size) for d in range(low, high + 1)]
+            for a in range(stride)]
+    return low, high, taps
+
+
+@keras.saving.register_keras_serializable(package="keras_vae")
+class SubpixelConv2DTranspose(keras.layers.Conv2DTranspose):
+    """`keras.layers.Conv2DTranspose`, computed as a convolution and `depth_to_space`.
+
+    The same layer (arguments, weights, outputs to rounding), computed
+    another way where that is exact: a stride-`s` transposed convolution
+    with "same" padding equals an ordinary convolution with `s * s` times
+    the filters followed by `depth_to_space(s)` (the sub-pixel convolution
+    of Shi et al., 2016). The ordinary convolution takes the bias and the
+    activation into the same oneDNN kernel, where the transposed one leaves
+    them to separate element-wise passes over its large output; in
+    bfloat16 those passes took about 70% of keras_vae's decoder on an AMX
+    Xeon (`benchmarks/RESULTS.md`). Other configurations (dilation,
+    unequal strides, "valid" padding, `output_padding`, channels first, a
+    non-element-wise activation) run `Conv2DTranspose`'s own computation.
+
+    Args and call arguments: those of `keras.layers.Conv2DTranspose`.
+
+    Example:
+
+    ```python
+    import keras, keras_vae
+    inputs = keras.Input((7, 7, 64))
+    x = keras_vae.layers.SubpixelConv2DTranspose(32, 3, strides=2, padding="same",
+                                                 activation="relu")(inputs)
+    model = keras.Model(inputs, x)  # outputs (None, 14, 14, 32)
+    ```
+
+    Reference:
+        Shi et al., "Real-Time Single Image and Video Super-Resolution Using
+        an Efficient Sub-Pixel Convolutional Neural Network", 2016,
+        https://arxiv.org/abs/1609.05158
+    """
+
+    def _subpixel_plan(self):
+        stride = self.strides[0]
+        activation = getattr(self.activation, "__name__", "")
+        if (self.padding != "same" or self.data_format != "channels_last"
+                or self.strides[0] != self.strides[1] or stride < 2
+                or self.kernel_size[0] != self.kernel_size[1]
+                or tuple(self.dilation_rate) != (1, 1) or self.output_padding is not None
+                or activation not in _ELEMENTWISE_ACTIVATIONS):
+            return None
+        size = self.kernel_size[0]
+        return stride, _phase_taps(size, stride, max(size - stride, 0) // 2)
+
+    def call(self, inputs):
+        plan = self._subpixel_plan()
+        if plan is None:
+            return super().call(inputs)
+        import tensorflow as tf  # keras_vae runs on the TensorFlow backend
+
+        stride, (low, high, taps) = plan
+        kernel = ops.cast(self.kernel, self.compute_dtype)  # (k, k, filters, in)
+        kernel = tf.transpose(kernel, [0, 1, 3, 2])
+        kernel = tf.pad(kernel, [[0, 1], [0, 1], [0, 0], [0, 0]])  # the zero tap
+        blocks = [tf.gather(tf.gather(kernel, taps[a], axis=0), taps[b], axis=1)
+                  for a in range(stride) for b in range(stride)]
+        outputs = tf.nn.conv2d(inputs, tf.concat(blocks, axis=-1), 1,
+                               padding=[[0, 0], [-low, high], [-low, high], [0, 0]])
+        if self.use_bias:
+            outputs = tf.nn.bias_add(outputs, tf.tile(ops.cast(self.bias, self.compute_dtype),
+                                                      [stride * stride]))
+        if self.activation is not None:
+            outputs = self.activation(outputs)
+        return tf.nn.depth_to_space(outputs, stride)

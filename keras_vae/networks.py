@@ -22,10 +22,14 @@ import math
 
 import keras
 
+from keras_vae.layers import SubpixelConv2DTranspose
 from keras_vae.validation import check_int
 
 FLOAT32 = "float32"
 """dtype of the layers that set the likelihood's precision, whatever the global policy."""
+
+FLOAT32_LAYERS = ("code", "z_mean", "z_log_var", "z_and_labels", "hidden", "logits_float32")
+"""Names of the layers built with `dtype=FLOAT32` (`keras_vae.precision.with_policy` keeps them)."""
 
 
 def check_image_shape(image_shape):
@@ -180,7 +184,7 @@ def build_decoder(
     x = keras.layers.Dense(start_h * start_w * filters[-1], name="project")(x)
     x = keras.layers.Reshape((start_h, start_w, filters[-1]), name="reshape")(x)
     for i, width_i in enumerate(reversed(filters)):
-        x = keras.layers.Conv2DTranspose(
+        x = SubpixelConv2DTranspose(
             width_i,
             3,
             strides=2,

@@ -11,6 +11,8 @@ slower than float32.
 - `resolve(policy)` turns `"float32"`, `"mixed_bfloat16"`, `"mixed_float16"`
   or `"auto"` into a policy and a one-line reason; `"auto"` reads the
   hardware (`describe_hardware()`).
+- `with_policy(model, policy)` copies a built model into another policy, with
+  the same weights (to evaluate a float32-trained model in bfloat16, say).
 - `policy_scope(policy)` applies a policy while a model is built, and restores
   the previous global policy afterwards:
 
@@ -228,3 +230,56 @@ def policy_scope(policy):
         yield policy
     finally:
         keras.config.set_dtype_policy(previous)
+
+
+def with_policy(model, policy):
+    """Returns a copy of `model` that computes in `policy`, with the same weights.
+
+    Use it to evaluate a float32-trained model in a fast format (the
+    importance-weighted bound with K=1000 is the expensive part of an
+    evaluation), or the other way round. The copy is rebuilt from the
+    model's config with every layer's dtype policy set to `policy`, except
+    the layers that keep the likelihood in float32 under any policy
+    (`keras_vae.networks.FLOAT32_LAYERS`); the weights are copied, not
+    shared. `model` itself is not changed.
+
+    Args:
+        model: A keras_vae model (or any Keras model with `get_config`).
+        policy: A name from `POLICIES` (`resolve` first for `"auto"`).
+
+    Returns:
+        A new model of the same class, in `policy`.
+
+    Example:
+
+    ```python
+    import keras_vae
+    from keras_vae import evaluation, precision
+    vae = keras_vae.build_vae()  # trained in float32
+    fast = precision.with_policy(vae, precision.resolve("auto")[0])
+    bound = evaluation.log_likelihood(fast, x_test, num_samples=1000)["iwae"]
+    ```
+    """
+    _check_policy(policy)
+    if policy == "auto":
+        raise ValueError("with_policy needs a policy; pass policy=\"auto\" to resolve() "
+                         "first. Received: policy='auto'")
+    from keras_vae import networks  # networks imports nothing from here; avoids a cycle
+
+    def rewrite(node):
+        if isinstance(node, list):
+            return [rewrite(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        node = {key: rewrite(value) for key, value in node.items()}
+        config = node.get("config")
+        if (isinstance(config, dict) and "dtype" in config and node.get("class_name") != "InputLayer"
+                and config.get("name") not in networks.FLOAT32_LAYERS):
+            config["dtype"] = keras.dtype_policies.serialize(keras.DTypePolicy(policy))
+        return node
+
+    config = rewrite(keras.saving.serialize_keras_object(model))
+    with policy_scope(policy):
+        copy = keras.saving.deserialize_keras_object(config)
+    copy.set_weights(model.get_weights())
+    return copy

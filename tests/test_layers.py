@@ -122,3 +122,58 @@ def test_public_modules_are_reachable_from_the_package(tmp_path):
     """, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "PUBLIC-OK" in result.stdout
+
+
+# ------------------------------------------------------- SubpixelConv2DTranspose
+
+
+@pytest.mark.parametrize("kernel_size, strides, padding, activation, height, width", [
+    (3, 2, "same", "relu", 7, 7),     # keras_vae's decoder
+    (4, 2, "same", None, 5, 6),       # the GAN generator's, rectangular
+    (5, 3, "same", "tanh", 4, 3),
+    (1, 2, "same", "sigmoid", 3, 3),  # phases with no tap at all
+    (3, 2, "valid", "relu", 4, 4),    # falls back to Conv2DTranspose's computation
+    (3, 1, "same", "relu", 4, 4),
+    (3, 2, "same", "softmax", 3, 3),  # not pixel by pixel: falls back
+])
+def test_subpixel_transposed_convolution_equals_keras_conv2d_transpose(
+        kernel_size, strides, padding, activation, height, width):
+    options = {"filters": 5, "kernel_size": kernel_size, "strides": strides, "padding": padding,
+               "activation": activation}
+    reference = keras.layers.Conv2DTranspose(**options)
+    layer = keras_vae.layers.SubpixelConv2DTranspose(**options)
+    x = tf.constant(np.random.default_rng(0).standard_normal((3, height, width, 4)), "float32")
+    reference.build(x.shape)
+    layer.build(x.shape)
+    rng = np.random.default_rng(1)
+    weights = [rng.standard_normal(w.shape).astype("float32") for w in reference.weights]
+    reference.set_weights(weights)
+    layer.set_weights(weights)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        expected, got = reference(x), layer(x)
+        expected_sum, got_sum = tf.reduce_sum(expected ** 2), tf.reduce_sum(got ** 2)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+    # Training sees the same gradients, for the inputs and the kernel.
+    for ours, theirs in ((x, x), (layer.kernel, reference.kernel)):
+        np.testing.assert_allclose(tape.gradient(got_sum, ours),
+                                   tape.gradient(expected_sum, theirs), rtol=1e-4, atol=1e-4)
+
+
+def test_subpixel_transposed_convolution_in_bfloat16_and_saved(tmp_path):
+    inputs = keras.Input((7, 7, 8))
+    outputs = keras_vae.layers.SubpixelConv2DTranspose(4, 3, strides=2, padding="same",
+                                                       activation="relu",
+                                                       dtype="mixed_bfloat16")(inputs)
+    model = keras.Model(inputs, outputs)
+    x = np.random.default_rng(0).standard_normal((2, 7, 7, 8)).astype("float32")
+    y = model(x)
+    assert y.dtype == tf.bfloat16 and tuple(y.shape) == (2, 14, 14, 4)
+    reference = keras.layers.Conv2DTranspose(4, 3, strides=2, padding="same", activation="relu")
+    reference.build((None, 7, 7, 8))
+    reference.set_weights(model.layers[1].get_weights())
+    np.testing.assert_allclose(tf.cast(y, "float32"), reference(x), rtol=0.05, atol=0.05)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    assert type(loaded.layers[1]) is keras_vae.layers.SubpixelConv2DTranspose
+    np.testing.assert_array_equal(tf.cast(loaded(x), "float32"), tf.cast(y, "float32"))

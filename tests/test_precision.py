@@ -209,6 +209,43 @@ def test_a_mixed_model_called_on_images_returns_what_predict_returns(trained, po
         mixed(x[:8] * 255.0)
 
 
+def test_with_policy_copies_the_weights_into_a_model_that_computes_in_the_policy(trained):
+    reference, x = trained
+    fast = precision.with_policy(reference, "mixed_bfloat16")
+    assert type(fast) is type(reference)
+    assert fast.decoder.get_layer("deconv_0").compute_dtype == "bfloat16"
+    assert fast.encoder.get_layer("conv_1").compute_dtype == "bfloat16"
+    for name in ("z_mean", "z_log_var"):
+        assert fast.encoder.get_layer(name).compute_dtype == "float32"
+    assert fast.decoder.get_layer("hidden").compute_dtype == "float32"
+    # The model itself is untouched; the copy holds equal, not shared, weights.
+    assert reference.decoder.get_layer("deconv_0").compute_dtype == "float32"
+    for ours, theirs in zip(fast.weights, reference.weights):
+        assert ours is not theirs and np.array_equal(ours.numpy(), theirs.numpy())
+    # The same numbers as a model built in the policy with those weights (an independent
+    # path: build_vae under policy_scope), and within issue 19's 0.1 nats of float32.
+    built = _build("mixed_bfloat16")
+    built.set_weights(reference.get_weights())
+    bounds = {name: evaluation.log_likelihood(model, x[:64], num_samples=32, verbose=0)["iwae"]
+              for name, model in (("copy", fast), ("built", built), ("float32", reference))}
+    np.testing.assert_allclose(bounds["copy"], bounds["built"], rtol=0, atol=1e-3)
+    assert not np.allclose(bounds["copy"], bounds["float32"], rtol=0, atol=1e-4)
+    assert abs(bounds["copy"].mean() - bounds["float32"].mean()) < 0.1
+    # Back to float32: the reference's numbers exactly.
+    back = precision.with_policy(fast, "float32")
+    assert back.decoder.get_layer("deconv_0").compute_dtype == "float32"
+    np.testing.assert_array_equal(
+        evaluation.log_likelihood(back, x[:64], num_samples=32, verbose=0)["iwae"],
+        bounds["float32"])
+
+
+def test_with_policy_refuses_auto_and_unknown_policies(trained):
+    with pytest.raises(ValueError, match="Received: policy='auto'"):
+        precision.with_policy(trained[0], "auto")
+    with pytest.raises(ValueError, match="Received: policy='half'"):
+        precision.with_policy(trained[0], "half")
+
+
 # ------------------------------------------------------------------ CLI
 
 

@@ -1,9 +1,11 @@
 """`keras-vae evaluate MODEL`: likelihood, reconstruction error and FID of a saved VAE."""
 
 import argparse
+import sys
 
 from keras_vae import datasets
 from keras_vae import evaluation
+from keras_vae import precision
 from keras_vae.cli import arguments
 
 FID_CHOICES = ("auto", "mnist_classifier", "inception", "none")
@@ -38,6 +40,11 @@ def add_parser(commands):
         help="feature extractor for FID: auto (the shipped MNIST classifier for 28x28x1 "
         "images, else ImageNet InceptionV3 where its weights can be had, else no FID), "
         "mnist_classifier (offline, reported as 'MNIST-classifier FID'), inception, or none")
+    parser.add_argument(
+        "--precision", choices=precision.CHOICES, default="float32",
+        help="format of the evaluation's computations: a copy of the model in a mixed "
+        "policy computes the importance-weighted bound faster where the hardware has fast "
+        "units for it (auto: only there); the likelihood stays float32")
     parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
                         help="1 shows progress bars on stderr; 2 also TensorFlow's "
                         "start-up log")
@@ -78,12 +85,18 @@ def run(args):
     x = (test if args.split == "test" else train)[0]
     model.check_input(x, name=f"{args.dataset} {args.split} images")
     data = x if args.binarize == "none" else datasets.binarize(x, seed=args.seed)
+    policy, reason = precision.resolve(args.precision)
+    if args.precision != "float32":  # the default goes unsaid
+        print(f"keras-vae: precision {reason}", file=sys.stderr)
+    if policy != "float32":
+        model = precision.with_policy(model, policy)
     report = {
         "model": str(args.model),
         "settings": {"dataset": args.dataset, "split": args.split,
                      "num_images": int(len(x)), "num_samples": args.num_samples,
                      "binarization": arguments.binarization_note(args),
-                     "image_shape": list(model.image_shape), "seed": args.seed},
+                     "image_shape": list(model.image_shape), "seed": args.seed,
+                     "precision": {"policy": policy, "reason": reason}},
     }
     likelihood = evaluation.likelihood_report(
         model, data, num_samples=args.num_samples, seed=args.seed, verbose=args.verbose)
