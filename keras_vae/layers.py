@@ -122,21 +122,32 @@ def _phase_taps(kernel_size, stride, pad_before):
 
 @keras.saving.register_keras_serializable(package="keras_vae")
 class SubpixelConv2DTranspose(keras.layers.Conv2DTranspose):
-    """`keras.layers.Conv2DTranspose`, computed as a convolution and `depth_to_space`.
+    """`keras.layers.Conv2DTranspose` that evaluates in bfloat16 as a sub-pixel convolution.
 
-    The same layer (arguments, weights, outputs to rounding), computed
-    another way where that is exact: a stride-`s` transposed convolution
-    with "same" padding equals an ordinary convolution with `s * s` times
-    the filters followed by `depth_to_space(s)` (the sub-pixel convolution
-    of Shi et al., 2016). The ordinary convolution takes the bias and the
-    activation into the same oneDNN kernel, where the transposed one leaves
-    them to separate element-wise passes over its large output; in
-    bfloat16 those passes took about 70% of keras_vae's decoder on an AMX
-    Xeon (`benchmarks/RESULTS.md`). Other configurations (dilation,
-    unequal strides, "valid" padding, `output_padding`, channels first, a
-    non-element-wise activation) run `Conv2DTranspose`'s own computation.
+    The same layer (arguments, weights, outputs to rounding). When it runs
+    in bfloat16 outside training, it computes another way, exact in
+    arithmetic: a stride-`s` transposed convolution with "same" padding
+    equals an ordinary convolution with `s * s` times the filters followed
+    by `depth_to_space(s)` (the sub-pixel convolution of Shi et al., 2016).
+    The ordinary convolution takes the bias and the activation into its
+    oneDNN kernel, where the transposed one leaves them to separate
+    element-wise passes over its large output, which took about 70% of
+    keras_vae's bfloat16 decoder on an AMX Xeon. Measured there
+    (`python -m benchmarks.throughput --subpixel`, `benchmarks/RESULTS.md`):
+    the importance-weighted bound of the default model evaluated 2.4x as
+    fast in bfloat16; but float32 ran 0.76x as fast (evaluation) and 0.68x
+    (training), and bfloat16 training 0.04x (its backward pass, not
+    investigated further). So training,
+    float32 and float16 keep `Conv2DTranspose`'s own computation, and so do
+    the configurations the sub-pixel form does not cover (dilation, unequal
+    strides, "valid" padding, `output_padding`, channels first, an
+    activation that is not pixel by pixel).
 
-    Args and call arguments: those of `keras.layers.Conv2DTranspose`.
+    Args: those of `keras.layers.Conv2DTranspose`.
+
+    Call arguments:
+        inputs: Images `(batch, height, width, channels)`.
+        training: Keras's flag; True keeps `Conv2DTranspose`'s computation.
 
     Example:
 
@@ -166,10 +177,14 @@ class SubpixelConv2DTranspose(keras.layers.Conv2DTranspose):
         size = self.kernel_size[0]
         return stride, _phase_taps(size, stride, max(size - stride, 0) // 2)
 
-    def call(self, inputs):
+    def call(self, inputs, training=None):
         plan = self._subpixel_plan()
-        if plan is None:
+        if plan is None or training or self.compute_dtype != "bfloat16":
             return super().call(inputs)
+        return self._subpixel_call(inputs, plan)
+
+    def _subpixel_call(self, inputs, plan):
+        """The sub-pixel computation, in the layer's compute dtype."""
         import tensorflow as tf  # keras_vae runs on the TensorFlow backend
 
         stride, (low, high, taps) = plan

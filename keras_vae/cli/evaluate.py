@@ -88,8 +88,7 @@ def run(args):
     policy, reason = precision.resolve(args.precision)
     if args.precision != "float32":  # the default goes unsaid
         print(f"keras-vae: precision {reason}", file=sys.stderr)
-    if policy != "float32":
-        model = precision.with_policy(model, policy)
+    model = precision.with_policy(model, policy)  # a model saved in another policy too
     report = {
         "model": str(args.model),
         "settings": {"dataset": args.dataset, "split": args.split,
