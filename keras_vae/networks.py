@@ -28,7 +28,7 @@ from keras_vae.validation import check_int
 FLOAT32 = "float32"
 """dtype of the layers that set the likelihood's precision, whatever the global policy."""
 
-FLOAT32_LAYERS = ("code", "z_mean", "z_log_var", "z_and_labels", "hidden", "logits_float32")
+FLOAT32_LAYERS = ("code", "z_mean", "z_log_var", "z_and_labels", "z_hidden", "logits_float32")
 """Names of the layers built with `dtype=FLOAT32` (`keras_vae.precision.with_policy` keeps them)."""
 
 
@@ -177,7 +177,7 @@ def build_decoder(
         labels = keras.Input(shape=(num_classes,), name="labels")
         x = keras.layers.Concatenate(name="z_and_labels", dtype=FLOAT32)([x, labels])
         inputs = [inputs, labels]
-    x = keras.layers.Dense(hidden_units, activation="relu", name="hidden", dtype=FLOAT32)(x)
+    x = keras.layers.Dense(hidden_units, activation="relu", name="z_hidden", dtype=FLOAT32)(x)
     # Linear on purpose: with a ReLU here, training kills every channel at
     # some positions of the first feature map (with a 2-D code, over half of
     # the units), and the pixels drawn from there no longer depend on z.

@@ -26,7 +26,7 @@ def test_widths_are_used():
                                      hidden_units=20)
     deconvs = [layer for layer in decoder.layers if layer.name.startswith("deconv_")]
     assert [layer.filters for layer in deconvs] == [12, 10, 6]
-    assert decoder.get_layer("hidden").units == 20
+    assert decoder.get_layer("z_hidden").units == 20
     # 28 -> 14 -> 7 -> 4, back up to 32 and cropped to 28.
     assert decoder.get_layer("crop").output.shape[1:3] == (28, 28)
 

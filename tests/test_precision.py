@@ -217,7 +217,8 @@ def test_with_policy_copies_the_weights_into_a_model_that_computes_in_the_policy
     assert fast.encoder.get_layer("conv_1").compute_dtype == "bfloat16"
     for name in ("z_mean", "z_log_var"):
         assert fast.encoder.get_layer(name).compute_dtype == "float32"
-    assert fast.decoder.get_layer("hidden").compute_dtype == "float32"
+    assert fast.decoder.get_layer("z_hidden").compute_dtype == "float32"
+    assert fast.encoder.get_layer("hidden").compute_dtype == "bfloat16"
     # The model itself is untouched; the copy holds equal, not shared, weights.
     assert reference.decoder.get_layer("deconv_0").compute_dtype == "float32"
     for ours, theirs in zip(fast.weights, reference.weights):
