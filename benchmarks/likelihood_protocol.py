@@ -55,6 +55,7 @@ import keras_vae  # noqa: E402
 from benchmarks import harness  # noqa: E402
 from keras_vae import datasets  # noqa: E402
 from keras_vae import evaluation  # noqa: E402
+from keras_vae import precision  # noqa: E402
 from keras_vae import saving  # noqa: E402
 from keras_vae import schedules  # noqa: E402
 
@@ -71,8 +72,9 @@ def _parser():
                         help="folder of the run: checkpoints and state.json")
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in --output with its stored settings (only "
-                        "--max-minutes, --sitting-minutes, --results and --save are taken "
-                        "from this command)")
+                        "--max-minutes, --sitting-minutes, --test-samples, "
+                        "--binarization-seeds, --results and --save are taken from this "
+                        "command)")
     parser.add_argument("--dataset", choices=("mnist", "fashion_mnist"), default="mnist")
     parser.add_argument("--train-images", type=int, default=50_000)
     parser.add_argument("--validation-images", type=int, default=10_000)
@@ -96,8 +98,13 @@ def _parser():
                         "it and exit without evaluating (continue with --resume)")
     parser.add_argument("--validation-samples", type=int, default=1,
                         help="K of the validation figure (1: negative ELBO)")
-    parser.add_argument("--test-samples", type=int, nargs="+", default=[5000, 1000])
-    parser.add_argument("--binarization-seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--test-samples", type=int, nargs="+",
+                        help=f"K of the test bounds (default: {' '.join(map(str, TEST_SAMPLES))})")
+    parser.add_argument("--binarization-seeds", type=int, nargs="+",
+                        help="binarization draws of the test images (default: "
+                        f"{' '.join(map(str, BINARIZATION_SEEDS))})")
+    parser.add_argument("--precision", choices=precision.POLICIES, default="float32",
+                        help="dtype policy of the model, trained and evaluated in it")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--results", type=pathlib.Path, default=harness.RESULTS)
     parser.add_argument("--save", type=pathlib.Path,
@@ -109,8 +116,14 @@ def _parser():
 SETTINGS = ("dataset", "train_images", "validation_images", "test_images", "latent_dim",
             "filters", "hidden_units", "prior", "importance_samples", "batch_size",
             "learning_rate", "epochs", "patience", "validation_samples", "test_samples",
-            "binarization_seeds", "seed", "max_minutes")
+            "binarization_seeds", "seed", "max_minutes", "precision")
 """What a run stores and `--resume` restores."""
+
+TEST_SAMPLES = (5000, 1000)
+"""K of the test bounds unless `--test-samples` says otherwise."""
+
+BINARIZATION_SEEDS = (0, 1)
+"""Binarization draws of the test images unless `--binarization-seeds` says otherwise."""
 
 
 def _check(parser, args):
@@ -122,7 +135,7 @@ def _check(parser, args):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be a positive int. "
                          f"Received: {getattr(args, name)}")
-    if min(args.test_samples) < 1:
+    if args.test_samples is not None and min(args.test_samples) < 1:
         parser.error(f"--test-samples must be positive. Received: {args.test_samples}")
     if args.output.exists() and any(args.output.iterdir()):
         parser.error(f"--output {args.output} is not empty; pass --resume to continue it")
@@ -205,10 +218,11 @@ def train(folder, state, x_train, x_val, sitting_minutes):
     if state["epochs"]:
         model = saving.load_model(folder / "last.keras")
     else:
-        model = keras_vae.build_vae(
-            latent_dim=settings["latent_dim"], filters=tuple(settings["filters"]),
-            hidden_units=settings["hidden_units"], prior=settings["prior"],
-            importance_samples=settings["importance_samples"], seed=settings["seed"])
+        with precision.policy_scope(settings.get("precision", "float32")):
+            model = keras_vae.build_vae(
+                latent_dim=settings["latent_dim"], filters=tuple(settings["filters"]),
+                hidden_units=settings["hidden_units"], prior=settings["prior"],
+                importance_samples=settings["importance_samples"], seed=settings["seed"])
         model.compile(optimizer=keras.optimizers.Adam(settings["learning_rate"]))
     if state["stopped"] not in (None, SITTING_OVER):
         return state  # a finished training, resumed for its evaluation
@@ -254,6 +268,8 @@ def results_section(state):
     validation = ("negative ELBO (1 code per image)" if settings["validation_samples"] == 1
                   else f"negative IWAE bound, K={settings['validation_samples']}")
     filters = settings["filters"]
+    policy = settings.get("precision", "float32")
+    policy = "" if policy == "float32" else f", {policy}"
     rows = []
     for k in settings["test_samples"]:
         draws = [state["test"][f"seed {seed}, K {k}"] for seed in seeds]
@@ -264,7 +280,7 @@ def results_section(state):
         rows.append(
             f"| k={settings['importance_samples']}, conv {'/'.join(map(str, filters))}, "
             f"dense {settings['hidden_units']}, latent {settings['latent_dim']}, "
-            f"{settings['prior']} prior | {state['epochs']} ({state['best_epoch']}) | "
+            f"{settings['prior']} prior{policy} | {state['epochs']} ({state['best_epoch']}) | "
             f"{state['training_minutes']:.1f} | {state['best_validation']:.2f} | "
             f"{draws[0]['images']:,} | {k} | {np.mean(means):.2f} | {per_draw} | "
             f"{spread:.2f} | {sum(draw['minutes'] for draw in draws):.1f} |")
@@ -301,7 +317,12 @@ def main(argv=None):
         state = json.loads((folder / STATE).read_text())
         if args.max_minutes is not None:
             state["settings"]["max_minutes"] = args.max_minutes
+        for name in ("test_samples", "binarization_seeds"):  # evaluation only
+            if getattr(args, name) is not None:
+                state["settings"][name] = getattr(args, name)
     else:
+        args.test_samples = args.test_samples or list(TEST_SAMPLES)
+        args.binarization_seeds = args.binarization_seeds or list(BINARIZATION_SEEDS)
         folder.mkdir(parents=True, exist_ok=True)
         state = {"settings": {key: getattr(args, key) for key in SETTINGS},
                  "commands": [], "note": args.note, "epochs": 0, "best_epoch": 0,

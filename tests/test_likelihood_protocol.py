@@ -81,6 +81,31 @@ def test_a_run_in_two_sittings_selects_on_validation_and_evaluates_the_test_set_
     assert len(tested) == 2  # called, but every (draw, K) was done
     assert json.loads((folder / "state.json").read_text())["epochs"] == 3
 
+    # A new K on a finished run: only the new (draw, K) are evaluated, the rest kept.
+    done = dict(state["test"])
+    more = likelihood_protocol.main(["--output", str(folder), "--resume", "--test-samples",
+                                     "9", "6", "--results", str(tmp_path / "more.md")])
+    assert more["epochs"] == 3 and more["settings"]["test_samples"] == [9, 6]
+    assert set(more["test"]) == set(done) | {"seed 0, K 9", "seed 1, K 9"}
+    assert all(more["test"][key] == done[key] for key in done)
+    nine = -evaluation.log_likelihood(best, datasets.binarize(x_test[:24], seed=1),
+                                      num_samples=9, seed=1, verbose=0)["iwae"]
+    assert more["test"]["seed 1, K 9"]["nll"] == pytest.approx(nine.mean(), rel=1e-6)
+    assert "| 24 | 9 |" in (tmp_path / "more.md").read_text()
+
+
+def test_precision_builds_the_model_in_the_policy_and_labels_the_row(tmp_path):
+    state = likelihood_protocol.main(
+        TINY + ["--epochs", "1", "--precision", "mixed_bfloat16", "--output",
+                str(tmp_path / "run"), "--results", str(tmp_path / "RESULTS.md")])
+    assert keras.config.dtype_policy().name == "float32"
+    best = saving.load_model(tmp_path / "run" / "best.keras")
+    assert best.decoder.get_layer("deconv_0").compute_dtype == "bfloat16"
+    assert best.encoder.get_layer("z_log_var").compute_dtype == "float32"
+    assert state["settings"]["precision"] == "mixed_bfloat16"
+    assert "latent 2, normal prior, mixed_bfloat16 | 1 (1) |" in (
+        tmp_path / "RESULTS.md").read_text()
+
 
 def test_it_refuses_a_used_folder_and_overlapping_splits(tmp_path):
     (tmp_path / "run").mkdir()
