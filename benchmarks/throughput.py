@@ -43,6 +43,7 @@ from benchmarks import keras_example  # noqa: E402
 from keras_vae import datasets  # noqa: E402
 from keras_vae import evaluation  # noqa: E402
 from keras_vae import precision  # noqa: E402
+from keras_vae import saving  # noqa: E402
 from keras_vae import schedules  # noqa: E402
 from keras_vae.models import checks  # noqa: E402
 
@@ -268,6 +269,36 @@ def _timed_iwae(model, x, num_samples):
     return len(x) / (time.perf_counter() - start), float(-bound.mean())
 
 
+def _train_side_by_side(models, x, args):
+    """Trains `{name: model}` from one process, alternating one epoch each.
+
+    Returns `(rates, losses)`: images/s per name (the median of epochs 2 to
+    `args.rounds`) and the training loss of the last epoch.
+    """
+    data = {name: datasets.make_dataset(x, batch_size=args.batch_size, binarize=True, seed=0)
+            for name in models}
+    seconds = {name: [] for name in models}
+    losses = {}
+    for _ in range(args.rounds):
+        for name, model in models.items():
+            timer = harness.EpochTimer()
+            logs = model.fit(data[name], epochs=1, verbose=0, callbacks=[timer]).history
+            seconds[name].append(timer.seconds[0])
+            losses[name] = logs["loss"][-1]
+    rates = {name: len(x) / statistics.median(times[1:] or times)
+             for name, times in seconds.items()}
+    return rates, losses
+
+
+def _comparison_row(label, first, second, rates, losses, iwae):
+    """A table row: training images/s and loss, IWAE images/s and NLL, `second` against `first`."""
+    return (f"| {label} | {rates[first]:,.0f} | {rates[second]:,.0f} | "
+            f"{rates[second] / rates[first]:.2f} | {losses[first]:.1f} / {losses[second]:.1f} | "
+            f"{iwae[first][0]:,.1f} | {iwae[second][0]:,.1f} | "
+            f"{iwae[second][0] / iwae[first][0]:.2f} | "
+            f"{iwae[first][1]:.2f} / {iwae[second][1]:.2f} |")
+
+
 def policies(args):
     """float32 against mixed_bfloat16, training and IWAE evaluation, in one process."""
     x = images(28, args.images)
@@ -276,31 +307,12 @@ def policies(args):
     rows = []
     for label, options in POLICY_NETWORKS.items():
         models = {policy: _policy_model(options, policy) for policy in POLICIES}
-        data = {policy: datasets.make_dataset(x, batch_size=args.batch_size, binarize=True,
-                                              seed=0) for policy in POLICIES}
-        seconds = {policy: [] for policy in POLICIES}
-        losses = {}
-        for _ in range(args.rounds):
-            for policy, model in models.items():
-                timer = harness.EpochTimer()
-                logs = model.fit(data[policy], epochs=1, verbose=0, callbacks=[timer]).history
-                seconds[policy].append(timer.seconds[0])
-                losses[policy] = logs["loss"][-1]
-        rates = {policy: len(x) / statistics.median(times[1:] or times)
-                 for policy, times in seconds.items()}
+        rates, losses = _train_side_by_side(models, x, args)
         # The evaluation question: the float32-trained weights, decoded in each format.
-        evaluated = {"float32": models["float32"]}
-        evaluated["mixed_bfloat16"] = _policy_model(options, "mixed_bfloat16")
-        evaluated["mixed_bfloat16"].set_weights(models["float32"].get_weights())
-        iwae = {policy: _timed_iwae(model, test, 1000) for policy, model in evaluated.items()}
-        row = (f"| {label} | {rates['float32']:,.0f} | {rates['mixed_bfloat16']:,.0f} | "
-               f"{rates['mixed_bfloat16'] / rates['float32']:.2f} | "
-               f"{losses['float32']:.1f} / {losses['mixed_bfloat16']:.1f} | "
-               f"{iwae['float32'][0]:,.1f} | {iwae['mixed_bfloat16'][0]:,.1f} | "
-               f"{iwae['mixed_bfloat16'][0] / iwae['float32'][0]:.2f} | "
-               f"{iwae['float32'][1]:.2f} / {iwae['mixed_bfloat16'][1]:.2f} |")
-        print(row, flush=True)
-        rows.append(row)
+        iwae = {policy: _timed_iwae(precision.with_policy(models["float32"], policy), test, 1000)
+                for policy in POLICIES}
+        rows.append(_comparison_row(label, *POLICIES, rates, losses, iwae))
+        print(rows[-1], flush=True)
     harness.append_results(f"""
 ## Precision: float32 against mixed_bfloat16 side by side, {datetime.date.today()}
 
@@ -328,21 +340,13 @@ class _AlwaysSubpixel(keras_vae.layers.SubpixelConv2DTranspose):
 
 def _with_transposed_convolutions(model, layer_class):
     """A copy of `model` whose decoder's transposed convolutions are `layer_class`s."""
-    def rewrite(node):
-        if isinstance(node, list):
-            return [rewrite(item) for item in node]
-        if not isinstance(node, dict):
-            return node
-        node = {key: rewrite(value) for key, value in node.items()}
-        if node.get("class_name") == "SubpixelConv2DTranspose":
+    def replace(node, scope):
+        if node["class_name"] == "SubpixelConv2DTranspose":
             node.update(class_name=layer_class.__name__, module=layer_class.__module__,
                         registered_name=None)
         return node
 
-    with keras.saving.custom_object_scope({layer_class.__name__: layer_class}):
-        copy = keras.saving.deserialize_keras_object(
-            rewrite(keras.saving.serialize_keras_object(model)))
-    copy.set_weights(model.get_weights())
+    copy = saving.rebuild(model, replace, custom_objects={layer_class.__name__: layer_class})
     copy.compile(optimizer=keras.optimizers.Adam(1e-3))
     return copy
 
@@ -358,27 +362,10 @@ def subpixel(args):
         models = {"Conv2DTranspose": _with_transposed_convolutions(
                       ours, keras.layers.Conv2DTranspose),
                   "sub-pixel": _with_transposed_convolutions(ours, _AlwaysSubpixel)}
-        seconds = {kind: [] for kind in models}
-        losses = {}
-        for _ in range(args.rounds):
-            for kind, model in models.items():
-                timer = harness.EpochTimer()
-                data = datasets.make_dataset(x, batch_size=args.batch_size, binarize=True,
-                                             seed=0)
-                logs = model.fit(data, epochs=1, verbose=0, callbacks=[timer]).history
-                seconds[kind].append(timer.seconds[0])
-                losses[kind] = logs["loss"][-1]
-        rates = {kind: len(x) / statistics.median(times[1:] or times)
-                 for kind, times in seconds.items()}
+        rates, losses = _train_side_by_side(models, x, args)
         iwae = {kind: _timed_iwae(model, test, 1000) for kind, model in models.items()}
-        row = (f"| {policy} | {rates['Conv2DTranspose']:,.0f} | {rates['sub-pixel']:,.0f} | "
-               f"{rates['sub-pixel'] / rates['Conv2DTranspose']:.2f} | "
-               f"{losses['Conv2DTranspose']:.1f} / {losses['sub-pixel']:.1f} | "
-               f"{iwae['Conv2DTranspose'][0]:,.1f} | {iwae['sub-pixel'][0]:,.1f} | "
-               f"{iwae['sub-pixel'][0] / iwae['Conv2DTranspose'][0]:.2f} | "
-               f"{iwae['Conv2DTranspose'][1]:.2f} / {iwae['sub-pixel'][1]:.2f} |")
-        print(row, flush=True)
-        rows.append(row)
+        rows.append(_comparison_row(policy, *models, rates, losses, iwae))
+        print(rows[-1], flush=True)
     harness.append_results(f"""
 ## The decoder's transposed convolutions: Keras's against sub-pixel ones, {datetime.date.today()}
 

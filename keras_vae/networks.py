@@ -203,8 +203,9 @@ def build_decoder(
             ((0, out_h - height), (0, out_w - width)), name="crop"
         )(x)
     logits = keras.layers.Conv2D(channels, 3, padding="same", name="logits")(x)
-    if logits.dtype != FLOAT32:
-        logits = keras.layers.Activation("linear", dtype=FLOAT32, name="logits_float32")(logits)
+    # A no-op in float32, built under every policy so that a copy into another policy
+    # (`keras_vae.precision.with_policy`) casts its logits to float32 as well.
+    logits = keras.layers.Activation("linear", dtype=FLOAT32, name="logits_float32")(logits)
     return keras.Model(inputs, logits, name=name)
 
 

@@ -12,7 +12,8 @@ slower than float32.
   or `"auto"` into a policy and a one-line reason; `"auto"` reads the
   hardware (`describe_hardware()`).
 - `with_policy(model, policy)` copies a built model into another policy, with
-  the same weights (to evaluate a float32-trained model in bfloat16, say).
+  the same weights (to evaluate a float32-trained model in bfloat16, say);
+  `policy_of(model)` says which policy a (loaded) model computes in.
 - `policy_scope(policy)` applies a policy while a model is built, and restores
   the previous global policy afterwards:
 
@@ -41,6 +42,9 @@ import platform
 
 import keras
 import tensorflow as tf
+
+from keras_vae import networks
+from keras_vae import saving
 
 POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
 """The policies a model can be built with."""
@@ -232,16 +236,43 @@ def policy_scope(policy):
         keras.config.set_dtype_policy(previous)
 
 
+def policy_of(model):
+    """Returns the name of the dtype policy `model`'s layers compute in.
+
+    A loaded model's own `dtype_policy` is the global one at loading time,
+    not the one it was built in, so this reads its layers: the first mixed
+    policy among them, outside the layers kept in float32 under any policy
+    (`keras_vae.networks.FLOAT32_LAYERS` and the samplers); `"float32"` if
+    there is none.
+
+    Args:
+        model: A Keras model (nested models are searched too).
+    """
+    found = []
+
+    def walk(layer):
+        for inner in getattr(layer, "layers", ()):
+            if inner.name not in networks.FLOAT32_LAYERS:
+                found.append(inner.dtype_policy.name)
+            walk(inner)
+
+    walk(model)
+    mixed = [name for name in found if name.startswith("mixed_")]
+    return mixed[0] if mixed else "float32"
+
+
 def with_policy(model, policy):
     """Returns a copy of `model` that computes in `policy`, with the same weights.
 
     Use it to evaluate a float32-trained model in a fast format (the
     importance-weighted bound with K=1000 is the expensive part of an
     evaluation), or the other way round. The copy is rebuilt from the
-    model's config with every layer's dtype policy set to `policy`, except
-    the layers that keep the likelihood in float32 under any policy
+    model's config (`keras_vae.saving.rebuild`) with every layer's
+    floating-point dtype policy set to `policy`, except the layers that keep
+    the likelihood in float32 under any policy
     (`keras_vae.networks.FLOAT32_LAYERS`); the weights are copied, not
-    shared. `model` itself is not changed.
+    shared. Integer inputs and other non-float policies are left as they
+    are. `model` itself is not changed.
 
     Args:
         model: A keras_vae model (or any Keras model with `get_config`).
@@ -264,22 +295,31 @@ def with_policy(model, policy):
     if policy == "auto":
         raise ValueError("with_policy needs a policy; pass policy=\"auto\" to resolve() "
                          "first. Received: policy='auto'")
-    from keras_vae import networks  # networks imports nothing from here; avoids a cycle
 
-    def rewrite(node):
-        if isinstance(node, list):
-            return [rewrite(item) for item in node]
-        if not isinstance(node, dict):
+    def set_policy(node, scope):
+        if (node["class_name"] not in DTYPE_POLICY_CLASSES
+                or node["config"].get("name") not in FLOAT_POLICY_NAMES or _keeps_float32(scope)):
             return node
-        node = {key: rewrite(value) for key, value in node.items()}
-        config = node.get("config")
-        if (isinstance(config, dict) and "dtype" in config and node.get("class_name") != "InputLayer"
-                and config.get("name") not in networks.FLOAT32_LAYERS):
-            config["dtype"] = keras.dtype_policies.serialize(keras.DTypePolicy(policy))
-        return node
+        return keras.dtype_policies.serialize(keras.DTypePolicy(policy))
 
-    config = rewrite(keras.saving.serialize_keras_object(model))
     with policy_scope(policy):
-        copy = keras.saving.deserialize_keras_object(config)
-    copy.set_weights(model.get_weights())
-    return copy
+        return saving.rebuild(model, set_policy)
+
+
+DTYPE_POLICY_CLASSES = ("DTypePolicy", "FloatDTypePolicy")
+"""The class names of a serialized layer dtype policy (Keras 3)."""
+
+FLOAT_POLICY_NAMES = ("float32", "float16", "bfloat16", "float64") + POLICIES[1:]
+"""The floating-point policies `with_policy` replaces (integer and quantized ones stay)."""
+
+
+def _keeps_float32(scope):
+    """Whether the layer that `scope` ends with keeps the likelihood in float32.
+
+    `scope` names the objects around a serialized dtype policy, its layer
+    last. Decoders saved before that layer was renamed `z_hidden` call their
+    first layer `hidden`; inside a model named `decoder` it is kept float32
+    too, so an older saved model is copied as one built today would be.
+    """
+    return bool(scope) and (scope[-1] in networks.FLOAT32_LAYERS
+                            or tuple(scope[-2:]) == ("decoder", "hidden"))

@@ -186,3 +186,58 @@ def load_model(path):
         raise ValueError(
             f"Could not load a Keras model from {path}. Received error: {error}"
         ) from error
+
+
+def map_layer_configs(config, function, scope=()):
+    """Applies `function` to every serialized object in a Keras config, innermost first.
+
+    A serialized object is a dict with `class_name` and `config` keys (a layer,
+    a model, a dtype policy, an initializer...). Each is rebuilt from its
+    mapped children and then passed to `function(node, scope)`, which returns
+    the node to keep (the same dict, changed or not, or a new one); `scope`
+    holds the `name`s of the objects that enclose it, outermost first (for a
+    layer of a VAE's decoder: `("vae", "decoder")`).
+
+    Args:
+        config: What `keras.saving.serialize_keras_object` returns (dicts and
+            lists nested), not changed.
+        function: Callable `(node, scope) -> node`.
+        scope: Names of the objects enclosing `config`.
+
+    Returns:
+        A new config.
+    """
+    if isinstance(config, list):
+        return [map_layer_configs(item, function, scope) for item in config]
+    if not isinstance(config, dict):
+        return config
+    inner = config.get("config")
+    name = inner.get("name") if isinstance(inner, dict) else None
+    within = scope + (name,) if isinstance(name, str) and "class_name" in config else scope
+    node = {key: map_layer_configs(value, function, within) for key, value in config.items()}
+    return function(node, scope) if "class_name" in node and "config" in node else node
+
+
+def rebuild(model, function, custom_objects=None):
+    """Returns a copy of `model` rebuilt from its config as mapped by `function`.
+
+    The config is mapped with `map_layer_configs(config, function)`, the
+    copy is built from it and given `model`'s weights (copied, not shared),
+    so the mapping may change how layers compute but not which weights they
+    hold. `model` itself is not changed. Wrap the call in
+    `keras_vae.precision.policy_scope` for layers created outside the config.
+
+    Args:
+        model: A built Keras model.
+        function: Callable `(node, scope) -> node`, see `map_layer_configs`.
+        custom_objects: Dict of classes the mapped config names beyond the
+            registered ones.
+
+    Returns:
+        The new model.
+    """
+    config = map_layer_configs(keras.saving.serialize_keras_object(model), function)
+    with keras.saving.custom_object_scope(custom_objects or {}):
+        copy = keras.saving.deserialize_keras_object(config)
+    copy.set_weights(model.get_weights())
+    return copy

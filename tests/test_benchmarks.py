@@ -182,3 +182,22 @@ def test_every_benchmark_imports_as_a_module_and_quotes_its_command(name):
     source = pathlib.Path(module.__file__).read_text()
     assert "sys.path" not in source and "RESULTS.write_text" not in source
     assert callable(module.main)
+
+
+def test_throughput_swaps_the_transposed_convolutions_without_changing_the_numbers():
+    """The sub-pixel benchmark's models: same weights, Keras's layer, the same decoder output."""
+    import keras
+    import numpy as np
+
+    import keras_vae
+    from benchmarks import throughput
+
+    keras.utils.set_random_seed(0)
+    ours = keras_vae.build_vae(latent_dim=4, filters=(8, 16), hidden_units=32, seed=0)
+    theirs = throughput._with_transposed_convolutions(ours, keras.layers.Conv2DTranspose)
+    kinds = {type(layer).__name__ for layer in theirs.decoder.layers}
+    assert "Conv2DTranspose" in kinds and "SubpixelConv2DTranspose" not in kinds
+    assert "SubpixelConv2DTranspose" in {type(layer).__name__ for layer in ours.decoder.layers}
+    z = np.random.default_rng(0).standard_normal((3, 4)).astype("float32")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(theirs.decoder(z)),
+                               keras.ops.convert_to_numpy(ours.decoder(z)), atol=1e-5)

@@ -219,10 +219,15 @@ def test_with_policy_copies_the_weights_into_a_model_that_computes_in_the_policy
         assert fast.encoder.get_layer(name).compute_dtype == "float32"
     assert fast.decoder.get_layer("z_hidden").compute_dtype == "float32"
     assert fast.encoder.get_layer("hidden").compute_dtype == "bfloat16"
-    # The model itself is untouched; the copy holds equal, not shared, weights.
+    # The model itself is untouched; the copy holds equal weights, not shared ones.
     assert reference.decoder.get_layer("deconv_0").compute_dtype == "float32"
-    for ours, theirs in zip(fast.weights, reference.weights):
-        assert ours is not theirs and np.array_equal(ours.numpy(), theirs.numpy())
+    before = reference.get_weights()
+    for ours, theirs in zip(fast.get_weights(), before):
+        np.testing.assert_array_equal(ours, theirs)
+    scratch = precision.with_policy(reference, "mixed_bfloat16")
+    scratch.set_weights([w + 1.0 for w in scratch.get_weights()])
+    for now, then in zip(reference.get_weights(), before):
+        np.testing.assert_array_equal(now, then)
     # The same numbers as a model built in the policy with those weights (an independent
     # path: build_vae under policy_scope), and within issue 19's 0.1 nats of float32.
     built = _build("mixed_bfloat16")
@@ -238,6 +243,95 @@ def test_with_policy_copies_the_weights_into_a_model_that_computes_in_the_policy
     np.testing.assert_array_equal(
         evaluation.log_likelihood(back, x[:64], num_samples=32, verbose=0)["iwae"],
         bounds["float32"])
+
+
+FAMILY = {
+    "vae": lambda: keras_vae.build_vae(latent_dim=4, filters=(8, 16), hidden_units=32,
+                                       prior="vamp", seed=0),
+    "conditional_vae": lambda: keras_vae.models.build_conditional_vae(
+        latent_dim=4, filters=(8, 16), hidden_units=32, seed=0),
+    "autoencoder": lambda: keras_vae.models.build_autoencoder(
+        latent_dim=4, filters=(8, 16), hidden_units=32, seed=0),
+    "hierarchical_vae": lambda: keras_vae.build_hierarchical_vae(
+        latent_dim=4, bottom_latent_dim=8, filters=(8, 16), hidden_units=32,
+        top_hidden_units=(16,), seed=0),
+}
+
+
+def _layer_policies(model, scope=()):
+    """`{(enclosing names..., layer name): dtype policy name}` over every nested layer."""
+    policies = {}
+    for layer in model.layers:
+        policies[scope + (layer.name,)] = layer.dtype_policy.name
+        if hasattr(layer, "layers"):
+            policies.update(_layer_policies(layer, scope + (layer.name,)))
+    return policies
+
+
+@pytest.mark.parametrize("kind", sorted(FAMILY))
+def test_with_policy_copies_each_model_of_the_family_as_if_built_in_the_policy(kind):
+    """The independent reference: the same builder run under `policy_scope`."""
+    keras.utils.set_random_seed(0)
+    reference = FAMILY[kind]()
+    with precision.policy_scope("mixed_bfloat16"):
+        built = FAMILY[kind]()
+    copy = precision.with_policy(reference, "mixed_bfloat16")
+    assert type(copy) is type(reference)
+    assert (precision.policy_of(reference), precision.policy_of(copy)) == (
+        "float32", "mixed_bfloat16")
+    expected = _layer_policies(built)
+    assert {"float32", "mixed_bfloat16"} <= set(expected.values())  # both kinds to get right
+    assert _layer_policies(copy) == expected
+    for ours, theirs in zip(copy.get_weights(), reference.get_weights()):
+        np.testing.assert_array_equal(ours, theirs)
+    # The decoder computes what the one built in the policy computes with those weights.
+    built.set_weights(reference.get_weights())
+    decoder_input = _decoder_inputs(built)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(copy.decoder(decoder_input)),
+                                  keras.ops.convert_to_numpy(built.decoder(decoder_input)))
+
+
+def _decoder_inputs(model):
+    """Seeded inputs of the shapes `model.decoder` takes (a code, and one-hot labels)."""
+    rng = np.random.default_rng(0)
+    shapes = [tuple(d or 3 for d in shape) for shape in
+              (tensor.shape for tensor in model.decoder.inputs)]
+    arrays = [rng.standard_normal(shape).astype("float32") for shape in shapes]
+    return arrays[0] if len(arrays) == 1 else arrays
+
+
+def test_with_policy_keeps_the_first_layer_of_an_older_decoder_in_float32(trained):
+    """Decoders saved before the rename call their float32 first layer `hidden`."""
+    reference, _ = trained
+
+    def old_names(node, scope):
+        if scope[-1:] == ("decoder",) and node["config"].get("name") == "z_hidden":
+            node["config"]["name"] = "hidden"
+        return node
+
+    older = keras_vae.saving.rebuild(reference, old_names)
+    assert "hidden" in [layer.name for layer in older.decoder.layers]
+    fast = precision.with_policy(older, "mixed_bfloat16")
+    assert fast.decoder.get_layer("hidden").compute_dtype == "float32"
+    assert fast.encoder.get_layer("hidden").compute_dtype == "bfloat16"
+    assert fast.decoder.get_layer("deconv_0").compute_dtype == "bfloat16"
+
+
+def test_with_policy_leaves_integer_inputs_and_their_layers_alone():
+    """Only floating-point policies change: an int32 input stays int32 and still works."""
+    keras.utils.set_random_seed(0)
+    labels = keras.Input((1,), dtype="int32", name="labels")
+    codes = keras.Input((4,), name="codes")
+    embedded = keras.layers.Flatten()(keras.layers.Embedding(10, 4, name="embed")(labels))
+    joined = keras.layers.Concatenate()([codes, embedded])
+    network = keras.Model([codes, labels], keras.layers.Dense(3, name="out")(joined))
+    fast = precision.with_policy(network, "mixed_bfloat16")
+    assert fast.get_layer("labels").dtype == "int32"
+    assert fast.get_layer("embed").compute_dtype == "bfloat16"
+    inputs = [np.ones((2, 4), "float32"), np.array([[3], [7]], "int32")]
+    expected = keras.ops.convert_to_numpy(network(inputs))
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(fast(inputs)).astype("float32"),
+                               expected, atol=0.05)
 
 
 def test_with_policy_refuses_auto_and_unknown_policies(trained):
@@ -266,4 +360,22 @@ def test_train_precision_flag_builds_the_policy_and_records_it(tmp_path, capsys)
     model = keras.models.load_model(run / "model.keras")
     assert model.encoder.get_layer("conv_0").compute_dtype == "bfloat16"
     assert model.encoder.get_layer("z_log_var").compute_dtype == "float32"
+
+    # evaluate computes in float32 unless told otherwise, and says what the model was saved in.
+    evaluate = ["evaluate", str(run / "model.keras"), "--limit", "64", "--num-samples", "8",
+                "--fid", "none", "--verbose", "0"]
+    assert cli.main(evaluate) == 0
+    default = json.loads(capsys.readouterr().out)
+    assert default["settings"]["precision"] == {
+        "policy": "float32", "reason": "float32 was requested",
+        "saved_policy": "mixed_bfloat16"}
+    assert cli.main(evaluate + ["--precision", "mixed_bfloat16"]) == 0
+    fast = json.loads(capsys.readouterr().out)
+    assert fast["settings"]["precision"]["saved_policy"] == "mixed_bfloat16"
+    # In its own policy the model is evaluated as saved: the bound of the loaded model.
+    (_, _), (x_test, _) = keras_vae.datasets.load("mnist")
+    data = keras_vae.datasets.binarize(x_test[:64], seed=0)
+    as_saved = evaluation.likelihood_report(model, data, num_samples=8, seed=0, verbose=0)
+    assert fast["nll"] == pytest.approx(as_saved["nll"], abs=1e-6)
+    assert default["nll"] != fast["nll"] and abs(default["nll"] - fast["nll"]) < 0.1
 

@@ -42,9 +42,10 @@ def add_parser(commands):
         "mnist_classifier (offline, reported as 'MNIST-classifier FID'), inception, or none")
     parser.add_argument(
         "--precision", choices=precision.CHOICES, default="float32",
-        help="format of the evaluation's computations: a copy of the model in a mixed "
-        "policy computes the importance-weighted bound faster where the hardware has fast "
-        "units for it (auto: only there); the likelihood stays float32")
+        help="format of the evaluation's computations, whatever policy the model was "
+        "trained in (default float32, so figures compare across models): a mixed policy "
+        "computes the importance-weighted bound faster where the hardware has fast units "
+        "for it (auto: only there); the likelihood stays float32")
     parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
                         help="1 shows progress bars on stderr; 2 also TensorFlow's "
                         "start-up log")
@@ -88,14 +89,18 @@ def run(args):
     policy, reason = precision.resolve(args.precision)
     if args.precision != "float32":  # the default goes unsaid
         print(f"keras-vae: precision {reason}", file=sys.stderr)
-    model = precision.with_policy(model, policy)  # a model saved in another policy too
+    saved_policy = precision.policy_of(model)
+    if saved_policy != policy:  # e.g. a model trained in mixed_bfloat16, evaluated in float32
+        model = precision.with_policy(model, policy)
     report = {
         "model": str(args.model),
         "settings": {"dataset": args.dataset, "split": args.split,
                      "num_images": int(len(x)), "num_samples": args.num_samples,
                      "binarization": arguments.binarization_note(args),
                      "image_shape": list(model.image_shape), "seed": args.seed,
-                     "precision": {"policy": policy, "reason": reason}},
+                     "precision": {"policy": policy, "reason": reason,
+                                   "saved_policy": saved_policy}},
+        "hardware": precision.describe_hardware(),
     }
     likelihood = evaluation.likelihood_report(
         model, data, num_samples=args.num_samples, seed=args.seed, verbose=args.verbose)
