@@ -1,6 +1,7 @@
 """Layers that VAEs are made of, reusable in any Keras model."""
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 
@@ -167,12 +168,13 @@ class SubpixelConv2DTranspose(keras.layers.Conv2DTranspose):
 
     def _subpixel_plan(self):
         stride = self.strides[0]
-        activation = getattr(self.activation, "__name__", "")
+        elementwise = any(self.activation is keras.activations.get(name)
+                          for name in _ELEMENTWISE_ACTIVATIONS)
         if (self.padding != "same" or self.data_format != "channels_last"
                 or self.strides[0] != self.strides[1] or stride < 2
                 or self.kernel_size[0] != self.kernel_size[1]
                 or tuple(self.dilation_rate) != (1, 1) or self.output_padding is not None
-                or activation not in _ELEMENTWISE_ACTIVATIONS):
+                or not elementwise):
             return None
         size = self.kernel_size[0]
         return stride, _phase_taps(size, stride, max(size - stride, 0) // 2)
@@ -185,8 +187,6 @@ class SubpixelConv2DTranspose(keras.layers.Conv2DTranspose):
 
     def _subpixel_call(self, inputs, plan):
         """The sub-pixel computation, in the layer's compute dtype."""
-        import tensorflow as tf  # keras_vae runs on the TensorFlow backend
-
         stride, (low, high, taps) = plan
         kernel = ops.cast(self.kernel, self.compute_dtype)  # (k, k, filters, in)
         kernel = tf.transpose(kernel, [0, 1, 3, 2])

@@ -127,17 +127,19 @@ def test_public_modules_are_reachable_from_the_package(tmp_path):
 # ------------------------------------------------------- SubpixelConv2DTranspose
 
 
-@pytest.mark.parametrize("kernel_size, strides, activation, height, width", [
-    (3, 2, "relu", 7, 7),     # keras_vae's decoder
-    (4, 2, None, 5, 6),       # the GAN generator's, rectangular
-    (5, 3, "tanh", 4, 3),
-    (1, 2, "sigmoid", 3, 3),  # phases with no tap at all
+@pytest.mark.parametrize("kernel_size, strides, activation, height, width, use_bias", [
+    (3, 2, "relu", 7, 7, True),     # keras_vae's decoder
+    (4, 2, None, 5, 6, True),       # the GAN generator's, rectangular
+    (5, 3, "tanh", 4, 3, True),
+    (1, 2, "sigmoid", 3, 3, True),  # phases with no tap at all
+    (2, 3, "relu", 4, 5, True),     # a kernel smaller than the stride
+    (3, 2, "elu", 6, 4, False),     # no bias
 ])
 def test_the_subpixel_computation_equals_keras_conv2d_transpose(
-        kernel_size, strides, activation, height, width):
+        kernel_size, strides, activation, height, width, use_bias):
     """In float32, where rounding is small: the sub-pixel maths, values and gradients."""
     options = {"filters": 5, "kernel_size": kernel_size, "strides": strides, "padding": "same",
-               "activation": activation}
+               "activation": activation, "use_bias": use_bias}
     reference = keras.layers.Conv2DTranspose(**options)
     layer = keras_vae.layers.SubpixelConv2DTranspose(**options)
     x = tf.constant(np.random.default_rng(0).standard_normal((3, height, width, 4)), "float32")
@@ -167,6 +169,19 @@ def test_the_subpixel_computation_equals_keras_conv2d_transpose(
                                              "output_padding": 1}])
 def test_configurations_the_subpixel_form_does_not_cover_keep_keras_computation(options):
     assert keras_vae.layers.SubpixelConv2DTranspose(4, 3, **options)._subpixel_plan() is None
+
+
+def test_an_activation_is_recognised_by_what_it_is_not_by_its_name():
+    """A function of the user's named `relu` that mixes channels must not pass as Keras's."""
+    def relu(x):
+        return keras.activations.softmax(x)  # across channels: not pixel by pixel
+
+    layer = keras_vae.layers.SubpixelConv2DTranspose(4, 3, strides=2, padding="same",
+                                                     activation=relu)
+    assert layer._subpixel_plan() is None
+    keras_relu = keras_vae.layers.SubpixelConv2DTranspose(4, 3, strides=2, padding="same",
+                                                          activation=keras.activations.relu)
+    assert keras_relu._subpixel_plan() is not None
 
 
 def test_in_bfloat16_inference_is_subpixel_training_is_keras_and_it_saves(tmp_path):
