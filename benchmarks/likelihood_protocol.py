@@ -1,6 +1,9 @@
 """Test NLL by the issue #17 protocol: select on a validation split, evaluate the test set once.
 
-1. Train one configuration on the first `--train-images` (50,000) MNIST
+1. Train one configuration (`--model vae`, one stochastic layer, or
+   `--model hierarchical`, two, with any `--prior` on the top one and the
+   importance-weighted objective with `--importance-samples` k) on the
+   first `--train-images` (50,000) MNIST
    training images, dynamically binarized, and hold out the last
    `--validation-images` (10,000) of the 60,000, binarized once with
    `--seed`. After every epoch the validation figure is computed: the
@@ -79,7 +82,18 @@ def _parser():
     parser.add_argument("--train-images", type=int, default=50_000)
     parser.add_argument("--validation-images", type=int, default=10_000)
     parser.add_argument("--test-images", type=int, default=10_000)
-    parser.add_argument("--latent-dim", type=int, default=32)
+    parser.add_argument("--model", choices=MODELS, default="vae",
+                        help="vae: one stochastic layer; hierarchical: two (x <-> z1 <-> z2, "
+                        "keras_vae.build_hierarchical_vae)")
+    parser.add_argument("--latent-dim", type=int, default=32,
+                        help="the code's size (hierarchical: the top code z2)")
+    parser.add_argument("--bottom-latent-dim", type=int, default=64,
+                        help="hierarchical: size of the bottom code z1")
+    parser.add_argument("--top-hidden-units", type=int, nargs="+", default=[100, 100],
+                        help="hierarchical: widths of the tanh layers between z1 and z2")
+    parser.add_argument("--warmup-epochs", type=int, default=0,
+                        help="raise the KL weight linearly from 0 to 1 over this many epochs "
+                        "(keras_vae.callbacks.LinearKLWarmup; 0: none)")
     parser.add_argument("--filters", type=int, nargs="+", default=[32, 64])
     parser.add_argument("--hidden-units", type=int, default=256)
     parser.add_argument("--prior", choices=keras_vae.priors.NAMES, default="normal")
@@ -113,11 +127,19 @@ def _parser():
     return parser
 
 
-SETTINGS = ("dataset", "train_images", "validation_images", "test_images", "latent_dim",
-            "filters", "hidden_units", "prior", "importance_samples", "batch_size",
-            "learning_rate", "epochs", "patience", "validation_samples", "test_samples",
-            "binarization_seeds", "seed", "max_minutes", "precision")
+SETTINGS = ("dataset", "train_images", "validation_images", "test_images", "model",
+            "latent_dim", "bottom_latent_dim", "filters", "hidden_units", "top_hidden_units",
+            "prior", "importance_samples", "warmup_epochs", "batch_size", "learning_rate",
+            "epochs", "patience", "validation_samples", "test_samples", "binarization_seeds",
+            "seed", "max_minutes", "precision")
 """What a run stores and `--resume` restores."""
+
+MODELS = ("vae", "hierarchical")
+"""What `--model` builds: `keras_vae.build_vae` or `keras_vae.build_hierarchical_vae`."""
+
+DEFAULTS = {"model": "vae", "bottom_latent_dim": 64, "top_hidden_units": [100, 100],
+            "warmup_epochs": 0, "precision": "float32"}
+"""Settings of runs recorded before these options existed."""
 
 TEST_SAMPLES = (5000, 1000)
 """K of the test bounds unless `--test-samples` says otherwise."""
@@ -130,11 +152,13 @@ def _check(parser, args):
     if args.resume:
         return
     for name in ("train_images", "validation_images", "test_images", "latent_dim",
-                 "hidden_units", "importance_samples", "batch_size", "epochs", "patience",
-                 "validation_samples"):
+                 "bottom_latent_dim", "hidden_units", "importance_samples", "batch_size",
+                 "epochs", "patience", "validation_samples"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be a positive int. "
                          f"Received: {getattr(args, name)}")
+    if args.warmup_epochs < 0:
+        parser.error(f"--warmup-epochs must be 0 or more. Received: {args.warmup_epochs}")
     if args.test_samples is not None and min(args.test_samples) < 1:
         parser.error(f"--test-samples must be positive. Received: {args.test_samples}")
     if args.output.exists() and any(args.output.iterdir()):
@@ -210,6 +234,36 @@ def _load_data(settings):
     return x_train[:train], x_val, x_test[:settings["test_images"]]
 
 
+def build(settings):
+    """The untrained model of a run's settings (in the current dtype policy)."""
+    common = {"latent_dim": settings["latent_dim"], "filters": tuple(settings["filters"]),
+              "hidden_units": settings["hidden_units"], "prior": settings["prior"],
+              "importance_samples": settings["importance_samples"], "seed": settings["seed"]}
+    if settings["model"] == "hierarchical":
+        return keras_vae.build_hierarchical_vae(
+            bottom_latent_dim=settings["bottom_latent_dim"],
+            top_hidden_units=tuple(settings["top_hidden_units"]), **common)
+    return keras_vae.build_vae(**common)
+
+
+def configuration(settings):
+    """The table's name of a run's configuration."""
+    filters = "/".join(map(str, settings["filters"]))
+    if settings["model"] == "hierarchical":
+        layers = (f"two stochastic layers (z1 {settings['bottom_latent_dim']}, "
+                  f"z2 {settings['latent_dim']}, tanh "
+                  f"{'/'.join(map(str, settings['top_hidden_units']))}), ")
+        latent = ""
+    else:
+        layers, latent = "", f", latent {settings['latent_dim']}"
+    policy = "" if settings["precision"] == "float32" else f", {settings['precision']}"
+    warmup = (f", KL warm-up {settings['warmup_epochs']} epochs"
+              if settings["warmup_epochs"] else "")
+    return (f"{layers}k={settings['importance_samples']}, conv {filters}, "
+            f"dense {settings['hidden_units']}{latent}, {settings['prior']} prior"
+            f"{warmup}{policy}")
+
+
 def train(folder, state, x_train, x_val, sitting_minutes):
     """Trains from the state's last epoch until a stopping rule; returns the state."""
     settings = state["settings"]
@@ -218,11 +272,8 @@ def train(folder, state, x_train, x_val, sitting_minutes):
     if state["epochs"]:
         model = saving.load_model(folder / "last.keras")
     else:
-        with precision.policy_scope(settings.get("precision", "float32")):
-            model = keras_vae.build_vae(
-                latent_dim=settings["latent_dim"], filters=tuple(settings["filters"]),
-                hidden_units=settings["hidden_units"], prior=settings["prior"],
-                importance_samples=settings["importance_samples"], seed=settings["seed"])
+        with precision.policy_scope(settings["precision"]):
+            model = build(settings)
         model.compile(optimizer=keras.optimizers.Adam(settings["learning_rate"]))
     if state["stopped"] not in (None, SITTING_OVER):
         return state  # a finished training, resumed for its evaluation
@@ -231,9 +282,11 @@ def train(folder, state, x_train, x_val, sitting_minutes):
     # resumed run sees the batches an uninterrupted one would.
     data = datasets.make_dataset(x_train, batch_size=settings["batch_size"], binarize=True,
                                  seed=settings["seed"]).repeat().skip(state["epochs"] * steps)
-    checkpoint = ProtocolCheckpoint(folder, state, x_val, sitting_minutes)
+    callbacks = [ProtocolCheckpoint(folder, state, x_val, sitting_minutes)]
+    if settings["warmup_epochs"]:  # by epoch index, so a resumed run continues it
+        callbacks.insert(0, keras_vae.callbacks.LinearKLWarmup(length=settings["warmup_epochs"]))
     model.fit(data, epochs=settings["epochs"], initial_epoch=state["epochs"],
-              steps_per_epoch=steps, callbacks=[checkpoint], verbose=2)
+              steps_per_epoch=steps, callbacks=callbacks, verbose=2)
     if state["stopped"] is None:
         state["stopped"] = f"--epochs {settings['epochs']}"
     saving.write_json(folder / STATE, state)
@@ -267,9 +320,6 @@ def results_section(state):
     seeds = settings["binarization_seeds"]
     validation = ("negative ELBO (1 code per image)" if settings["validation_samples"] == 1
                   else f"negative IWAE bound, K={settings['validation_samples']}")
-    filters = settings["filters"]
-    policy = settings.get("precision", "float32")
-    policy = "" if policy == "float32" else f", {policy}"
     rows = []
     for k in settings["test_samples"]:
         draws = [state["test"][f"seed {seed}, K {k}"] for seed in seeds]
@@ -278,9 +328,7 @@ def results_section(state):
                               for draw in draws)
         spread = max(means) - min(means)
         rows.append(
-            f"| k={settings['importance_samples']}, conv {'/'.join(map(str, filters))}, "
-            f"dense {settings['hidden_units']}, latent {settings['latent_dim']}, "
-            f"{settings['prior']} prior{policy} | {state['epochs']} ({state['best_epoch']}) | "
+            f"| {configuration(settings)} | {state['epochs']} ({state['best_epoch']}) | "
             f"{state['training_minutes']:.1f} | {state['best_validation']:.2f} | "
             f"{draws[0]['images']:,} | {k} | {np.mean(means):.2f} | {per_draw} | "
             f"{spread:.2f} | {sum(draw['minutes'] for draw in draws):.1f} |")
@@ -315,6 +363,7 @@ def main(argv=None):
         if not (folder / STATE).is_file():
             parser.error(f"--resume: {folder / STATE} does not exist")
         state = json.loads((folder / STATE).read_text())
+        state["settings"] = {**DEFAULTS, **state["settings"]}
         if args.max_minutes is not None:
             state["settings"]["max_minutes"] = args.max_minutes
         for name in ("test_samples", "binarization_seeds"):  # evaluation only

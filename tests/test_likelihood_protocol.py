@@ -107,6 +107,41 @@ def test_precision_builds_the_model_in_the_policy_and_labels_the_row(tmp_path):
         tmp_path / "RESULTS.md").read_text()
 
 
+def test_two_stochastic_layers_with_a_kl_warm_up(tmp_path):
+    """--model hierarchical trains a HierarchicalVAE; --warmup-epochs sets beta per epoch."""
+    folder, results = tmp_path / "run", tmp_path / "RESULTS.md"
+    state = likelihood_protocol.main(
+        TINY + ["--model", "hierarchical", "--bottom-latent-dim", "3", "--top-hidden-units",
+                "8", "--warmup-epochs", "2", "--epochs", "3", "--output", str(folder),
+                "--results", str(results)])
+    best = saving.load_model(folder / "best.keras")
+    assert type(best).__name__ == "HierarchicalVAE"
+    assert best.top_encoder.get_layer("hidden_0").units == 8
+    assert [entry["beta"] for entry in state["history"]] == [0.0, 0.5, 1.0]
+    (_, _), (x_test, _) = datasets.load("mnist")
+    nll = -evaluation.log_likelihood(best, datasets.binarize(x_test[:24], seed=1),
+                                     num_samples=6, seed=1, verbose=0)["iwae"]
+    assert state["test"]["seed 1, K 6"]["nll"] == pytest.approx(nll.mean(), rel=1e-6)
+    assert ("| two stochastic layers (z1 3, z2 2, tanh 8), k=2, conv 4, dense 16, normal "
+            "prior, KL warm-up 2 epochs | 3 (") in results.read_text()
+
+
+def test_a_run_recorded_before_the_model_options_resumes_as_a_vae(tmp_path):
+    folder = tmp_path / "run"
+    likelihood_protocol.main(TINY + ["--epochs", "2", "--sitting-minutes", "1e-6",
+                                     "--output", str(folder)])
+    record = json.loads((folder / "state.json").read_text())
+    for name in ("model", "bottom_latent_dim", "top_hidden_units", "warmup_epochs",
+                 "precision"):
+        del record["settings"][name]
+    (folder / "state.json").write_text(json.dumps(record))
+    state = likelihood_protocol.main(["--output", str(folder), "--resume", "--results",
+                                      str(tmp_path / "RESULTS.md")])
+    assert state["epochs"] == 2 and state["settings"]["model"] == "vae"
+    assert "| k=2, conv 4, dense 16, latent 2, normal prior | 2 (" in (
+        tmp_path / "RESULTS.md").read_text()
+
+
 def test_it_refuses_a_used_folder_and_overlapping_splits(tmp_path):
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "x").write_text("")
