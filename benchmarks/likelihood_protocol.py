@@ -101,6 +101,9 @@ def _parser():
                         help="k of the training objective (1: ELBO)")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument("--lr-schedule", choices=schedules.NAMES, default="constant",
+                        help="cosine: from --learning-rate to 0 over --epochs (set --epochs to "
+                        "what --max-minutes allows)")
     parser.add_argument("--epochs", type=int, default=1000, help="most epochs")
     parser.add_argument("--patience", type=int, default=20,
                         help="stop after this many epochs without a better validation figure")
@@ -130,6 +133,7 @@ def _parser():
 SETTINGS = ("dataset", "train_images", "validation_images", "test_images", "model",
             "latent_dim", "bottom_latent_dim", "filters", "hidden_units", "top_hidden_units",
             "prior", "importance_samples", "warmup_epochs", "batch_size", "learning_rate",
+            "lr_schedule",
             "epochs", "patience", "validation_samples", "test_samples", "binarization_seeds",
             "seed", "max_minutes", "precision")
 """What a run stores and `--resume` restores."""
@@ -138,7 +142,7 @@ MODELS = ("vae", "hierarchical")
 """What `--model` builds: `keras_vae.build_vae` or `keras_vae.build_hierarchical_vae`."""
 
 DEFAULTS = {"model": "vae", "bottom_latent_dim": 64, "top_hidden_units": [100, 100],
-            "warmup_epochs": 0, "precision": "float32"}
+            "warmup_epochs": 0, "lr_schedule": "constant", "precision": "float32"}
 """Settings of runs recorded before these options existed."""
 
 TEST_SAMPLES = (5000, 1000)
@@ -259,9 +263,11 @@ def configuration(settings):
     policy = "" if settings["precision"] == "float32" else f", {settings['precision']}"
     warmup = (f", KL warm-up {settings['warmup_epochs']} epochs"
               if settings["warmup_epochs"] else "")
+    schedule = (f", cosine learning rate over {settings['epochs']} epochs"
+                if settings["lr_schedule"] == "cosine" else "")
     return (f"{layers}k={settings['importance_samples']}, conv {filters}, "
             f"dense {settings['hidden_units']}{latent}, {settings['prior']} prior"
-            f"{warmup}{policy}")
+            f"{warmup}{schedule}{policy}")
 
 
 def train(folder, state, x_train, x_val, sitting_minutes):
@@ -274,7 +280,9 @@ def train(folder, state, x_train, x_val, sitting_minutes):
     else:
         with precision.policy_scope(settings["precision"]):
             model = build(settings)
-        model.compile(optimizer=keras.optimizers.Adam(settings["learning_rate"]))
+        rate = schedules.learning_rate(settings["learning_rate"], settings["lr_schedule"],
+                                       epochs=settings["epochs"], steps_per_epoch=steps)
+        model.compile(optimizer=keras.optimizers.Adam(rate))
     if state["stopped"] not in (None, SITTING_OVER):
         return state  # a finished training, resumed for its evaluation
     state["stopped"] = None
@@ -338,7 +346,7 @@ def results_section(state):
 {chr(10).join(f"`{command}`" for command in state["commands"])}
 on {harness.machine()}.
 {settings['dataset']}: trained on the first {settings['train_images']:,} training images
-(dynamically binarized; Adam {settings['learning_rate']:g}, batch {settings['batch_size']},
+(dynamically binarized; Adam {settings['learning_rate']:g} {settings['lr_schedule']}, batch {settings['batch_size']},
 seed {settings['seed']}); model selected on the last {settings['validation_images']:,}
 (binarized once, seed {settings['seed']}) by the {validation}, patience
 {settings['patience']} epochs; stopped by {state['stopped']}. Training minutes add every

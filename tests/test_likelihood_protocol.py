@@ -126,13 +126,28 @@ def test_two_stochastic_layers_with_a_kl_warm_up(tmp_path):
             "prior, KL warm-up 2 epochs | 3 (") in results.read_text()
 
 
+def test_a_cosine_learning_rate_reaches_zero_at_the_last_epoch(tmp_path):
+    folder = tmp_path / "run"
+    state = likelihood_protocol.main(
+        TINY + ["--lr-schedule", "cosine", "--learning-rate", "0.01", "--epochs", "2",
+                "--sitting-minutes", "1e-6", "--output", str(folder)])
+    assert state["epochs"] == 1  # a sitting of one epoch: half way, the rate is 0.005
+    half = saving.load_model(folder / "last.keras").optimizer
+    assert float(half.learning_rate) == pytest.approx(0.005, rel=1e-4)
+    likelihood_protocol.main(["--output", str(folder), "--resume", "--results",
+                              str(tmp_path / "RESULTS.md")])
+    assert float(saving.load_model(folder / "last.keras").optimizer.learning_rate) == (
+        pytest.approx(0.0, abs=1e-9))
+    assert "cosine learning rate over 2 epochs | 2 (" in (tmp_path / "RESULTS.md").read_text()
+
+
 def test_a_run_recorded_before_the_model_options_resumes_as_a_vae(tmp_path):
     folder = tmp_path / "run"
     likelihood_protocol.main(TINY + ["--epochs", "2", "--sitting-minutes", "1e-6",
                                      "--output", str(folder)])
     record = json.loads((folder / "state.json").read_text())
     for name in ("model", "bottom_latent_dim", "top_hidden_units", "warmup_epochs",
-                 "precision"):
+                 "lr_schedule", "precision"):
         del record["settings"][name]
     (folder / "state.json").write_text(json.dumps(record))
     state = likelihood_protocol.main(["--output", str(folder), "--resume", "--results",
