@@ -12,6 +12,7 @@ import keras_vae
 keras_vae.pretrained.names()                  # the shipped models
 model = keras_vae.pretrained.load(name)       # a keras_vae model, its file checked first
 keras_vae.pretrained.info(name)["nll"]        # what it was measured at
+keras_vae.pretrained.path(name)               # its checked .keras file
 ```
 
 A new model is registered with `add(name, "runs/x/model.keras", command=...,
@@ -85,10 +86,13 @@ def info(name, registry=None):
     """Returns the registry entry of a model: a dict.
 
     Its keys: `file`, `sha256`, `model` (the class), `dataset`, `command`,
-    `commit`, `nll` (the importance-weighted bound's negative
-    log-likelihood, nats per test image), `nll_num_samples` (its K) and
-    `reconstruction_mse` (per pixel, on the first `mse_images` test images
-    of `dataset` as `keras_vae.datasets.load` gives them).
+    `commit`, `description`, `nll` (the importance-weighted bound's negative
+    log-likelihood, nats per test image), `nll_num_samples` (its K),
+    `nll_images` (test images it averages), `nll_precision` (the dtype
+    policy it was computed in: `keras-vae evaluate --precision` that policy
+    reproduces it) and `reconstruction_mse` (per pixel, on the first
+    `mse_images` test images of `dataset` as `keras_vae.datasets.load`
+    gives them).
 
     Args:
         name: A name from `names()`.
@@ -104,6 +108,36 @@ def sha256(path):
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def path(name, registry=None):
+    """Returns the `.keras` file of a shipped model, after checking its SHA-256.
+
+    For tools that take a file (`keras-vae evaluate` also takes
+    `pretrained:NAME` itself).
+
+    Args:
+        name: A name from `names()`.
+        registry: Path of a `registry.json`; None for the shipped one.
+
+    Raises:
+        TypeError: `name` is not a string.
+        ValueError: an unknown name (the message lists the known ones), or a
+            file whose checksum differs from the registered one.
+        FileNotFoundError: the registered file is missing.
+    """
+    registry_path, entry = _entry(name, registry)
+    file = registry_path.parent / entry["file"]
+    if not file.is_file():
+        raise FileNotFoundError(
+            f"The pretrained model {name!r} is registered but its file {file} is missing.")
+    digest = sha256(file)
+    if digest != entry["sha256"]:
+        raise ValueError(
+            f"{file} is not the registered model: its sha256 is {digest}, the registry "
+            f"records {entry['sha256']}; the file is damaged or was replaced. "
+            f"Received: name={name!r}")
+    return file
 
 
 def load(name, registry=None):
@@ -122,18 +156,7 @@ def load(name, registry=None):
             file whose checksum differs from the registered one.
         FileNotFoundError: the registered file is missing.
     """
-    path, entry = _entry(name, registry)
-    file = path.parent / entry["file"]
-    if not file.is_file():
-        raise FileNotFoundError(
-            f"The pretrained model {name!r} is registered but its file {file} is missing.")
-    digest = sha256(file)
-    if digest != entry["sha256"]:
-        raise ValueError(
-            f"{file} is not the registered model: its sha256 is {digest}, the registry "
-            f"records {entry['sha256']}; the file is damaged or was replaced. "
-            f"Received: name={name!r}")
-    return saving.load_model(file)
+    return saving.load_model(path(name, registry))
 
 
 def reconstruction_mse(model, dataset="mnist", count=MSE_IMAGES):
@@ -153,7 +176,8 @@ def reconstruction_mse(model, dataset="mnist", count=MSE_IMAGES):
 
 
 def add(name, model_path, command, commit, nll, nll_num_samples=5000, dataset="mnist",
-        registry=None, overwrite=False):
+        registry=None, overwrite=False, nll_images=10_000, nll_precision="float32",
+        description=""):
     """Registers a trained model: copies its file, records checksum and measurements.
 
     The file is copied to `NAME.keras` beside the registry; its SHA-256 and
@@ -172,6 +196,10 @@ def add(name, model_path, command, commit, nll, nll_num_samples=5000, dataset="m
         registry: Path of a `registry.json` (created if missing); None for
             the shipped one.
         overwrite: Replace a model already registered under `name`.
+        nll_images: How many test images `nll` averages.
+        nll_precision: The dtype policy `nll` was computed in.
+        description: One line saying what the model is and how it was
+            trained (shown in the README).
 
     Returns:
         The new entry, a dict (see `info`).
@@ -181,6 +209,7 @@ def add(name, model_path, command, commit, nll, nll_num_samples=5000, dataset="m
                          f"Received: name={name!r}")
     nll = check_number("nll", nll, minimum=-math.inf)
     check_int("nll_num_samples", nll_num_samples)
+    check_int("nll_images", nll_images)
     path, models = _read(registry)
     if name in models and not overwrite:
         raise ValueError(f"{name!r} is registered already; pass overwrite=True to replace "
@@ -197,8 +226,11 @@ def add(name, model_path, command, commit, nll, nll_num_samples=5000, dataset="m
         "dataset": dataset,
         "command": str(command),
         "commit": str(commit),
+        "description": str(description),
         "nll": nll,
         "nll_num_samples": int(nll_num_samples),
+        "nll_images": int(nll_images),
+        "nll_precision": str(nll_precision),
         "reconstruction_mse": float(reconstruction_mse(model, dataset)),
         "mse_images": MSE_IMAGES,
     }
@@ -224,19 +256,24 @@ def readme_text(registry=None):
         "by `keras_vae.pretrained.write_readme()` (`add` calls it); do not edit it by hand.",
         "",
         "NLL: the importance-weighted bound on the test images, nats per image, with K "
-        "samples.",
+        "samples,",
+        "computed in the dtype policy shown (`keras-vae evaluate pretrained:NAME "
+        "--num-samples K --precision P`",
+        "reproduces it on the whole test set).",
         f"MSE: per-pixel reconstruction error on the first {MSE_IMAGES} test images "
         "(grey levels).",
         "",
     ]
     if not models:
         return "\n".join(lines + ["No models are shipped yet.", ""])
-    lines += ["| name | model | dataset | NLL (K) | MSE | sha256 | commit | command |",
-              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines += ["| name | model | dataset | what it is | NLL (K, test images, policy) | MSE | "
+              "sha256 | commit | command |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for name, entry in sorted(models.items()):
         lines.append(
-            f"| {name} | {entry['model']} | {entry['dataset']} | {entry['nll']:.2f} "
-            f"({entry['nll_num_samples']}) | {entry['reconstruction_mse']:.6f} | "
+            f"| {name} | {entry['model']} | {entry['dataset']} | {entry['description']} | "
+            f"{entry['nll']:.2f} ({entry['nll_num_samples']}, {entry['nll_images']:,}, "
+            f"{entry['nll_precision']}) | {entry['reconstruction_mse']:.6f} | "
             f"`{entry['sha256']}` | `{entry['commit']}` | `{entry['command']}` |")
     return "\n".join(lines + [""])
 

@@ -9,6 +9,7 @@ import pytest
 
 import keras_vae
 from conftest import tiny_vae
+from keras_vae import cli
 from keras_vae import pretrained
 
 SHIPPED = pretrained.names()
@@ -27,7 +28,8 @@ def registered(tmp_path_factory, mnist_small):
     registry = folder / "registry" / "registry.json"
     entry = pretrained.add("tiny-vae", folder / "trained.keras",
                            command="pytest tests/test_pretrained.py", commit="0123abc",
-                           nll=123.4, nll_num_samples=10, registry=registry)
+                           nll=123.4, nll_num_samples=10, registry=registry, nll_images=64,
+                           nll_precision="mixed_bfloat16", description="a tiny test VAE")
     return registry, entry, vae
 
 
@@ -38,6 +40,8 @@ def test_add_records_checksum_command_and_a_reproducible_mse(registered):
     assert entry["file"] == "tiny-vae.keras" and entry["model"] == "VAE"
     assert (entry["command"], entry["commit"], entry["nll"]) == (
         "pytest tests/test_pretrained.py", "0123abc", 123.4)
+    assert (entry["nll_images"], entry["nll_precision"], entry["description"]) == (
+        64, "mixed_bfloat16", "a tiny test VAE")
     # The MSE on the first 100 MNIST test images, recomputed with NumPy.
     _, (x_test, _) = keras_vae.datasets.load("mnist")
     x = x_test[:100].astype("float64")
@@ -45,7 +49,8 @@ def test_add_records_checksum_command_and_a_reproducible_mse(registered):
     assert entry["reconstruction_mse"] == pytest.approx(expected, rel=1e-6)
     assert json.loads(registry.read_text())["models"]["tiny-vae"] == entry
     readme = (registry.parent / "README.md").read_text()
-    assert all(text in readme for text in (entry["sha256"], "0123abc", "123.40",
+    assert all(text in readme for text in (entry["sha256"], "0123abc", "a tiny test VAE",
+                                           "123.40 (10, 64, mixed_bfloat16)",
                                            "pytest tests/test_pretrained.py"))
 
 
@@ -82,6 +87,20 @@ def test_unknown_names_and_damaged_files_are_one_line_errors(registered, tmp_pat
     (tmp_path / "tiny-vae.keras").unlink()
     with pytest.raises(FileNotFoundError, match="registered but its file .* is missing"):
         pretrained.load("tiny-vae", registry=copy)
+
+
+def test_the_command_line_takes_a_shipped_model_by_name(registered, monkeypatch, capsys):
+    registry, entry, _ = registered
+    monkeypatch.setattr(pretrained, "REGISTRY_PATH", registry)
+    assert pretrained.path("tiny-vae") == registry.parent / entry["file"]
+    assert cli.main(["evaluate", "pretrained:tiny-vae", "--limit", "16", "--num-samples", "4",
+                     "--fid", "none", "--verbose", "0"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["model"] == "pretrained:tiny-vae" and report["settings"]["num_images"] == 16
+    assert cli.main(["evaluate", "pretrained:mnist-best", "--verbose", "0"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error == ("keras-vae: error: Unknown pretrained model. Received: "
+                     "name='mnist-best'; known names: tiny-vae")
 
 
 def test_add_refuses_bad_names_and_duplicates(registered):

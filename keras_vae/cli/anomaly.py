@@ -25,7 +25,8 @@ def add_parser(commands):
             "model's input size."),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("model", help="path to a saved VAE or Autoencoder (.keras)")
+    parser.add_argument("model", help="path to a saved VAE or Autoencoder (.keras), "
+                        "or pretrained:NAME for a model shipped with keras_vae")
     arguments.add_data_arguments(parser, "reference", "mnist",
                                  "normal data: a dataset name or path, as for train",
                                  image_size_default=None, color_mode_default=None)

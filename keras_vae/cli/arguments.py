@@ -4,6 +4,7 @@ import argparse
 import math
 
 from keras_vae import datasets
+from keras_vae import pretrained
 from keras_vae import saving
 from keras_vae.models.base import ImageModel
 
@@ -124,8 +125,18 @@ def binarization_note(args):
     return f"static, seed {args.seed}" if args.binarize == "static" else "none"
 
 
+PRETRAINED = "pretrained:"
+"""Prefix of a model argument naming a shipped model (`pretrained:mnist-default`)."""
+
+
 def load_image_model(path):
-    """Loads a saved keras_vae model, refusing any other Keras model in one line."""
+    """Loads a saved keras_vae model, refusing any other Keras model in one line.
+
+    `path` is a `.keras` file, or `pretrained:NAME` for a model shipped with
+    keras_vae (`keras_vae.pretrained.names()`).
+    """
+    if str(path).startswith(PRETRAINED):
+        path = pretrained.path(str(path)[len(PRETRAINED):])
     model = saving.load_model(path)
     if not isinstance(model, ImageModel):
         raise ValueError(

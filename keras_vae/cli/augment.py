@@ -23,7 +23,8 @@ def add_parser(commands):
             "`images` in [0, 1] and int32 `labels`, and prints a JSON summary."),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("model", help="path to a saved ConditionalVAE or VAE (.keras)")
+    parser.add_argument("model", help="path to a saved ConditionalVAE or VAE (.keras), "
+                        "or pretrained:NAME for a model shipped with keras_vae")
     parser.add_argument("--output", required=True, help="the .npz file to write")
     parser.add_argument("--per-class", type=arguments.positive_int, default=100,
                         help="images per class (ConditionalVAE)")

@@ -25,7 +25,8 @@ def add_parser(commands):
             "to stderr, the JSON to stdout."),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("model", help="path to a .keras file written by keras-vae train")
+    parser.add_argument("model", help="path to a .keras file written by keras-vae train, "
+                        "or pretrained:NAME for a model shipped with keras_vae")
     arguments.add_data_arguments(parser, image_size_default=None, color_mode_default=None)
     parser.add_argument("--split", choices=("test", "train"), default="test",
                         help="which split to evaluate on")

@@ -31,7 +31,8 @@ def add_parser(commands):
             "'keras_vae[app]'."),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("model", help="path to a saved keras_vae model (.keras)")
+    parser.add_argument("model", help="path to a saved keras_vae model (.keras), "
+                        "or pretrained:NAME for a model shipped with keras_vae")
     arguments.add_data_arguments(parser, "dataset", "mnist",
                                  "the images the app shows: a dataset name or path, as "
                                  "for train", image_size_default=None,

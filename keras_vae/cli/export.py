@@ -21,7 +21,8 @@ def add_parser(commands):
             "also take labels. --format onnx needs tf2onnx. Prints a JSON summary."),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("model", help="path to a saved keras_vae model (.keras)")
+    parser.add_argument("model", help="path to a saved keras_vae model (.keras), "
+                        "or pretrained:NAME for a model shipped with keras_vae")
     parser.add_argument("--output", default="exported",
                         help="folder receiving decoder, encoder and scorer")
     parser.add_argument("--format", choices=export.FORMATS, default="tf_saved_model",
