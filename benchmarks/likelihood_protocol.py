@@ -161,8 +161,11 @@ def _check(parser, args):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be a positive int. "
                          f"Received: {getattr(args, name)}")
-    if args.warmup_epochs < 0:
-        parser.error(f"--warmup-epochs must be 0 or more. Received: {args.warmup_epochs}")
+    if min(args.top_hidden_units) < 1:
+        parser.error(f"--top-hidden-units must be positive. Received: {args.top_hidden_units}")
+    if not 0 <= args.warmup_epochs < args.epochs:
+        parser.error("--warmup-epochs must be 0 or more and fewer than --epochs "
+                     f"({args.epochs}). Received: {args.warmup_epochs}")
     if args.test_samples is not None and min(args.test_samples) < 1:
         parser.error(f"--test-samples must be positive. Received: {args.test_samples}")
     if args.output.exists() and any(args.output.iterdir()):

@@ -342,8 +342,9 @@ def _with_transposed_convolutions(model, layer_class):
     """A copy of `model` whose decoder's transposed convolutions are `layer_class`s."""
     def replace(node, scope):
         if node["class_name"] == "SubpixelConv2DTranspose":
+            # Found through `custom_objects` by this name, also when run as __main__.
             node.update(class_name=layer_class.__name__, module=layer_class.__module__,
-                        registered_name=None)
+                        registered_name=layer_class.__name__)
         return node
 
     copy = saving.rebuild(model, replace, custom_objects={layer_class.__name__: layer_class})

@@ -237,28 +237,31 @@ def policy_scope(policy):
 
 
 def policy_of(model):
-    """Returns the name of the dtype policy `model`'s layers compute in.
+    """Returns the name of the dtype policy `model`'s layers compute in, or None.
 
-    A loaded model's own `dtype_policy` is the global one at loading time,
-    not the one it was built in, so this reads its layers: the first mixed
-    policy among them, outside the layers kept in float32 under any policy
-    (`keras_vae.networks.FLOAT32_LAYERS` and the samplers); `"float32"` if
-    there is none.
+    Read from the layers' configs, the ones `with_policy` sets: every
+    floating-point layer policy outside the layers kept in float32 under any
+    policy (`keras_vae.networks.FLOAT32_LAYERS`). A loaded model's own
+    `dtype_policy` is the global one at loading time, not the one it was
+    built in, so it is not used. `with_policy(model, policy_of(model))`
+    changes nothing.
 
     Args:
-        model: A Keras model (nested models are searched too).
+        model: A Keras model (nested models are read too).
+
+    Returns:
+        The policy's name (`"float32"`, `"mixed_bfloat16"`...), or None when
+        the layers do not share one.
     """
-    found = []
+    found = set()
 
-    def walk(layer):
-        for inner in getattr(layer, "layers", ()):
-            if inner.name not in networks.FLOAT32_LAYERS:
-                found.append(inner.dtype_policy.name)
-            walk(inner)
+    def collect(node, scope):
+        if _is_float_policy(node) and not _keeps_float32(scope):
+            found.add(node["config"]["name"])
+        return node
 
-    walk(model)
-    mixed = [name for name in found if name.startswith("mixed_")]
-    return mixed[0] if mixed else "float32"
+    saving.map_layer_configs(keras.saving.serialize_keras_object(model), collect)
+    return found.pop() if len(found) == 1 else (None if found else "float32")
 
 
 def with_policy(model, policy):
@@ -297,8 +300,7 @@ def with_policy(model, policy):
                          "first. Received: policy='auto'")
 
     def set_policy(node, scope):
-        if (node["class_name"] not in DTYPE_POLICY_CLASSES
-                or node["config"].get("name") not in FLOAT_POLICY_NAMES or _keeps_float32(scope)):
+        if not _is_float_policy(node) or _keeps_float32(scope):
             return node
         return keras.dtype_policies.serialize(keras.DTypePolicy(policy))
 
@@ -309,8 +311,14 @@ def with_policy(model, policy):
 DTYPE_POLICY_CLASSES = ("DTypePolicy", "FloatDTypePolicy")
 """The class names of a serialized layer dtype policy (Keras 3)."""
 
-FLOAT_POLICY_NAMES = ("float32", "float16", "bfloat16", "float64") + POLICIES[1:]
-"""The floating-point policies `with_policy` replaces (integer and quantized ones stay)."""
+FLOAT_POLICY_NAMES = ("float32", "float16", "bfloat16") + POLICIES[1:]
+"""The policies `with_policy` replaces (float64, integer and quantized ones stay)."""
+
+
+def _is_float_policy(node):
+    """Whether a serialized object is a layer's dtype policy that `with_policy` replaces."""
+    return (node["class_name"] in DTYPE_POLICY_CLASSES
+            and node["config"].get("name") in FLOAT_POLICY_NAMES)
 
 
 def _keeps_float32(scope):

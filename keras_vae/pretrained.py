@@ -32,6 +32,7 @@ import shutil
 
 from keras_vae import datasets
 from keras_vae import evaluation
+from keras_vae import precision
 from keras_vae import saving
 from keras_vae.validation import check_int
 from keras_vae.validation import check_number
@@ -208,6 +209,12 @@ def add(name, model_path, command, commit, nll, nll_num_samples=5000, dataset="m
         raise ValueError("name must be lower-case letters, digits, '.', '_' or '-'. "
                          f"Received: name={name!r}")
     nll = check_number("nll", nll, minimum=-math.inf)
+    if nll_precision not in precision.POLICIES:
+        raise ValueError(f"nll_precision must be one of {precision.POLICIES}. "
+                         f"Received: nll_precision={nll_precision!r}")
+    if not isinstance(description, str) or "|" in description or "\n" in description:
+        raise ValueError("description must be one line of text without '|' (it is a table "
+                         f"cell). Received: description={description!r}")
     check_int("nll_num_samples", nll_num_samples)
     check_int("nll_images", nll_images)
     path, models = _read(registry)
@@ -270,10 +277,12 @@ def readme_text(registry=None):
               "sha256 | commit | command |",
               "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for name, entry in sorted(models.items()):
+        images = f"{entry['nll_images']:,}" if "nll_images" in entry else "-"
         lines.append(
-            f"| {name} | {entry['model']} | {entry['dataset']} | {entry['description']} | "
-            f"{entry['nll']:.2f} ({entry['nll_num_samples']}, {entry['nll_images']:,}, "
-            f"{entry['nll_precision']}) | {entry['reconstruction_mse']:.6f} | "
+            f"| {name} | {entry['model']} | {entry['dataset']} | "
+            f"{entry.get('description', '')} | {entry['nll']:.2f} ({entry['nll_num_samples']}, "
+            f"{images}, {entry.get('nll_precision', '-')}) | "  # '-': not recorded (older)
+            f"{entry['reconstruction_mse']:.6f} | "
             f"`{entry['sha256']}` | `{entry['commit']}` | `{entry['command']}` |")
     return "\n".join(lines + [""])
 

@@ -110,10 +110,13 @@ def test_precision_builds_the_model_in_the_policy_and_labels_the_row(tmp_path):
 def test_two_stochastic_layers_with_a_kl_warm_up(tmp_path):
     """--model hierarchical trains a HierarchicalVAE; --warmup-epochs sets beta per epoch."""
     folder, results = tmp_path / "run", tmp_path / "RESULTS.md"
-    state = likelihood_protocol.main(
+    first = likelihood_protocol.main(
         TINY + ["--model", "hierarchical", "--bottom-latent-dim", "3", "--top-hidden-units",
-                "8", "--warmup-epochs", "2", "--epochs", "3", "--output", str(folder),
-                "--results", str(results)])
+                "8", "--warmup-epochs", "2", "--epochs", "3", "--sitting-minutes", "1e-6",
+                "--output", str(folder)])
+    assert first["epochs"] == 1  # the warm-up goes on in the next sitting
+    state = likelihood_protocol.main(["--output", str(folder), "--resume",
+                                      "--results", str(results)])
     best = saving.load_model(folder / "best.keras")
     assert type(best).__name__ == "HierarchicalVAE"
     assert best.top_encoder.get_layer("hidden_0").units == 8
@@ -155,6 +158,19 @@ def test_a_run_recorded_before_the_model_options_resumes_as_a_vae(tmp_path):
     assert state["epochs"] == 2 and state["settings"]["model"] == "vae"
     assert "| k=2, conv 4, dense 16, latent 2, normal prior | 2 (" in (
         tmp_path / "RESULTS.md").read_text()
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--top-hidden-units", "8", "0"], "--top-hidden-units must be positive. Received: [8, 0]"),
+    (["--warmup-epochs", "3", "--epochs", "3"], "fewer than --epochs (3). Received: 3"),
+    (["--warmup-epochs", "-1"], "Received: -1"),
+])
+def test_bad_model_options_are_refused_before_the_folder_is_used(tmp_path, capsys, flags,
+                                                                  message):
+    with pytest.raises(SystemExit):
+        likelihood_protocol.main(TINY + flags + ["--output", str(tmp_path / "run")])
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
 
 
 def test_it_refuses_a_used_folder_and_overlapping_splits(tmp_path):

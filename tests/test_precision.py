@@ -317,21 +317,48 @@ def test_with_policy_keeps_the_first_layer_of_an_older_decoder_in_float32(traine
     assert fast.decoder.get_layer("deconv_0").compute_dtype == "bfloat16"
 
 
-def test_with_policy_leaves_integer_inputs_and_their_layers_alone():
-    """Only floating-point policies change: an int32 input stays int32 and still works."""
+def test_with_policy_leaves_integer_and_float64_policies_alone():
+    """Only the float32 / 16-bit policies change; an int32 or float64 layer keeps its own."""
     keras.utils.set_random_seed(0)
     labels = keras.Input((1,), dtype="int32", name="labels")
     codes = keras.Input((4,), name="codes")
-    embedded = keras.layers.Flatten()(keras.layers.Embedding(10, 4, name="embed")(labels))
-    joined = keras.layers.Concatenate()([codes, embedded])
+    same_labels = keras.layers.Identity(dtype="int32", name="int_identity")(labels)
+    embedded = keras.layers.Flatten()(keras.layers.Embedding(10, 4, name="embed")(same_labels))
+    wide = keras.layers.Dense(4, dtype="float64", name="wide")(codes)
+    joined = keras.layers.Concatenate()([wide, embedded])
     network = keras.Model([codes, labels], keras.layers.Dense(3, name="out")(joined))
+    assert precision.policy_of(network) == "float32"
     fast = precision.with_policy(network, "mixed_bfloat16")
     assert fast.get_layer("labels").dtype == "int32"
+    assert fast.get_layer("int_identity").dtype_policy.name == "int32"
+    assert fast.get_layer("wide").dtype_policy.name == "float64"
     assert fast.get_layer("embed").compute_dtype == "bfloat16"
+    assert precision.policy_of(fast) == "mixed_bfloat16"
     inputs = [np.ones((2, 4), "float32"), np.array([[3], [7]], "int32")]
     expected = keras.ops.convert_to_numpy(network(inputs))
     np.testing.assert_allclose(keras.ops.convert_to_numpy(fast(inputs)).astype("float32"),
                                expected, atol=0.05)
+
+
+def test_policy_of_reads_the_layers_of_a_loaded_model(tmp_path):
+    """Loading sets a model's own policy to the global one; its layers keep theirs."""
+    keras.utils.set_random_seed(0)
+    with precision.policy_scope("mixed_bfloat16"):
+        mixed = keras_vae.build_vae(latent_dim=4, filters=(8, 16), hidden_units=32, seed=0)
+    mixed.save(tmp_path / "mixed.keras")
+    loaded = keras.models.load_model(tmp_path / "mixed.keras")
+    assert loaded.dtype_policy.name == "float32"
+    assert precision.policy_of(loaded) == "mixed_bfloat16"
+    # Layers in two policies (outside those kept float32): no single answer.
+    half = keras_vae.saving.rebuild(loaded, lambda node, scope: (
+        keras.dtype_policies.serialize(keras.DTypePolicy("float32"))
+        if node["class_name"] == "DTypePolicy" and scope[-1] == "conv_0" else node))
+    assert half.encoder.get_layer("conv_0").compute_dtype == "float32"
+    assert precision.policy_of(half) is None
+    keras.config.set_dtype_policy("float16")  # not a policy of POLICIES, but Keras's
+    pure = keras_vae.build_vae(latent_dim=4, filters=(8, 16), hidden_units=32, seed=0)
+    keras.config.set_dtype_policy("float32")
+    assert precision.policy_of(pure) == "float16"
 
 
 def test_with_policy_refuses_auto_and_unknown_policies(trained):
@@ -344,7 +371,7 @@ def test_with_policy_refuses_auto_and_unknown_policies(trained):
 # ------------------------------------------------------------------ CLI
 
 
-def test_train_precision_flag_builds_the_policy_and_records_it(tmp_path, capsys):
+def test_train_precision_flag_builds_the_policy_and_records_it(tmp_path, capsys, monkeypatch):
     run = tmp_path / "run"
     status = cli.main(["train", "--limit", "256", "--epochs", "1", "--latent-dim", "4",
                        "--batch-size", "64", "--verbose", "0", "--plot-every", "0",
@@ -369,7 +396,12 @@ def test_train_precision_flag_builds_the_policy_and_records_it(tmp_path, capsys)
     assert default["settings"]["precision"] == {
         "policy": "float32", "reason": "float32 was requested",
         "saved_policy": "mixed_bfloat16"}
+    copies = []
+    original = precision.with_policy
+    monkeypatch.setattr(precision, "with_policy",
+                        lambda *args: copies.append(args[1]) or original(*args))
     assert cli.main(evaluate + ["--precision", "mixed_bfloat16"]) == 0
+    assert not copies  # in its own policy the model is evaluated as loaded
     fast = json.loads(capsys.readouterr().out)
     assert fast["settings"]["precision"]["saved_policy"] == "mixed_bfloat16"
     # In its own policy the model is evaluated as saved: the bound of the loaded model.

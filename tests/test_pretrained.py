@@ -113,7 +113,23 @@ def test_add_refuses_bad_names_and_duplicates(registered):
         pretrained.add("tiny-vae", model_file, "cmd", "abc", 1.0, registry=registry)
     with pytest.raises(TypeError, match="nll must be a number"):
         pretrained.add("other", model_file, "cmd", "abc", "low", registry=registry)
+    with pytest.raises(ValueError, match="Received: nll_precision='bf16'"):
+        pretrained.add("other", model_file, "cmd", "abc", 1.0, registry=registry,
+                       nll_precision="bf16")
+    with pytest.raises(ValueError, match="without '|'.*Received: description='a | b'"):
+        pretrained.add("other", model_file, "cmd", "abc", 1.0, registry=registry,
+                       description="a | b")
     assert pretrained.names(registry) == ["tiny-vae"]
+
+
+def test_a_registry_written_before_the_newer_fields_still_makes_its_readme(tmp_path):
+    registry = tmp_path / "registry.json"
+    registry.write_text(json.dumps({"models": {"old": {
+        "file": "old.keras", "sha256": "0" * 64, "model": "VAE", "dataset": "mnist",
+        "command": "cmd", "commit": "abc", "nll": 90.0, "nll_num_samples": 1000,
+        "reconstruction_mse": 0.01, "mse_images": 100}}}))
+    assert "| old | VAE | mnist |  | 90.00 (1000, -, -) | 0.010000 |" in (
+        pretrained.readme_text(registry))
 
 
 def test_the_shipped_readme_is_written_from_the_shipped_registry():

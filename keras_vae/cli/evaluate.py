@@ -90,7 +90,7 @@ def run(args):
     policy, reason = precision.resolve(args.precision)
     if args.precision != "float32":  # the default goes unsaid
         print(f"keras-vae: precision {reason}", file=sys.stderr)
-    saved_policy = precision.policy_of(model)
+    saved_policy = precision.policy_of(model)  # None: its layers compute in several
     if saved_policy != policy:  # e.g. a model trained in mixed_bfloat16, evaluated in float32
         model = precision.with_policy(model, policy)
     report = {
