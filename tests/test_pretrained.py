@@ -10,6 +10,7 @@ import pytest
 import keras_vae
 from conftest import tiny_vae
 from keras_vae import cli
+from keras_vae import precision
 from keras_vae import pretrained
 
 SHIPPED = pretrained.names()
@@ -52,6 +53,28 @@ def test_add_records_checksum_command_and_a_reproducible_mse(registered):
     assert all(text in readme for text in (entry["sha256"], "0123abc", "a tiny test VAE",
                                            "123.40 (10, 64, mixed_bfloat16)",
                                            "pytest tests/test_pretrained.py"))
+
+
+def test_the_registered_file_is_float32_without_an_optimizer(registered, tmp_path):
+    """A bf16 checkpoint with its Adam state becomes a float32 model with the same weights."""
+    registry, _, _ = registered
+    keras.utils.set_random_seed(0)
+    with precision.policy_scope("mixed_bfloat16"):
+        mixed = tiny_vae(seed=0)
+    mixed.compile(optimizer=keras.optimizers.Adam(1e-3))
+    x = keras_vae.datasets.binarize(keras_vae.datasets.load("mnist")[1][0][:64], seed=0)
+    mixed.fit(x, epochs=1, batch_size=64, verbose=0)
+    mixed.save(tmp_path / "checkpoint.keras")
+    other = tmp_path / "other" / "registry.json"
+    pretrained.add("mixed", tmp_path / "checkpoint.keras", "cmd", "abc", 100.0,
+                   registry=other, nll_precision="mixed_bfloat16")
+    shipped = pretrained.load("mixed", registry=other)
+    assert precision.policy_of(shipped) == "float32"
+    assert getattr(shipped, "optimizer", None) is None
+    for ours, theirs in zip(shipped.get_weights(), mixed.get_weights()):
+        np.testing.assert_array_equal(ours, theirs)
+    checkpoint_bytes = (tmp_path / "checkpoint.keras").stat().st_size
+    assert (other.parent / "mixed.keras").stat().st_size < 0.6 * checkpoint_bytes
 
 
 def test_load_by_name_gives_the_registered_model(registered, mnist_small):
