@@ -16,8 +16,9 @@ keras_vae.pretrained.path(name)               # its checked .keras file
 ```
 
 A new model is registered with `add(name, "runs/x/model.keras", command=...,
-commit=..., nll=...)`, which copies the file, records its checksum, measures
-its reconstruction MSE (`reconstruction_mse`) and rewrites the README.
+commit=..., nll=...)`, which writes a portable copy (`portable`: float32
+layers, no optimizer), records its checksum, measures its reconstruction MSE
+(`reconstruction_mse`) and rewrites the README.
 Every function takes `registry=`, the path of another `registry.json`
 (the tests use a temporary one).
 """
@@ -113,8 +114,8 @@ def sha256(path):
 def path(name, registry=None):
     """Returns the `.keras` file of a shipped model, after checking its SHA-256.
 
-    For tools that take a file (`keras-vae evaluate` also takes
-    `pretrained:NAME` itself).
+    For tools that take a file (the keras-vae commands that take a model
+    also take `pretrained:NAME` itself).
 
     Args:
         name: A name from `names()`.
@@ -224,6 +225,7 @@ def add(name, model_path, command, commit, nll, nll_num_samples=5000, dataset="m
         raise ValueError(f"{name!r} is registered already; pass overwrite=True to replace "
                          f"it. Received: name={name!r}")
     model = portable(saving.load_model(model_path))
+    mse = float(reconstruction_mse(model, dataset))  # before any file is written
     target = saving.save_model(model, path.parent / f"{name}.keras")
     models[name] = {
         "file": target.name,
@@ -237,7 +239,7 @@ def add(name, model_path, command, commit, nll, nll_num_samples=5000, dataset="m
         "nll_num_samples": int(nll_num_samples),
         "nll_images": int(nll_images),
         "nll_precision": str(nll_precision),
-        "reconstruction_mse": float(reconstruction_mse(model, dataset)),
+        "reconstruction_mse": mse,
         "mse_images": MSE_IMAGES,
     }
     saving.write_json(path, {"models": dict(sorted(models.items()))})
@@ -256,7 +258,8 @@ def portable(model):
             node.pop("compile_config", None)
         return node
 
-    return saving.rebuild(precision.with_policy(model, "float32"), uncompiled)
+    with precision.policy_scope("float32"):
+        return saving.rebuild(precision.with_policy(model, "float32"), uncompiled)
 
 
 def readme_text(registry=None):

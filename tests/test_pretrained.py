@@ -65,6 +65,8 @@ def test_the_registered_file_is_float32_without_an_optimizer(registered, tmp_pat
     x = keras_vae.datasets.binarize(keras_vae.datasets.load("mnist")[1][0][:64], seed=0)
     mixed.fit(x, epochs=1, batch_size=64, verbose=0)
     mixed.save(tmp_path / "checkpoint.keras")
+    assert precision.policy_of(keras.models.load_model(tmp_path / "checkpoint.keras")) == (
+        "mixed_bfloat16")
     other = tmp_path / "other" / "registry.json"
     pretrained.add("mixed", tmp_path / "checkpoint.keras", "cmd", "abc", 100.0,
                    registry=other, nll_precision="mixed_bfloat16")
