@@ -38,7 +38,7 @@ def test_tutorial_runs(path, tmp_path, monkeypatch):
 STATED = re.compile(r"^STATED_MINUTES = ([0-9.]+)", re.MULTILINE)
 STARTUP_NOISE = ("cuInit", "oneDNN custom operations", "This TensorFlow binary is optimized",
                  "Unable to register cu", "absl::InitializeLog", "computation placer",
-                 "Downloading data from")
+                 "Downloading data from", "To enable the following instructions")
 SERIES_MINUTES = 25
 
 

@@ -17,7 +17,8 @@ from nbclient import NotebookClient
 
 HERE = pathlib.Path(__file__).resolve().parent
 # TensorFlow's start-up chatter (absl and CUDA probing) on stderr, not the tutorial's.
-NOISE = re.compile(r"^(WARNING: All log messages before absl|[IWE]0000 \d|\[IPKernelApp\])")
+NOISE = re.compile(r"^(WARNING: All log messages before absl|[IWE]0000 \d|\[IPKernelApp\]"
+                   r"|To enable the following instructions: )")  # the second line of an I0000 one
 
 
 def drop_startup_noise(notebook):
