@@ -76,8 +76,8 @@ def _parser():
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in --output with its stored settings (only "
                         "--max-minutes, --sitting-minutes, --test-samples, "
-                        "--binarization-seeds, --results and --save are taken from this "
-                        "command)")
+                        "--binarization-seeds, --eval-precision, --results and --save are "
+                        "taken from this command)")
     parser.add_argument("--dataset", choices=("mnist", "fashion_mnist"), default="mnist")
     parser.add_argument("--train-images", type=int, default=50_000)
     parser.add_argument("--validation-images", type=int, default=10_000)
@@ -121,7 +121,11 @@ def _parser():
                         help="binarization draws of the test images (default: "
                         f"{' '.join(map(str, BINARIZATION_SEEDS))})")
     parser.add_argument("--precision", choices=precision.POLICIES, default="float32",
-                        help="dtype policy of the model, trained and evaluated in it")
+                        help="dtype policy of the model, trained (and by default evaluated) "
+                        "in it")
+    parser.add_argument("--eval-precision", choices=precision.POLICIES,
+                        help="dtype policy of the test bounds, computed by a copy of the "
+                        "selected model with the same weights (default: --precision)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--results", type=pathlib.Path, default=harness.RESULTS)
     parser.add_argument("--save", type=pathlib.Path,
@@ -135,14 +139,15 @@ SETTINGS = ("dataset", "train_images", "validation_images", "test_images", "mode
             "prior", "importance_samples", "warmup_epochs", "batch_size", "learning_rate",
             "lr_schedule",
             "epochs", "patience", "validation_samples", "test_samples", "binarization_seeds",
-            "seed", "max_minutes", "precision")
+            "seed", "max_minutes", "precision", "eval_precision")
 """What a run stores and `--resume` restores."""
 
 MODELS = ("vae", "hierarchical")
 """What `--model` builds: `keras_vae.build_vae` or `keras_vae.build_hierarchical_vae`."""
 
 DEFAULTS = {"model": "vae", "bottom_latent_dim": 64, "top_hidden_units": [100, 100],
-            "warmup_epochs": 0, "lr_schedule": "constant", "precision": "float32"}
+            "warmup_epochs": 0, "lr_schedule": "constant", "precision": "float32",
+            "eval_precision": None}
 """Settings of runs recorded before these options existed."""
 
 TEST_SAMPLES = (5000, 1000)
@@ -304,21 +309,36 @@ def train(folder, state, x_train, x_val, sitting_minutes):
     return state
 
 
+def eval_policy(settings):
+    """The dtype policy the test bounds are computed in."""
+    return settings["eval_precision"] or settings["precision"]
+
+
+def test_key(settings, seed, k):
+    """The key of a test bound in the state (the policy named when not the training one)."""
+    policy = eval_policy(settings)
+    return f"seed {seed}, K {k}" + ("" if policy == settings["precision"] else f", {policy}")
+
+
 def evaluate(folder, state, x_test):
     """Evaluates `best.keras` on the test images for every (draw, K) not yet done."""
     model = saving.load_model(folder / "best.keras")
     settings = state["settings"]
+    policy = eval_policy(settings)
+    if precision.policy_of(model) != policy:
+        model = precision.with_policy(model, policy)
     for seed in settings["binarization_seeds"]:
         x = datasets.binarize(x_test, seed=seed)
         for k in settings["test_samples"]:
-            key = f"seed {seed}, K {k}"
+            key = test_key(settings, seed, k)
             if key in state["test"]:
                 continue
             start = time.perf_counter()
             nll = -evaluation.log_likelihood(model, x, num_samples=k, seed=seed,
                                              verbose=1)["iwae"]
             state["test"][key] = {
-                "seed": seed, "K": k, "images": int(len(x)), "nll": float(nll.mean()),
+                "seed": seed, "K": k, "precision": policy, "images": int(len(x)),
+                "nll": float(nll.mean()),
                 "standard_error": float(nll.std(ddof=1) / math.sqrt(len(nll))),
                 "minutes": (time.perf_counter() - start) / 60}
             saving.write_json(folder / STATE, state)
@@ -331,15 +351,18 @@ def results_section(state):
     seeds = settings["binarization_seeds"]
     validation = ("negative ELBO (1 code per image)" if settings["validation_samples"] == 1
                   else f"negative IWAE bound, K={settings['validation_samples']}")
+    policy = eval_policy(settings)
+    evaluated = ("" if policy == settings["precision"]
+                 else f"; test bounds by a {policy} copy of its weights")
     rows = []
     for k in settings["test_samples"]:
-        draws = [state["test"][f"seed {seed}, K {k}"] for seed in seeds]
+        draws = [state["test"][test_key(settings, seed, k)] for seed in seeds]
         means = [draw["nll"] for draw in draws]
         per_draw = " / ".join(f"{draw['nll']:.2f} ± {draw['standard_error']:.2f}"
                               for draw in draws)
         spread = max(means) - min(means)
         rows.append(
-            f"| {configuration(settings)} | {state['epochs']} ({state['best_epoch']}) | "
+            f"| {configuration(settings)}{evaluated} | {state['epochs']} ({state['best_epoch']}) | "
             f"{state['training_minutes']:.1f} | {state['best_validation']:.2f} | "
             f"{draws[0]['images']:,} | {k} | {np.mean(means):.2f} | {per_draw} | "
             f"{spread:.2f} | {sum(draw['minutes'] for draw in draws):.1f} |")
@@ -377,7 +400,7 @@ def main(argv=None):
         state["settings"] = {**DEFAULTS, **state["settings"]}
         if args.max_minutes is not None:
             state["settings"]["max_minutes"] = args.max_minutes
-        for name in ("test_samples", "binarization_seeds"):  # evaluation only
+        for name in ("test_samples", "binarization_seeds", "eval_precision"):  # evaluation only
             if getattr(args, name) is not None:
                 state["settings"][name] = getattr(args, name)
     else:

@@ -8,6 +8,7 @@
 - `tf_config(workers, index)` and `loopback_cluster(n)`: the `TF_CONFIG` of
   a worker, and a cluster of `n` workers on this machine (to try it out);
   `wait_for_workers(processes, timeout)` waits for such workers, bounded.
+- `start_together(strategy, failed)`: every worker stops when one cannot start.
 - `needs_custom_loop(strategy)`: whether `model.fit` fails under the strategy.
 - `distributed_fit(model, dataset, ...)`: a VAE's training loop written with
   `strategy.run`, for the strategies under which `fit` fails.
@@ -222,6 +223,45 @@ def is_chief(strategy=None):
     """
     strategy = strategy or tf.distribute.get_strategy()
     return bool(strategy.extended.should_checkpoint)
+
+
+def start_together(strategy, failed=False):
+    """Lets every worker of a cluster know whether all of them can start.
+
+    Every worker calls it once, after its checks and before it builds the
+    model: with `failed=True` where its checks raised (it then re-raises its
+    own error, which names the problem), with `failed=False` elsewhere. A
+    worker whose checks passed stops when another one failed, instead of
+    waiting in its first collective for a worker that is gone (which ended in
+    a timeout's traceback). Without a cluster it does nothing.
+
+    Args:
+        strategy: The run's strategy.
+        failed: Whether this worker's checks raised.
+
+    Raises:
+        WorkerLostError: on a worker whose checks passed, when another one's
+            failed or it cannot be reached.
+    """
+    if not needs_custom_loop(strategy) or strategy.num_replicas_in_sync == 1:
+        return
+    flag = tf.constant(1.0 if failed else 0.0)
+
+    @tf.function
+    def count_failed():
+        return strategy.reduce("SUM", strategy.run(lambda: flag), axis=None)
+
+    try:
+        others = float(count_failed().numpy()) - float(failed)
+    except LOST_WORKER_ERRORS as error:
+        if failed:
+            return  # its own error says more than the lost connection
+        raise WorkerLostError(f"Another worker stopped or cannot be reached before training: "
+                              f"{_cause(error)}. Restart every worker.") from error
+    if others > 0 and not failed:
+        raise WorkerLostError(
+            f"{others:.0f} other worker(s) of the cluster stopped before training (their "
+            "own output says why); this worker stops too, having written nothing.")
 
 
 def needs_custom_loop(strategy):

@@ -343,6 +343,47 @@ def test_two_workers_train_and_only_the_chief_writes(tmp_path):
     assert all(np.all(np.isfinite(w)) for w in model.get_weights())
 
 
+def _error_lines(tmp_path, name):
+    """The `keras-vae: error:` lines of a worker's stderr; fails on a traceback."""
+    err = _output(tmp_path, name)
+    assert "Traceback" not in err, err[-3000:]
+    return [line for line in err.splitlines() if line.startswith("keras-vae: error:")]
+
+
+def test_when_one_worker_cannot_start_every_worker_stops_with_one_line(tmp_path):
+    # The chief refuses its folder (it holds a finished run; no --overwrite).
+    # Before start_together the other worker waited in its first collective
+    # for the chief, which had gone, and ended in a timeout's traceback.
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    (taken / "run.json").write_text("{}")
+    workers = _start_workers(
+        [_train_cli("--epochs", "1", "--output", str(taken)),
+         _train_cli("--epochs", "1", "--output", str(tmp_path / "unused"))], tmp_path)
+    assert _wait(workers) == [2, 2]
+    [chief_line] = _error_lines(tmp_path, "worker0.err")
+    [worker_line] = _error_lines(tmp_path, "worker1.err")
+    assert f"The output folder {taken} already holds a run (run.json)" in chief_line
+    assert "1 other worker(s) of the cluster stopped before training" in worker_line
+    assert _output(tmp_path, "worker0.out") == _output(tmp_path, "worker1.out") == ""
+    assert [p.name for p in taken.iterdir()] == ["run.json"]
+    assert (taken / "run.json").read_text() == "{}"
+    assert not (tmp_path / "unused").exists()
+
+    # The other way round: the worker's own flags are wrong (it would have no
+    # training images left); the chief stops before it touches its folder.
+    workers = _start_workers(
+        [_train_cli("--epochs", "1", "--output", str(tmp_path / "fresh")),
+         _train_cli("--epochs", "1", "--validation-images", "128", "--output",
+                    str(tmp_path / "unused"))], tmp_path, prefix="second")
+    assert _wait(workers) == [2, 2]
+    [chief_line] = _error_lines(tmp_path, "second0.err")
+    [worker_line] = _error_lines(tmp_path, "second1.err")
+    assert "1 other worker(s) of the cluster stopped before training" in chief_line
+    assert "--validation-images must leave training images: mnist has 128." in worker_line
+    assert not (tmp_path / "fresh").exists()
+
+
 @pytest.mark.slow
 def test_a_killed_worker_stops_the_chief_and_resume_continues(tmp_path):
     epochs = "40"

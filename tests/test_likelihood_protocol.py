@@ -10,6 +10,7 @@ import pytest
 from benchmarks import likelihood_protocol
 from keras_vae import datasets
 from keras_vae import evaluation
+from keras_vae import precision
 from keras_vae import saving
 
 TINY = ["--train-images", "128", "--validation-images", "64", "--test-images", "24",
@@ -105,6 +106,35 @@ def test_precision_builds_the_model_in_the_policy_and_labels_the_row(tmp_path):
     assert state["settings"]["precision"] == "mixed_bfloat16"
     assert "latent 2, normal prior, mixed_bfloat16 | 1 (1) |" in (
         tmp_path / "RESULTS.md").read_text()
+
+
+def test_eval_precision_computes_the_test_bounds_in_a_copy_and_keeps_the_others(tmp_path):
+    folder = tmp_path / "run"
+    trained = likelihood_protocol.main(
+        TINY + ["--epochs", "1", "--output", str(folder), "--results", str(tmp_path / "a.md")])
+    done = dict(trained["test"])
+    state = likelihood_protocol.main(["--output", str(folder), "--resume", "--eval-precision",
+                                      "mixed_bfloat16", "--results", str(tmp_path / "b.md")])
+    assert state["epochs"] == 1 and state["settings"]["precision"] == "float32"
+    fast_keys = {f"seed {seed}, K {k}, mixed_bfloat16" for seed in (0, 1) for k in (6, 3)}
+    assert set(state["test"]) == set(done) | fast_keys
+    assert all(state["test"][key] == done[key] for key in done)  # float32's kept
+    best = saving.load_model(folder / "best.keras")
+    copy = precision.with_policy(best, "mixed_bfloat16")
+    (_, _), (x_test, _) = datasets.load("mnist")
+    for seed in (0, 1):
+        x = datasets.binarize(x_test[:24], seed=seed)
+        for k in (6, 3):
+            entry = state["test"][f"seed {seed}, K {k}, mixed_bfloat16"]
+            assert entry["precision"] == "mixed_bfloat16"
+            nll = -evaluation.log_likelihood(copy, x, num_samples=k, seed=seed, verbose=0)["iwae"]
+            assert entry["nll"] == pytest.approx(nll.mean(), rel=1e-6)
+            # The same weights, noise and images: within bfloat16's rounding, not equal.
+            single = done[f"seed {seed}, K {k}"]["nll"]
+            assert entry["nll"] != single and abs(entry["nll"] - single) < 0.5
+    assert "normal prior; test bounds by a mixed_bfloat16 copy of its weights | 1 (1) |" in (
+        tmp_path / "b.md").read_text()
+    assert "copy" not in (tmp_path / "a.md").read_text()
 
 
 def test_two_stochastic_layers_with_a_kl_warm_up(tmp_path):

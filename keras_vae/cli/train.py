@@ -146,36 +146,52 @@ def _check_labels(y_train, y_test):
     return largest + 1
 
 
-def run(args):
-    """Trains as `args` asks and returns the JSON summary of the run."""
-    # Made first: a MultiWorkerMirroredStrategy must exist before TensorFlow runs.
-    strategy = distribute.make_strategy(args.strategy)
-    chief = distribute.is_chief(strategy)
-    folder = RunFolder(args.output)
+def _checked_data(args, chief, folder):
+    """Checks what can be checked before the folder is touched, and loads the data.
+
+    Returns `(args, (x_train, y_train), (x_test, y_test), num_classes)`: `args`
+    with a resumed run's stored settings, `num_classes` None but for a
+    conditional VAE; raises on anything wrong.
+    """
     if chief:  # the other workers of a cluster leave the folder alone
         folder.check_not_in_use()
         if args.resume:
             args = _resume_settings(args, folder)
         else:
             folder.check_can_start(args.overwrite)
-    settings = {key: getattr(args, key) for key in STORED_SETTINGS}
-
-    # Everything that can be checked is checked before the folder is touched.
     (x_train, y_train), (x_test, y_test) = datasets.load(
         args.dataset, image_size=args.image_size, color_mode=args.color_mode, seed=args.seed)
     if args.limit is not None:
         x_train, y_train = x_train[:args.limit], y_train[:args.limit]
         x_test, y_test = x_test[:args.limit], y_test[:args.limit]
-    held_out = args.validation_images
-    if held_out >= len(x_train):
+    if args.validation_images >= len(x_train):
         raise ValueError(
             f"--validation-images must leave training images: {args.dataset} has "
-            f"{len(x_train)}. Received: --validation-images {held_out}")
+            f"{len(x_train)}. Received: --validation-images {args.validation_images}")
     if len(x_test) == 0:
         raise ValueError(f"{args.dataset} has no test images; train plots them (and "
                          "validates on them without --validation-images).")
-    conditional = args.model == "conditional_vae"
-    num_classes = _check_labels(y_train, y_test) if conditional else None
+    num_classes = _check_labels(y_train, y_test) if args.model == "conditional_vae" else None
+    return args, (x_train, y_train), (x_test, y_test), num_classes
+
+
+def run(args):
+    """Trains as `args` asks and returns the JSON summary of the run."""
+    # Made first: a MultiWorkerMirroredStrategy must exist before TensorFlow runs.
+    strategy = distribute.make_strategy(args.strategy)
+    chief = distribute.is_chief(strategy)
+    folder = RunFolder(args.output)
+    try:
+        args, (x_train, y_train), (x_test, y_test), num_classes = _checked_data(
+            args, chief, folder)
+    except Exception:
+        # The other workers of a cluster learn that this one stops, and stop too.
+        distribute.start_together(strategy, failed=True)
+        raise
+    distribute.start_together(strategy)
+    settings = {key: getattr(args, key) for key in STORED_SETTINGS}
+    held_out = args.validation_images
+    conditional = num_classes is not None
     if held_out:
         x_val, y_val = x_train[-held_out:], None if y_train is None else y_train[-held_out:]
         x_train, y_train = x_train[:-held_out], None if y_train is None else y_train[:-held_out]
