@@ -24,7 +24,11 @@
    1000), its mean and standard error over images, and the spread between
    the draws. Each draw uses its seed for the importance samples too, so
    `keras-vae evaluate OUTPUT/best.keras --num-samples K --seed S` gives the
-   same figure.
+   same figure. The bounds are computed in the training `--precision`, or,
+   with `--eval-precision`, by a copy of the model in that policy with the
+   same weights (`keras_vae.precision.with_policy`; its bounds are kept
+   apart from the others and its rows say so), which is how a float32 model
+   is evaluated at bfloat16's speed.
 4. One table is appended to benchmarks/RESULTS.md (`--results` elsewhere)
    with the command, the machine, minutes, epochs and the validation figure.
 
@@ -34,7 +38,7 @@
         --sitting-minutes 120     # the next sitting: minutes are added
 
 Run it alone on the machine: its minutes are the reported training time.
-The file is a little over 300 lines: the protocol's training, resume,
+The file is a little over 400 lines: the protocol's training, resume,
 evaluation and report share one state record and read best together.
 """
 
@@ -314,23 +318,24 @@ def eval_policy(settings):
     return settings["eval_precision"] or settings["precision"]
 
 
-def test_key(settings, seed, k):
+def bound_key(settings, seed, k):
     """The key of a test bound in the state (the policy named when not the training one)."""
     policy = eval_policy(settings)
     return f"seed {seed}, K {k}" + ("" if policy == settings["precision"] else f", {policy}")
 
 
 def evaluate(folder, state, x_test):
-    """Evaluates `best.keras` on the test images for every (draw, K) not yet done."""
+    """Evaluates `best.keras` (or its copy in `--eval-precision`) on the test images
+    for every (draw, K) not yet done."""
     model = saving.load_model(folder / "best.keras")
     settings = state["settings"]
     policy = eval_policy(settings)
-    if precision.policy_of(model) != policy:
+    if policy != settings["precision"]:
         model = precision.with_policy(model, policy)
     for seed in settings["binarization_seeds"]:
         x = datasets.binarize(x_test, seed=seed)
         for k in settings["test_samples"]:
-            key = test_key(settings, seed, k)
+            key = bound_key(settings, seed, k)
             if key in state["test"]:
                 continue
             start = time.perf_counter()
@@ -356,7 +361,7 @@ def results_section(state):
                  else f"; test bounds by a {policy} copy of its weights")
     rows = []
     for k in settings["test_samples"]:
-        draws = [state["test"][test_key(settings, seed, k)] for seed in seeds]
+        draws = [state["test"][bound_key(settings, seed, k)] for seed in seeds]
         means = [draw["nll"] for draw in draws]
         per_draw = " / ".join(f"{draw['nll']:.2f} ± {draw['standard_error']:.2f}"
                               for draw in draws)

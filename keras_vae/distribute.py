@@ -8,7 +8,8 @@
 - `tf_config(workers, index)` and `loopback_cluster(n)`: the `TF_CONFIG` of
   a worker, and a cluster of `n` workers on this machine (to try it out);
   `wait_for_workers(processes, timeout)` waits for such workers, bounded.
-- `start_together(strategy, failed)`: every worker stops when one cannot start.
+- `start_together(strategy, failed, settings)`: every worker stops when one
+  cannot start, or when they were started with different settings.
 - `needs_custom_loop(strategy)`: whether `model.fit` fails under the strategy.
 - `distributed_fit(model, dataset, ...)`: a VAE's training loop written with
   `strategy.run`, for the strategies under which `fit` fails.
@@ -28,11 +29,12 @@ global batch with them; the learning rate then stays a choice of its own.
 Reference: the TensorFlow guide "Custom training with tf.distribute.Strategy",
 https://www.tensorflow.org/tutorials/distribute/custom_training
 
-Length: about 400 lines, half of them docstrings. The strategies and the loop
+Length: about 530 lines, half of them docstrings. The strategies and the loop
 that one of them needs are one concept (training under `tf.distribute`); the
 module shrinks by half when `distributed_fit` can go (see its docstring).
 """
 
+import hashlib
 import json
 import os
 import socket
@@ -225,43 +227,74 @@ def is_chief(strategy=None):
     return bool(strategy.extended.should_checkpoint)
 
 
-def start_together(strategy, failed=False):
-    """Lets every worker of a cluster know whether all of them can start.
+def start_together(strategy, failed=False, settings=None):
+    """Lets every worker of a cluster know whether all of them can start alike.
 
     Every worker calls it once, after its checks and before it builds the
     model: with `failed=True` where its checks raised (it then re-raises its
     own error, which names the problem), with `failed=False` elsewhere. A
     worker whose checks passed stops when another one failed, instead of
     waiting in its first collective for a worker that is gone (which ended in
-    a timeout's traceback). Without a cluster it does nothing.
+    a timeout's traceback). With `settings`, the workers also check that they
+    will train the same model the same way: a worker started with other flags
+    would build other variables and wait in a collective that never matches.
+    Without a multi-worker cluster it does nothing.
+
+    The exchange is one collective, bounded by the strategy's timeout
+    (`COLLECTIVE_TIMEOUT_SECONDS` from `make_strategy`): a worker that reaches
+    it that much later than the others makes them fail as unreachable.
 
     Args:
         strategy: The run's strategy.
         failed: Whether this worker's checks raised.
+        settings: A JSON-serializable description of what this worker will
+            train (`keras-vae train`: its stored settings), or None.
 
     Raises:
         WorkerLostError: on a worker whose checks passed, when another one's
             failed or it cannot be reached.
+        ValueError: on every worker, when their `settings` differ.
     """
-    if not needs_custom_loop(strategy) or strategy.num_replicas_in_sync == 1:
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         return
-    flag = tf.constant(1.0 if failed else 0.0)
+    local = len(strategy.extended.worker_devices)
+    workers = strategy.num_replicas_in_sync // local
+    if workers == 1:
+        return
+    # A 20-bit digest: n * sum(d^2) - sum(d)^2 (zero when all are equal) stays
+    # exact in float64 for any cluster size TensorFlow runs.
+    text = json.dumps(settings, sort_keys=True, default=str)
+    digest = float(int(hashlib.sha256(text.encode()).hexdigest()[:5], 16))
+    mine = tf.constant([1.0 if failed else 0.0, digest, digest * digest], "float64")
 
     @tf.function
-    def count_failed():
-        return strategy.reduce("SUM", strategy.run(lambda: flag), axis=None)
+    def exchange():
+        def replica_fn():  # the first replica of each worker speaks for it
+            context = tf.distribute.get_replica_context()
+            first = tf.equal(context.replica_id_in_sync_group % local, 0)
+            return context.all_reduce("SUM", tf.where(first, mine, tf.zeros_like(mine)))
+
+        return strategy.experimental_local_results(strategy.run(replica_fn))[0]
 
     try:
-        others = float(count_failed().numpy()) - float(failed)
-    except LOST_WORKER_ERRORS as error:
+        failures, total, squares = (float(value) for value in exchange().numpy())
+    except Exception as error:
         if failed:
-            return  # its own error says more than the lost connection
-        raise WorkerLostError(f"Another worker stopped or cannot be reached before training: "
-                              f"{_cause(error)}. Restart every worker.") from error
-    if others > 0 and not failed:
+            return  # its own error says more than the exchange's
+        if isinstance(error, LOST_WORKER_ERRORS):
+            raise _lost_before_training(error) from error
+        raise
+    if failed:
+        return
+    if failures > 0:
         raise WorkerLostError(
-            f"{others:.0f} other worker(s) of the cluster stopped before training (their "
+            f"{failures:.0f} other worker(s) of the cluster stopped before training (their "
             "own output says why); this worker stops too, having written nothing.")
+    if workers * squares != total * total:
+        raise ValueError(
+            "the workers of the cluster were started with different training settings; "
+            "start every worker with the same flags (with --resume, the flags the run was "
+            "started with: only the chief reads the stored ones).")
 
 
 def needs_custom_loop(strategy):
@@ -325,9 +358,12 @@ def distributed_fit(model, dataset, *, epochs, steps_per_epoch, validation_data=
     if getattr(model, "optimizer", None) is None:
         raise ValueError("distributed_fit needs a compiled model. Received: a model "
                          "without an optimizer; call model.compile(optimizer=...) first")
-    with strategy.scope():
-        if not model.optimizer.built:
-            model.optimizer.build(model.trainable_variables)
+    try:  # under a cluster, the chief sends every new variable's first value
+        with strategy.scope():
+            if not model.optimizer.built:
+                model.optimizer.build(model.trainable_variables)
+    except LOST_WORKER_ERRORS as error:
+        raise _lost_before_training(error) from error
     if needs_custom_loop(strategy):
         # Keras's `predict` under this strategy runs collectives, which every
         # worker would have to join; the chief's pictures (in callbacks and
@@ -376,6 +412,11 @@ def distributed_fit(model, dataset, *, epochs, steps_per_epoch, validation_data=
             f"{_cause(error)}. Restart every worker; a run with a backup "
             "(keras-vae train --resume) continues from its last completed epoch.") from error
     return history
+
+
+def _lost_before_training(error):
+    return WorkerLostError(f"Another worker stopped or cannot be reached before training: "
+                           f"{_cause(error)}. Restart every worker.")
 
 
 def _cause(error):

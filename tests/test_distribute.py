@@ -350,6 +350,7 @@ def _error_lines(tmp_path, name):
     return [line for line in err.splitlines() if line.startswith("keras-vae: error:")]
 
 
+@pytest.mark.slow
 def test_when_one_worker_cannot_start_every_worker_stops_with_one_line(tmp_path):
     # The chief refuses its folder (it holds a finished run; no --overwrite).
     # Before start_together the other worker waited in its first collective
@@ -381,6 +382,18 @@ def test_when_one_worker_cannot_start_every_worker_stops_with_one_line(tmp_path)
     [worker_line] = _error_lines(tmp_path, "second1.err")
     assert "1 other worker(s) of the cluster stopped before training" in chief_line
     assert "--validation-images must leave training images: mnist has 128." in worker_line
+    assert not (tmp_path / "fresh").exists()
+
+    # Started with other flags (a worker resumed with only --resume would be):
+    # both would build different models and wait for each other forever.
+    workers = _start_workers(
+        [_train_cli("--epochs", "1", "--output", str(tmp_path / "fresh")),
+         _train_cli("--epochs", "2", "--output", str(tmp_path / "unused"))], tmp_path,
+        prefix="third")
+    assert _wait(workers) == [2, 2]
+    for name in ("third0.err", "third1.err"):
+        [line] = _error_lines(tmp_path, name)
+        assert "the workers of the cluster were started with different training settings" in line
     assert not (tmp_path / "fresh").exists()
 
 

@@ -180,7 +180,7 @@ def test_a_run_recorded_before_the_model_options_resumes_as_a_vae(tmp_path):
                                      "--output", str(folder)])
     record = json.loads((folder / "state.json").read_text())
     for name in ("model", "bottom_latent_dim", "top_hidden_units", "warmup_epochs",
-                 "lr_schedule", "precision"):
+                 "lr_schedule", "precision", "eval_precision"):
         del record["settings"][name]
     (folder / "state.json").write_text(json.dumps(record))
     state = likelihood_protocol.main(["--output", str(folder), "--resume", "--results",

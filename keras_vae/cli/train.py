@@ -188,8 +188,10 @@ def run(args):
         # The other workers of a cluster learn that this one stops, and stop too.
         distribute.start_together(strategy, failed=True)
         raise
-    distribute.start_together(strategy)
     settings = {key: getattr(args, key) for key in STORED_SETTINGS}
+    # Every worker trains with these (the pictures are the chief's alone).
+    distribute.start_together(strategy, settings={key: value for key, value in settings.items()
+                                                  if key != "plot_every"})
     held_out = args.validation_images
     conditional = num_classes is not None
     if held_out:
