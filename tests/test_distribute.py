@@ -396,6 +396,20 @@ def test_when_one_worker_cannot_start_every_worker_stops_with_one_line(tmp_path)
         assert "the workers of the cluster were started with different training settings" in line
     assert not (tmp_path / "fresh").exists()
 
+    # The chief fails after the exchange (its --output's parent is a file, which
+    # only creating the folder finds): the other worker, waiting for the chief's
+    # first optimizer values, stops with one line too.
+    (tmp_path / "a_file").write_text("")
+    workers = _start_workers(
+        [_train_cli("--epochs", "1", "--output", str(tmp_path / "a_file" / "run")),
+         _train_cli("--epochs", "1", "--output", str(tmp_path / "unused"))], tmp_path,
+        prefix="fourth")
+    assert _wait(workers) == [2, 2]
+    [chief_line] = _error_lines(tmp_path, "fourth0.err")
+    [worker_line] = _error_lines(tmp_path, "fourth1.err")
+    assert "Not a directory" in chief_line
+    assert "Another worker stopped or cannot be reached before training" in worker_line
+
 
 @pytest.mark.slow
 def test_a_killed_worker_stops_the_chief_and_resume_continues(tmp_path):
