@@ -37,6 +37,7 @@ module shrinks by half when `distributed_fit` can go (see its docstring).
 import hashlib
 import json
 import os
+import re
 import socket
 import subprocess
 import time
@@ -420,11 +421,15 @@ def _lost_before_training(error):
 
 
 def _cause(error):
-    """The line of a collective's error that says why it was aborted."""
+    """The line of a collective's error that says why it was aborted.
+
+    TensorFlow's `{{function_node ...}}` prefix (which op, on which device) is
+    dropped.
+    """
     lines = [line.strip() for line in str(getattr(error, "message", error)).splitlines()]
     for line in lines:
         if "aborted by" in line or "Connection" in line or "timed out" in line.lower():
-            return line.rstrip(".")
+            return re.sub(r"^\{\{.*?\}\}\s*", "", line).rstrip(".")
     return type(error).__name__
 
 
