@@ -95,7 +95,8 @@ def add_parser(commands):
     train.add_argument("--resume", action="store_true",
                        help="continue the interrupted run in the output folder from its "
                        "last completed epoch, with that run's settings (other flags "
-                       "but --verbose and --strategy are ignored)")
+                       "but --verbose and --strategy are ignored; in a cluster only the "
+                       "chief reads them, so give the other workers the run's flags)")
     train.add_argument(
         "--binarize", choices=("dynamic", "none"), default="dynamic",
         help="dynamic: resample every training pixel as Bernoulli(intensity) "
