@@ -313,15 +313,16 @@ def train(folder, state, x_train, x_val, sitting_minutes):
     return state
 
 
-def eval_policy(settings):
-    """The dtype policy the test bounds are computed in."""
-    return settings["eval_precision"] or settings["precision"]
+def copy_policy(settings):
+    """The policy of the copy that computes the test bounds; None: the model computes them."""
+    policy = settings["eval_precision"]
+    return None if policy in (None, settings["precision"]) else policy
 
 
 def bound_key(settings, seed, k):
-    """The key of a test bound in the state (the policy named when not the training one)."""
-    policy = eval_policy(settings)
-    return f"seed {seed}, K {k}" + ("" if policy == settings["precision"] else f", {policy}")
+    """The key of a test bound in the state (a copy's policy is named)."""
+    copy = copy_policy(settings)
+    return f"seed {seed}, K {k}" + (f", {copy}" if copy else "")
 
 
 def evaluate(folder, state, x_test):
@@ -329,9 +330,9 @@ def evaluate(folder, state, x_test):
     for every (draw, K) not yet done."""
     model = saving.load_model(folder / "best.keras")
     settings = state["settings"]
-    policy = eval_policy(settings)
-    if policy != settings["precision"]:
-        model = precision.with_policy(model, policy)
+    copy = copy_policy(settings)
+    if copy:
+        model = precision.with_policy(model, copy)
     for seed in settings["binarization_seeds"]:
         x = datasets.binarize(x_test, seed=seed)
         for k in settings["test_samples"]:
@@ -342,7 +343,8 @@ def evaluate(folder, state, x_test):
             nll = -evaluation.log_likelihood(model, x, num_samples=k, seed=seed,
                                              verbose=1)["iwae"]
             state["test"][key] = {
-                "seed": seed, "K": k, "precision": policy, "images": int(len(x)),
+                "seed": seed, "K": k, "precision": copy or settings["precision"],
+                "images": int(len(x)),
                 "nll": float(nll.mean()),
                 "standard_error": float(nll.std(ddof=1) / math.sqrt(len(nll))),
                 "minutes": (time.perf_counter() - start) / 60}
@@ -356,9 +358,8 @@ def results_section(state):
     seeds = settings["binarization_seeds"]
     validation = ("negative ELBO (1 code per image)" if settings["validation_samples"] == 1
                   else f"negative IWAE bound, K={settings['validation_samples']}")
-    policy = eval_policy(settings)
-    evaluated = ("" if policy == settings["precision"]
-                 else f"; test bounds by a {policy} copy of its weights")
+    copy = copy_policy(settings)
+    evaluated = f"; test bounds by a {copy} copy of its weights" if copy else ""
     rows = []
     for k in settings["test_samples"]:
         draws = [state["test"][bound_key(settings, seed, k)] for seed in seeds]
