@@ -25,6 +25,7 @@ Models Know What They Don't Know?", 2019, https://arxiv.org/abs/1810.09136).
 import numpy as np
 
 from keras_vae import evaluation
+from keras_vae.models import base
 from keras_vae.validation import check_int
 from keras_vae.validation import check_number
 
@@ -52,10 +53,7 @@ def anomaly_scores(model, x, score="neg_elbo", num_samples=100, seed=0, batch_si
         reconstructions = model.reconstruct(x, batch_size=batch_size)  # checks x
         squared = np.square(reconstructions.astype("float64") - np.asarray(x, "float64"))
         return squared.reshape(len(squared), -1).sum(axis=1)
-    if not (hasattr(model, "log_weights") or hasattr(model, "posterior")):
-        raise TypeError(
-            f"score={score!r} needs a model with a likelihood (a keras_vae VAE). "
-            f"Received: {type(model).__name__}; use score='reconstruction_error'")
+    model.require(base.LIKELIHOOD, f"score={score!r} (use score='reconstruction_error')")
     model.check_input(np.asarray(x))
     bounds = evaluation.log_likelihood(model, x, num_samples=num_samples, seed=seed,
                                        verbose=verbose)

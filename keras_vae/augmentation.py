@@ -15,6 +15,7 @@ Two sources of extra labelled images:
 import numpy as np
 import tensorflow as tf
 
+from keras_vae.models import base
 from keras_vae.models.conditional_vae import check_labels
 from keras_vae.validation import check_images
 from keras_vae.validation import check_int
@@ -35,10 +36,7 @@ def synthesize(cvae, per_class, seed=0, classes=None):
         `(images, labels)`: float32 images `(n, *image_shape)` (the
         likelihood's mean) and int32 labels `(n,)`, grouped by class.
     """
-    if cvae.num_classes is None:
-        raise TypeError(
-            "cvae must be a conditional model such as a ConditionalVAE. Received: "
-            f"cvae={type(cvae).__name__}; use perturb() with a VAE")
+    cvae.require(base.LABELS, "synthesize (use perturb() with a VAE)")
     check_int("per_class", per_class)
     classes = np.arange(cvae.num_classes) if classes is None else check_labels(
         classes, cvae.num_classes, name="classes")
@@ -66,6 +64,7 @@ def perturb(vae, x, y, copies=1, scale=1.0, seed=0):
     Returns:
         `(images, labels)` with `copies * len(x)` entries.
     """
+    vae.require(base.POSTERIOR, "perturb")
     x = check_images(x, image_shape=vae.image_shape)
     y = np.asarray(y)
     if len(y) != len(x):
@@ -75,10 +74,6 @@ def perturb(vae, x, y, copies=1, scale=1.0, seed=0):
     scale = check_number("scale", scale)
     labels = None if vae.num_classes is None else y
     z_mean, z_log_var = vae.encode(x, labels)
-    if z_log_var is None:
-        raise TypeError(
-            "vae must encode to a distribution (a VAE); its encode returned no "
-            f"log-variance. Received: vae={type(vae).__name__}")
     rng = np.random.default_rng(seed)
     z_mean, std = np.tile(z_mean, (copies, 1)), np.tile(np.exp(0.5 * z_log_var), (copies, 1))
     z = z_mean + scale * std * rng.standard_normal(z_mean.shape).astype("float32")

@@ -46,6 +46,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_vae.models import base
 from keras_vae.models.checks import check_batch
 from keras_vae.validation import check_int
 
@@ -317,8 +318,8 @@ def distributed_fit(model, dataset, *, epochs, steps_per_epoch, validation_data=
     `needs_custom_loop` returns False and `fit` takes over, unchanged.
 
     It keeps what `fit` gives that matters: the same losses (the history has
-    `loss`, `reconstruction_loss`, `kl_loss` and their `val_` versions, means
-    over images), and the same callback hooks with the same logs, so
+    every key of the model's `loss_terms` and its `val_` version, means over
+    images: `kl_z1_loss` and `kl_z2_loss` too for a `HierarchicalVAE`), and the same callback hooks with the same logs, so
     `HistoryCheckpoint`, `ReconstructionPlotter`, `BackupAndRestore`,
     `DivergenceGuard` and the KL schedules work as under `fit`. Give the
     callbacks that write files to the chief only (`is_chief`). After the
@@ -327,8 +328,8 @@ def distributed_fit(model, dataset, *, epochs, steps_per_epoch, validation_data=
     to start from, are copied from the chief to every worker.
 
     Args:
-        model: A compiled VAE (it has `compute_loss_per_image`), built and compiled
-            inside `strategy.scope()`.
+        model: A keras_vae model with `compute_losses` (the `LOSSES`
+            capability), built and compiled inside `strategy.scope()`.
         dataset: A repeating `tf.data.Dataset` of *global* batches (images, or
             `(images, labels)` for a conditional VAE), the same on every
             worker; epoch `k` starts at its batch `k * steps_per_epoch`, and a
@@ -353,9 +354,10 @@ def distributed_fit(model, dataset, *, epochs, steps_per_epoch, validation_data=
     strategy = strategy or model.distribute_strategy
     check_int("epochs", epochs, minimum=1)
     check_int("steps_per_epoch", steps_per_epoch, minimum=1)
-    if not hasattr(model, "compute_loss_per_image"):
-        raise TypeError("distributed_fit trains VAEs (models with compute_loss_per_image). "
-                        f"Received: model of type {type(model).__name__}")
+    if not isinstance(model, base.ImageModel):
+        raise TypeError("distributed_fit trains keras_vae models. Received: model of type "
+                        f"{type(model).__name__}")
+    model.require(base.LOSSES, "distributed_fit")
     if getattr(model, "optimizer", None) is None:
         raise ValueError("distributed_fit needs a compiled model. Received: a model "
                          "without an optimizer; call model.compile(optimizer=...) first")
@@ -386,17 +388,17 @@ def distributed_fit(model, dataset, *, epochs, steps_per_epoch, validation_data=
         logs = {}
         for epoch in range(initial_epoch, epochs):
             callback_list.on_epoch_begin(epoch)
-            totals = np.zeros(4)
+            totals = np.zeros(len(model.loss_terms) + 1)
             for step in range(steps_per_epoch):
                 callback_list.on_train_batch_begin(step)
                 totals += train_step(iterator).numpy()
-                logs = _mean_logs(totals)
+                logs = _mean_logs(model, totals)
                 callback_list.on_train_batch_end(step, logs)
                 if model.stop_training:
                     break
-            logs = _mean_logs(totals)
+            logs = _mean_logs(model, totals)
             if validation_data is not None:
-                validation = _evaluate(evaluate_step, strategy, validation_data)
+                validation = _evaluate(model, evaluate_step, strategy, validation_data)
                 logs.update({f"val_{key}": value for key, value in validation.items()})
             callback_list.on_epoch_end(epoch, logs)
             for key, value in logs.items():
@@ -441,35 +443,33 @@ def _shard_by_data(dataset):
     return dataset.with_options(options)
 
 
-def _mean_logs(totals):
-    """Turns summed `(loss, reconstruction, kl, images)` into per-image means."""
-    count = max(totals[3], 1.0)
-    return {"loss": totals[0] / count, "reconstruction_loss": totals[1] / count,
-            "kl_loss": totals[2] / count}
+def _mean_logs(model, totals):
+    """Turns the summed losses of `model.loss_terms` and the image count into means."""
+    count = max(totals[-1], 1.0)
+    return {name: total / count for name, total in zip(model.loss_terms, totals)}
 
 
 def _summed_losses(model, x, condition, training):
-    """Returns the replica's `(per-image losses, [sums of loss, rec, kl, images])`."""
-    per_image, reconstruction_loss, kl_loss = model.compute_loss_per_image(
-        x, training, condition)
+    """Returns the replica's `(per-image losses, [sums of each loss term, images])`."""
+    losses = model.compute_losses(x, training, condition)
+    per_image = losses["loss"]
     count = tf.cast(tf.shape(per_image)[0], "float32")
-    sums = tf.stack([tf.reduce_sum(per_image), tf.reduce_sum(reconstruction_loss),
-                     tf.reduce_sum(kl_loss), count])
-    return per_image, sums
+    sums = [tf.reduce_sum(losses[name]) for name in model.loss_terms]
+    return per_image, tf.stack(sums + [count])
 
 
 def _train_step_function(model, strategy):
     """Returns a `tf.function` running one global step; it returns the global sums."""
 
     def replica_step(data):
-        x, condition = model._unpack(data)
+        x, condition = model.unpack(data)
         x = check_batch(x, "training images")
         with tf.GradientTape() as tape:
             per_image, sums = _summed_losses(model, x, condition, training=True)
             # The mean over the global batch: this replica's sum over the
             # images of the whole batch. The optimizer sums the replicas'
             # gradients, which then are the gradients of that mean.
-            images = tf.distribute.get_replica_context().all_reduce("SUM", sums[3])
+            images = tf.distribute.get_replica_context().all_reduce("SUM", sums[-1])
             loss = tf.reduce_sum(per_image) / tf.maximum(images, 1.0)
             scaled_loss = model.optimizer.scale_loss(loss)
         gradients = tape.gradient(scaled_loss, model.trainable_variables)
@@ -488,7 +488,7 @@ def _evaluate_step_function(model, strategy):
     """Returns a `tf.function` evaluating one global batch; it returns the global sums."""
 
     def replica_step(data):
-        x, condition = model._unpack(data)
+        x, condition = model.unpack(data)
         x = check_batch(x, "evaluation images")
         return _summed_losses(model, x, condition, training=False)[1]
 
@@ -499,12 +499,12 @@ def _evaluate_step_function(model, strategy):
     return step
 
 
-def _evaluate(step, strategy, dataset):
+def _evaluate(model, step, strategy, dataset):
     """Returns the mean validation losses over `dataset` (on every worker)."""
-    totals = np.zeros(4)
+    totals = np.zeros(len(model.loss_terms) + 1)
     for data in strategy.experimental_distribute_dataset(_shard_by_data(dataset)):
         totals += step(data).numpy()
-    return _mean_logs(totals)
+    return _mean_logs(model, totals)
 
 
 def _copy_from_chief(strategy, model, epoch):

@@ -14,10 +14,9 @@
 
 The likelihood functions take the importance weights from the model: its
 `log_weights(x, num_samples, seed)` (every keras_vae model with a
-likelihood has one, whatever its number of stochastic layers). A model
-without it needs `posterior(x)` and `prior()` returning TFP distributions
-over codes and `conditional_log_prob(z, x)` returning log p(x|z) per
-example (see `model_log_weights`).
+likelihood has one, whatever its number of stochastic layers; see the
+model contract in `keras_vae.models.base`). Any other object with that
+method is evaluated the same way (see `model_log_weights`).
 
 `likelihood_report` gives bits per dimension only where they mean what the
 literature means, a probability mass of the data (`bits_per_dim_note`).
@@ -38,6 +37,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_vae.models import base
 from keras_vae.validation import check_images
 from keras_vae.validation import check_int
 
@@ -83,11 +83,8 @@ def kl_per_dimension(model, x, batch_size=256, labels=None):
     Returns:
         A float64 NumPy array `(latent_dim,)` in nats.
     """
+    model.require(base.POSTERIOR, "kl_per_dimension")
     z_mean, z_log_var = model.encode(x, labels, batch_size=batch_size)
-    if z_log_var is None:
-        raise TypeError(
-            "model must encode to a distribution (a VAE); its encode returned no "
-            f"log-variance. Received: model={type(model).__name__}")
     z_mean, z_log_var = z_mean.astype("float64"), z_log_var.astype("float64")
     kl = 0.5 * (np.square(z_mean) + np.exp(z_log_var) - 1.0 - z_log_var)
     return kl.mean(axis=0)
@@ -131,12 +128,11 @@ def _log_weights(model, x, num_samples, seed):
 def model_log_weights(model, x, num_samples, seed):
     """Returns `model.log_weights(x, num_samples, seed)`, float32 `(num_samples, batch)`.
 
-    Every keras_vae model with a likelihood has `log_weights` (one
-    stochastic layer or several: the weights are its business). A model
-    without it but with one stochastic layer, given as `posterior(x)`,
-    `prior()` and `conditional_log_prob(z, x)`, gets
-    `log p(x|z) + log p(z) - log q(z|x)` for `z ~ posterior(x)` drawn with
-    the stateless `seed`.
+    Every keras_vae model with a likelihood computes its own weights (one
+    stochastic layer or several: the weights are its business, see
+    `keras_vae.models.base`); so does any other object with that method
+    (the tests' linear-Gaussian reference model). The estimators check first
+    that a keras_vae model has a likelihood (`MissingCapabilityError`).
 
     Args:
         model: The model.
@@ -144,18 +140,7 @@ def model_log_weights(model, x, num_samples, seed):
         num_samples: S, codes per image.
         seed: A stateless int32 seed `(2,)`.
     """
-    if hasattr(model, "log_weights"):
-        return model.log_weights(x, num_samples, seed)
-    posterior = model.posterior(x)
-    z = posterior.sample(num_samples, seed=seed)
-    batch = tf.shape(x)[0]
-    flat_z = tf.reshape(z, [-1, tf.shape(z)[-1]])
-    tiled_x = tf.reshape(
-        tf.tile(x[None], [num_samples] + [1] * len(x.shape)),
-        tf.concat([[-1], tf.shape(x)[1:]], axis=0),
-    )
-    log_px_z = tf.reshape(model.conditional_log_prob(flat_z, tiled_x), [num_samples, batch])
-    return log_px_z + model.prior().log_prob(z) - posterior.log_prob(z)
+    return model.log_weights(x, num_samples, seed)
 
 
 def _chunk_seed(seed, first_image, first_sample):
@@ -178,7 +163,9 @@ def _log_weight_chunks(model, batch, first_image, num_samples, samples_per_chunk
         yield _log_weights(model, batch, count, chunk_seed).numpy().astype("float64")
 
 
-def _check_estimator_arguments(x, num_samples, max_decoded, seed):
+def _check_estimator_arguments(model, x, num_samples, max_decoded, seed):
+    if isinstance(model, base.ImageModel):
+        model.require(base.LIKELIHOOD, "A likelihood bound")
     check_int("num_samples", num_samples)
     check_int("max_decoded", max_decoded)
     check_int("seed", seed, minimum=0)
@@ -197,8 +184,7 @@ def importance_log_weights(model, x, num_samples=100, max_decoded=4096, seed=0):
 
     Args:
         model: A model with `log_weights(x, num_samples, seed)` (a keras_vae
-            VAE), or `posterior(x)`, `prior()` and
-            `conditional_log_prob(z, x)` (see `model_log_weights`).
+            model with a likelihood; see `model_log_weights`).
         x: Images (or other data) `(N, ...)`.
         num_samples: K, importance samples per image.
         max_decoded: Most decoder evaluations held in memory at once; sets
@@ -210,7 +196,7 @@ def importance_log_weights(model, x, num_samples=100, max_decoded=4096, seed=0):
     Returns:
         A float64 array `(N, num_samples)`.
     """
-    x = _check_estimator_arguments(x, num_samples, max_decoded, seed)
+    x = _check_estimator_arguments(model, x, num_samples, max_decoded, seed)
     samples_per_chunk, images_per_batch = _chunk_sizes(num_samples, max_decoded)
     weights = np.empty((len(x), num_samples))
     for start in range(0, len(x), images_per_batch):
@@ -233,8 +219,7 @@ def log_likelihood(model, x, num_samples=1000, max_decoded=4096, seed=0, verbose
 
     Args:
         model: A model with `log_weights(x, num_samples, seed)` (a keras_vae
-            VAE), or `posterior(x)`, `prior()` and
-            `conditional_log_prob(z, x)` (see `model_log_weights`).
+            model with a likelihood; see `model_log_weights`).
         x: Images (or other data) `(N, ...)`.
         num_samples: K, importance samples per image.
         max_decoded: Most decoder evaluations held in memory at once; sets
@@ -251,7 +236,7 @@ def log_likelihood(model, x, num_samples=1000, max_decoded=4096, seed=0, verbose
         Burda, Grosse and Salakhutdinov, "Importance Weighted Autoencoders",
         2015, https://arxiv.org/abs/1509.00519
     """
-    x = _check_estimator_arguments(x, num_samples, max_decoded, seed)
+    x = _check_estimator_arguments(model, x, num_samples, max_decoded, seed)
     samples_per_chunk, images_per_batch = _chunk_sizes(num_samples, max_decoded)
     iwae = np.empty(len(x))
     elbo = np.empty(len(x))

@@ -30,6 +30,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from keras_vae import export
+from keras_vae.models import base
 
 MAP_PIXELS = 400
 """Width and height of the latent map, in pixels."""
@@ -80,8 +81,9 @@ class Explorer:
     def __init__(self, model, train, test, max_sliders=6, num_samples=32, seed=0):
         self.model = model
         self.num_classes = model.num_classes
-        self.encodes = export.has_encoder(model)
-        self.variational = hasattr(model, "posterior")
+        self.encodes = model.has(base.ENCODER)
+        self.variational = model.has(base.POSTERIOR)  # codes shaped like the prior's
+        self.score_name = export.score_kind(model)
         self.num_samples = num_samples
         self.seed = seed
         self.image_shape = tuple(model.image_shape)
@@ -188,8 +190,14 @@ class Explorer:
         """
         return to_uint8(self._decode(self.slider_code(values)[None], label)[0])
 
+    def _require_encoder(self, what):
+        if not self.encodes:
+            raise InputProblem(f"This model ({type(self.model).__name__}) has no encoder: "
+                               f"it cannot {what}.")
+
     def map_image(self):
         """Returns the map of the test codes coloured by label, uint8 `(MAP_PIXELS, MAP_PIXELS, 3)`."""
+        self._require_encoder("map the test images")
         figure = Figure(figsize=(4, 4), dpi=MAP_PIXELS / 4)
         canvas = FigureCanvasAgg(figure)
         axis = figure.add_axes([0, 0, 1, 1])
@@ -209,6 +217,7 @@ class Explorer:
             column: The pixel's column in the map image (from the left).
             row: The pixel's row in the map image (from the top).
         """
+        self._require_encoder("map the test images")
         x0, x1, y0, y1 = self.map_extent
         u = x0 + (column + 0.5) / MAP_PIXELS * (x1 - x0)
         v = y1 - (row + 0.5) / MAP_PIXELS * (y1 - y0)
@@ -222,6 +231,7 @@ class Explorer:
             v: The vertical map coordinate.
             label: The class to decode as, for a conditional model only.
         """
+        self._require_encoder("map the test images")
         if u is None or v is None or not np.isfinite([u, v]).all():
             raise InputProblem(f"Give two finite map coordinates. Received: u={u}, v={v}")
         code = self.map_center + np.array([u, v]) @ self.map_axes
@@ -246,6 +256,7 @@ class Explorer:
             steps: Decoded codes between them (clipped to 2..32).
             label: The class to decode as, for a conditional model only.
         """
+        self._require_encoder("encode the ends of an interpolation")
         first = self._test_index(first, "The first image")
         last = self._test_index(last, "The last image")
         steps = max(2, min(int(steps), 32))
@@ -309,15 +320,15 @@ class Explorer:
             label: Its class, for a conditional model only.
         """
         x, notes = self.prepare(image)
-        if not self.encodes:
-            raise InputProblem("This model has no encoder: it cannot reconstruct images.")
+        self._require_encoder("reconstruct images")
         label = self._check_class(label)
         labels = None if label is None else [label]
         reconstruction = self.model.reconstruct(x, labels)[0]
         score = float(self.scores(x, labels)[0])
         rank = np.searchsorted(self.reference_scores, score) / len(self.reference_scores)
-        name = "negative ELBO" if self.variational else "reconstruction error"
-        unit = " nats" if self.variational else ""
+        likelihood = self.score_name == "neg_elbo"
+        name = "negative ELBO" if likelihood else "reconstruction error"
+        unit = " nats" if likelihood else ""
         text = (f"{name}: {score:.2f}{unit}. Anomaly score: higher than {rank:.0%} of "
                 f"{len(self.reference_scores)} training images")
         text += " (unusual)." if rank > 0.95 else "."

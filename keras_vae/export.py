@@ -7,16 +7,21 @@ with one named serving signature, also reachable as `serving_default`:
 | part | signature | inputs | outputs |
 | --- | --- | --- | --- |
 | `decoder` | `decode` | `codes` float32 `(N, latent_dim)` | `images` in [0, 1] |
-| `encoder` | `encode` | `images` float32 `(N, H, W, C)` | `mean`, `log_variance` (a VAE); `codes` (an `Autoencoder`) |
-| `scorer` | `score` | `images` | `neg_elbo` (a VAE); `reconstruction_error` (an `Autoencoder`) |
+| `encoder` | `encode` | `images` float32 `(N, H, W, C)` | `mean`, `log_variance` (a model with a Gaussian posterior); `codes` (an `Autoencoder`) |
+| `scorer` | `score` | `images` | `neg_elbo` (a model with a likelihood); `reconstruction_error` (an `Autoencoder`) |
 
 A conditional model's signatures take `labels` (int32 `(N,)`) as well. A
-model without an encoder (`DCGAN`) exports its decoder only.
+model without an encoder (`DCGAN`) exports its decoder only, and the
+encoder and scorer are reported as not exported. The parts use only the
+model's contract (`keras_vae.models.base`): `decode_tensor`,
+`encode_tensor` and `log_weights`. The codes are those `encode` gives and
+`decode` takes: for a `HierarchicalVAE`, its top codes z2 (the decoder
+renders the mean of p(z1|z2)).
 
 The scorer's negative ELBO is a Monte Carlo estimate with fixed noise:
-`num_samples` standard normal draws `eps_k` chosen once from `seed` and
-shared by every image, so an image's score is the same in any batch and in
-every call (`negative_elbo`). `format="onnx"` converts the same functions
+`num_samples` standard normal draws chosen once from `seed` and shared by
+every image, so an image's score is the same in any batch and in every
+call (`negative_elbo`, the model's `log_weights(..., shared_noise=True)`). `format="onnx"` converts the same functions
 with tf2onnx (a part with ops tf2onnx cannot convert, such as the
 scorer's TensorFlow Probability ops, is left out with an `ExportWarning`)
 and `format="litert"` converts each SavedModel with TensorFlow's LiteRT
@@ -41,6 +46,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_vae import _extras
+from keras_vae.models import base
 from keras_vae.validation import check_images
 from keras_vae.validation import check_int
 
@@ -53,143 +59,129 @@ class ExportWarning(UserWarning):
     """A part of the model that the chosen format cannot hold was not exported."""
 
 
-def score_noise(latent_dim, num_samples=64, seed=0):
-    """Returns the scorer's fixed standard normal draws, float32 `(num_samples, latent_dim)`.
+def negative_elbo(model, x, num_samples=64, seed=0, condition=None):
+    """Returns `-ELBO(x)` per image, float32 `(N,)`, with noise shared by every image.
+
+    `-(1/K) sum_k log w_k` over the model's log importance weights
+    (`model.log_weights(x, K, seed, condition, shared_noise=True)`): the K
+    standard normal draws are a function of `seed` alone, so an image's
+    score is the same in any batch and in every call. A tensor function,
+    usable inside a `tf.function` and a SavedModel.
 
     Args:
-        latent_dim: Size of the latent code.
+        model: A keras_vae model with a likelihood (`VAE`, `ConditionalVAE`,
+            `HierarchicalVAE`).
+        x: Images `(N, H, W, C)` in [0, 1].
         num_samples: K, draws per image.
         seed: Seed of the draws, an int >= 0.
-    """
-    check_int("num_samples", num_samples)
-    check_int("seed", seed, minimum=0)
-    return tf.random.stateless_normal([num_samples, latent_dim], seed=[seed, 0])
-
-
-def negative_elbo(model, x, noise, condition=None):
-    """Returns `-ELBO(x)` per image, float32 `(N,)`, with the codes `z_k = mu + sigma * eps_k`.
-
-    The estimate is `-(1/K) sum_k [log p(x|z_k) + log p(z_k) - log q(z_k|x)]`
-    over the K rows `eps_k` of `noise` (see `score_noise`); it is a
-    tensor function, usable inside a `tf.function` and a SavedModel.
-
-    Args:
-        model: A `VAE` or `ConditionalVAE`.
-        x: Images `(N, H, W, C)` in [0, 1].
-        noise: Standard normal draws `(K, latent_dim)`.
         condition: One-hot classes `(N, num_classes)` for a conditional model.
     """
-    x = tf.cast(x, "float32")
-    mean, log_var = model._encode_tensors(x, False, condition)
-    z = mean[None] + tf.exp(0.5 * log_var)[None] * noise[:, None, :]  # (K, N, D)
-    samples, batch = tf.shape(noise)[0], tf.shape(x)[0]
-    flat_z = tf.reshape(z, [-1, model.latent_dim])
-    tiled_x = tf.reshape(tf.tile(x[None], [samples, 1, 1, 1, 1]),
-                         tf.concat([[-1], tf.shape(x)[1:]], axis=0))
-    if condition is not None:
-        condition = tf.reshape(tf.tile(condition[None], [samples, 1, 1]),
-                               [-1, model.num_classes])
-    log_px_z = tf.reshape(model.conditional_log_prob(flat_z, tiled_x, False, condition),
-                          [samples, batch])
-    posterior = model._gaussian(mean, log_var)
-    log_w = log_px_z + model.prior().log_prob(z) - posterior.log_prob(z)
+    log_w = model.log_weights(x, num_samples, seed, condition, shared_noise=True)
     return -tf.reduce_mean(log_w, axis=0)
 
 
 def reconstruction_error(model, x, condition=None):
     """Returns the summed squared error of each image's reconstruction, float32 `(N,)`.
 
+    The image decoded from its deterministic code (`encode_tensor`'s first
+    output), as `model.reconstruct` gives it.
+
     Args:
-        model: An `Autoencoder` (or any model with an encoder).
+        model: A keras_vae model with an encoder.
         x: A batch of images, a tensor.
-        condition: The model's condition tensor for a conditional model, else None.
+        condition: The one-hot classes for a conditional model, else None.
     """
     x = tf.cast(x, "float32")
-    codes = _encode(model, x, condition)[0]
-    error = tf.square(model._decode_tensor(codes, condition=condition) - x)
+    codes, _ = model.encode_tensor(x, condition)
+    error = tf.square(tf.cast(model.decode_tensor(codes, condition), "float32") - x)
     return tf.reduce_sum(tf.reshape(error, [tf.shape(x)[0], -1]), axis=1)
 
 
-def _encode(model, x, condition):
-    """`(codes, log_variances)` tensors; an autoencoder's second entry is None."""
-    if hasattr(model, "posterior"):
-        return model._encode_tensors(x, False, condition)
-    return model.encoder(x, training=False), None
+def score_kind(model):
+    """The scorer's output for `model`: `"neg_elbo"`, `"reconstruction_error"` or None.
 
-
-def has_encoder(model):
-    """Whether `model` encodes images (a `DCGAN` does not)."""
-    try:
-        model.latent_codes(np.zeros((1,) + tuple(model.image_shape), "float32"),
-                           None if model.num_classes is None else 0)
-    except NotImplementedError:
-        return False
-    return True
+    The negative ELBO for a model with a likelihood, the reconstruction
+    error for one with an encoder alone, None for a model with neither.
+    """
+    if model.has(base.LIKELIHOOD):
+        return "neg_elbo"
+    if model.has(base.ENCODER):
+        return "reconstruction_error"
+    return None
 
 
 def scores(model, x, labels=None, num_samples=64, seed=0, batch_size=256):
     """Returns the scorer's output for images `x` as float64 NumPy `(N,)`.
 
-    The negative ELBO (`negative_elbo`, with `score_noise(num_samples, seed)`)
-    for a VAE, the reconstruction error for an `Autoencoder`.
+    The negative ELBO (`negative_elbo`) for a model with a likelihood, the
+    reconstruction error for an `Autoencoder` (see `score_kind`).
 
     Args:
-        model: A keras_vae VAE, ConditionalVAE or Autoencoder.
+        model: A keras_vae model with a likelihood or an encoder.
         x: Images in [0, 1] at the model's input shape.
         labels: Their classes, for a conditional model only.
         num_samples: K, codes per image for the negative ELBO.
-        seed: Seed of the scorer's draws (`score_noise`).
+        seed: Seed of the scorer's draws.
         batch_size: Images scored at a time.
+
+    Raises:
+        MissingCapabilityError: the model has neither.
     """
+    kind = score_kind(model)
+    if kind is None:
+        model.require(base.ENCODER, "The anomaly scorer")
+    check_int("num_samples", num_samples)
+    check_int("seed", seed, minimum=0)
     x = check_images(x, image_shape=model.image_shape)
     labels = model.check_labels(labels, len(x))
-    noise = score_noise(model.latent_dim, num_samples, seed)
     result = []
     for start in range(0, len(x), batch_size):
         batch = tf.constant(x[start:start + batch_size])
-        condition = model._condition(None if labels is None
-                                     else labels[start:start + batch_size])
-        if hasattr(model, "posterior"):
-            result.append(negative_elbo(model, batch, noise, condition).numpy())
+        condition = model.one_hot(None if labels is None else labels[start:start + batch_size])
+        if kind == "neg_elbo":
+            result.append(negative_elbo(model, batch, num_samples, seed, condition).numpy())
         else:
             result.append(reconstruction_error(model, batch, condition).numpy())
     return np.concatenate(result).astype("float64") if result else np.zeros(0)
 
 
 def _parts(model, num_samples, seed):
-    """Returns `{part: (function, input_signature)}` of the parts `model` has."""
-    conditional = model.num_classes is not None
+    """Returns `({part: (function, input_signature)}, {part: why it is missing})`."""
+    check_int("num_samples", num_samples)
+    check_int("seed", seed, minimum=0)
+    conditional = model.has(base.LABELS)
     image_spec = tf.TensorSpec([None, *model.image_shape], tf.float32, name="images")
     code_spec = tf.TensorSpec([None, model.latent_dim], tf.float32, name="codes")
     label_spec = [tf.TensorSpec([None], tf.int32, name="labels")] if conditional else []
 
     def condition_of(labels):
-        return model._condition(labels[0]) if labels else None
+        return model.one_hot(labels[0]) if labels else None
 
     def decode(codes, *labels):
-        return {"images": model._decode_tensor(codes, condition=condition_of(labels))}
+        return {"images": model.decode_tensor(codes, condition_of(labels))}
 
     parts = {"decoder": (decode, [code_spec] + label_spec)}
-    if not has_encoder(model):
-        return parts
-    variational = hasattr(model, "posterior")
-    noise = score_noise(model.latent_dim, num_samples, seed)
+    model_name = type(model).__name__
+    if not model.has(base.ENCODER):
+        missing = f"{model_name} has no encoder"
+        return parts, {"encoder": missing, "scorer": missing}
 
     def encode(images, *labels):
-        codes, log_var = _encode(model, images, condition_of(labels))
-        if not variational:
+        codes, log_var = model.encode_tensor(images, condition_of(labels))
+        if log_var is None:
             return {"codes": codes}
         return {"mean": codes, "log_variance": log_var}
 
     def score(images, *labels):
-        if not variational:
+        if score_kind(model) == "reconstruction_error":
             return {"reconstruction_error": reconstruction_error(
                 model, images, condition_of(labels))}
-        return {"neg_elbo": negative_elbo(model, images, noise, condition_of(labels))}
+        return {"neg_elbo": negative_elbo(model, images, num_samples, seed,
+                                          condition_of(labels))}
 
     parts["encoder"] = (encode, [image_spec] + label_spec)
     parts["scorer"] = (score, [image_spec] + label_spec)
-    return parts
+    return parts, {}
 
 
 def _write_saved_model(model, path, name, function, signature):
@@ -234,9 +226,15 @@ def export_model(model, directory, format="tf_saved_model", num_samples=64, seed
                  overwrite=False):
     """Exports the decoder, encoder and scorer of `model` into `directory`.
 
+    Every part is written into a scratch folder beside `directory` first and
+    moved into place once all of them are written, so a failure partway
+    leaves `directory` as it was (and creates none).
+
     Args:
-        model: A keras_vae model (`VAE`, `ConditionalVAE`, `Autoencoder`, or
-            `DCGAN` for the decoder alone).
+        model: A keras_vae model: every model has a decoder; a model with an
+            encoder (`VAE`, `ConditionalVAE`, `HierarchicalVAE`,
+            `Autoencoder`) also gets an encoder and a scorer; a `DCGAN` its
+            decoder alone.
         directory: Folder receiving one entry per part: `decoder/`,
             `encoder/`, `scorer/` (SavedModels), or `decoder.onnx` ... or
             `decoder.tflite` ...
@@ -246,10 +244,11 @@ def export_model(model, directory, format="tf_saved_model", num_samples=64, seed
         overwrite: Replace the parts already in `directory`.
 
     Returns:
-        A dict `{part: path}` of the files or folders written. A part the
-        format cannot hold is left out with an `ExportWarning` saying why
-        (with ONNX, a scorer whose likelihood uses TensorFlow Probability
-        ops that tf2onnx does not convert).
+        A dict `{part: path}` of the files or folders written. A part that
+        the model lacks (a DCGAN's encoder and scorer) or that the format
+        cannot hold (with ONNX, a scorer whose likelihood uses TensorFlow
+        Probability ops that tf2onnx does not convert) is left out with an
+        `ExportWarning` saying why.
 
     Raises:
         ValueError: an unknown format, or parts exist and not `overwrite`.
@@ -258,33 +257,45 @@ def export_model(model, directory, format="tf_saved_model", num_samples=64, seed
     """
     if format not in FORMATS:
         raise ValueError(f"format must be one of {list(FORMATS)}. Received: format={format!r}")
-    parts = _parts(model, num_samples, seed)
+    parts, unavailable = _parts(model, num_samples, seed)
     if format == "onnx":
         _extras.require("tf2onnx", "onnx", "--format onnx")
     directory = pathlib.Path(directory)
     suffix = {"tf_saved_model": "", "onnx": ".onnx", "litert": ".tflite"}[format]
-    paths = {part: directory / f"{part}{suffix}" for part in parts}
-    existing = [str(path) for path in paths.values() if path.exists()]
+    names = {part: f"{part}{suffix}" for part in parts}
+    existing = [str(directory / name) for name in names.values()
+                if (directory / name).exists()]
     if existing and not overwrite:
         raise FileExistsError(f"{existing[0]} exists. Pass overwrite=True (--overwrite) "
                               "to replace it.")
-    directory.mkdir(parents=True, exist_ok=True)
-    written = {}
-    for part, (function, signature) in parts.items():
-        path = paths[part]
-        if path.is_dir():
-            shutil.rmtree(path)
-        elif path.exists():
-            path.unlink()
-        if format == "tf_saved_model":
-            _write_saved_model(model, path, SIGNATURES[part], function, signature)
-        elif format == "onnx":
-            problem = _write_onnx(path, function, signature)
-            if problem is not None:
-                warnings.warn(f"The {part} was not exported: {problem}.", ExportWarning,
-                              stacklevel=2)
-                continue
-        else:
-            _write_litert(model, path, SIGNATURES[part], function, signature)
-        written[part] = str(path)
-    return written
+    for part, why in unavailable.items():
+        warnings.warn(f"The {part} was not exported: {why}.", ExportWarning, stacklevel=2)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    scratch = pathlib.Path(tempfile.mkdtemp(prefix=f".{directory.name}.export-",
+                                            dir=directory.parent))
+    try:
+        built = {}
+        for part, (function, signature) in parts.items():
+            path = scratch / names[part]
+            if format == "tf_saved_model":
+                _write_saved_model(model, path, SIGNATURES[part], function, signature)
+            elif format == "onnx":
+                problem = _write_onnx(path, function, signature)
+                if problem is not None:
+                    warnings.warn(f"The {part} was not exported: {problem}.", ExportWarning,
+                                  stacklevel=2)
+                    continue
+            else:
+                _write_litert(model, path, SIGNATURES[part], function, signature)
+            built[part] = path
+        directory.mkdir(exist_ok=True)
+        written = {}
+        for part, path in built.items():
+            target = directory / names[part]
+            if target.exists():  # overwrite: the old part goes to the scratch folder first
+                target.rename(scratch / f"replaced-{names[part]}")
+            path.rename(target)
+            written[part] = str(target)
+        return written
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)

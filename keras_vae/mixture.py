@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from keras_vae.models import base
 from keras_vae.validation import check_int
 
 tfd = tfp.distributions
@@ -129,11 +130,11 @@ class ExPostSampler:
     """
 
     def __init__(self, model, num_components=10, seed=0):
-        if not (hasattr(model, "latent_codes") and hasattr(model, "decode")):
+        if not isinstance(model, base.ImageModel):
             raise TypeError(
-                "model must have latent_codes() and decode() (a keras_vae VAE or "
-                "Autoencoder). "
-                f"Received: {type(model).__name__}")
+                "model must be a keras_vae model with an encoder (a VAE or an "
+                f"Autoencoder). Received: {type(model).__name__}")
+        model.require(base.ENCODER, "ExPostSampler")
         self.model = model
         self.num_components = check_int("num_components", num_components)
         self.seed = seed

@@ -10,7 +10,8 @@ slower than float32.
 
 - `resolve(policy)` turns `"float32"`, `"mixed_bfloat16"`, `"mixed_float16"`
   or `"auto"` into a policy and a one-line reason; `"auto"` reads the
-  hardware (`describe_hardware()`).
+  hardware (`describe_hardware()`); `native_bfloat16()` says whether it
+  found bfloat16 hardware.
 - `with_policy(model, policy)` copies a built model into another policy, with
   the same weights (to evaluate a float32-trained model in bfloat16, say);
   `policy_of(model)` says which policy a (loaded) model computes in.
@@ -142,6 +143,22 @@ def _onednn_enabled():
     return os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1").strip() not in ("0", "false", "False")
 
 
+ONEDNN_BFLOAT16_ISAS = ("AVX512_CORE_BF16", "AVX512_CORE_FP16", "AVX10_1_512",
+                        "AVX512_CORE_AMX", "AVX512_CORE_AMX_FP16", "AVX10_1_512_AMX",
+                        "AVX10_1_512_AMX_FP16", "AVX10_2_512", "AVX10_2_512_AMX_2", "ALL",
+                        "DEFAULT")
+"""Values of oneDNN's `ONEDNN_MAX_CPU_ISA` that still let it use bfloat16 instructions."""
+
+
+def _onednn_isa_cap():
+    """oneDNN's instruction-set cap (`ONEDNN_MAX_CPU_ISA` or `DNNL_MAX_CPU_ISA`), or None."""
+    for variable in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA"):
+        value = os.environ.get(variable, "").strip().upper()
+        if value:
+            return variable, value
+    return None
+
+
 def _check_policy(policy):
     if not isinstance(policy, str):
         raise TypeError(f"policy must be a str, one of {CHOICES}. Received: policy={policy!r}")
@@ -171,6 +188,10 @@ def _cpu_choice(info):
     if not _onednn_enabled():
         return "float32", (f"{name} has {fast[0]} but TF_ENABLE_ONEDNN_OPTS=0 turns off "
                            "the oneDNN kernels that use it")
+    cap = _onednn_isa_cap()
+    if cap is not None and cap[1] not in ONEDNN_BFLOAT16_ISAS:
+        return "float32", (f"{name} has {fast[0]} but {cap[0]}={cap[1]} keeps oneDNN "
+                           "from using it")
     return "mixed_bfloat16", f"{name} has {fast[0]} ({_FLAG_UNITS[fast[0]]})"
 
 
@@ -207,6 +228,23 @@ def resolve(policy="auto", cpuinfo=None, gpus=None):
     gpus = list_gpus() if gpus is None else gpus
     chosen, why = _gpu_choice(gpus) if gpus else _cpu_choice(read_cpuinfo(cpuinfo))
     return chosen, f"auto chose {chosen}: {why}"
+
+
+def native_bfloat16(cpuinfo=None, gpus=None):
+    """Whether this machine computes bfloat16 in hardware (where `"auto"` picks it).
+
+    True on a GPU of compute capability 8.0 or more, or a CPU with
+    `amx_bf16` or `avx512_bf16` while TensorFlow's oneDNN kernels are on.
+    Elsewhere TensorFlow emulates bfloat16, rounding more often: a bfloat16
+    copy of a model then agrees with float32 less closely (tests use this to
+    choose their tolerance).
+
+    Args:
+        cpuinfo: `/proc/cpuinfo` text; read when None (for tests).
+        gpus: List of `{"name", "compute_capability"}` dicts; `list_gpus()`
+            when None (for tests).
+    """
+    return resolve("auto", cpuinfo, gpus)[0] == "mixed_bfloat16"
 
 
 @contextlib.contextmanager

@@ -67,6 +67,7 @@ class StandardNormal(Prior):
     def __init__(self, latent_dim, **kwargs):
         super().__init__(**kwargs)
         self.latent_dim = check_int("latent_dim", latent_dim)
+        self.built = True  # nothing to build: no weights
 
     def distribution(self, encode=None):
         return tfd.MultivariateNormalDiag(loc=tf.zeros([self.latent_dim]))

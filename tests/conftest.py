@@ -37,6 +37,44 @@ def tiny_vae(image_shape=(28, 28, 1), latent_dim=4, seed=0, beta=1.0):
     )
 
 
+BFLOAT16_NATIVE_NATS = 0.1
+"""How far (nats) a bfloat16 copy's bound may move from float32 on bfloat16 hardware.
+
+Issue 19's promise for evaluation, measured on CPUs with `amx_bf16` or
+`avx512_bf16` (oneDNN accumulates the 16-bit products in float32).
+"""
+
+BFLOAT16_UNIT_ROUNDOFF = 2.0 ** -9
+"""bfloat16's relative rounding error: an 8-bit significand."""
+
+
+def bfloat16_nats_tolerance(nats):
+    """Returns how far a bfloat16 copy's bound of `nats` may be from float32's, in nats.
+
+    On bfloat16 hardware (`keras_vae.precision.native_bfloat16()`), the 0.1
+    nats of `BFLOAT16_NATIVE_NATS`. Elsewhere TensorFlow emulates bfloat16
+    and rounds intermediate results too, so only a weaker promise holds: one
+    bfloat16 rounding of the bound, `|nats| * 2**-9` (0.86 nats at 441; an
+    AMD EPYC with AVX2 only measured 0.34), and never less than 0.1.
+    """
+    if keras_vae.precision.native_bfloat16():
+        return BFLOAT16_NATIVE_NATS
+    return max(BFLOAT16_NATIVE_NATS, BFLOAT16_UNIT_ROUNDOFF * abs(float(nats)))
+
+
+def float32_batch_tolerance(model):
+    """Relative difference allowed between two float32 results of `model` in other batch shapes.
+
+    Kernels may sum a layer's dot products of `fan_in` terms in another order
+    when the batch shape changes (oneDNN picks its blocking by shape), so two
+    results agree to about `sqrt(fan_in)` float32 roundings per layer, not
+    bitwise: the sum of that over the model's kernels.
+    """
+    fan_ins = [int(np.prod(weight.shape[:-1])) for weight in model.trainable_weights
+               if len(weight.shape) >= 2]
+    return float(sum(np.sqrt(fan_ins))) * float(np.finfo("float32").eps)
+
+
 def run_python(code, cwd, env=None, timeout=300):
     """Runs `code` in a fresh Python process; returns the CompletedProcess."""
     full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}

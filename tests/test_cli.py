@@ -8,6 +8,7 @@ import keras
 import numpy as np
 import pytest
 
+from conftest import bfloat16_nats_tolerance
 from keras_vae import cli
 from keras_vae import precision
 
@@ -249,7 +250,8 @@ def test_evaluate_prints_json_report(tmp_path, capsys):
                                                 "saved_policy": "float32"}}
     assert report["hardware"] == json.loads(json.dumps(precision.describe_hardware()))
     assert set(report["mse"]) == {"mse_per_pixel", "mse_per_image"}
-    # The same weights evaluated in bfloat16: the same noise, the bound within 0.1 nats.
+    # The same weights evaluated in bfloat16: the same noise, the bound within 0.1 nats
+    # on bfloat16 hardware, one bfloat16 rounding of it where TensorFlow emulates it.
     assert cli.main(["evaluate", str(run / "model.keras"), "--num-samples", "8",
                      "--limit", "64", "--verbose", "0", "--fid", "none",
                      "--precision", "mixed_bfloat16"]) == 0
@@ -257,7 +259,8 @@ def test_evaluate_prints_json_report(tmp_path, capsys):
     fast = json.loads(captured.out)
     assert captured.err.strip() == "keras-vae: precision mixed_bfloat16 was requested"
     assert fast["settings"]["precision"]["policy"] == "mixed_bfloat16"
-    assert fast["nll"] != report["nll"] and abs(fast["nll"] - report["nll"]) < 0.1
+    assert fast["nll"] != report["nll"]
+    assert abs(fast["nll"] - report["nll"]) < bfloat16_nats_tolerance(report["nll"])
 
 
 def test_evaluate_names_a_bad_model_file(tmp_path, capsys):

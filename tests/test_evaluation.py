@@ -52,6 +52,13 @@ class LinearGaussian:
         scale = np.sqrt(np.diag(self.post_cov)).astype("float32") * 1.5
         return tfd.MultivariateNormalDiag(loc=mean, scale_diag=scale)
 
+    def log_weights(self, x, num_samples, seed):
+        """`log p(x|z_s) + log p(z_s) - log q(z_s|x)`, `(S, batch)`: what evaluation reduces."""
+        posterior = self.posterior(x)
+        z = posterior.sample(num_samples, seed=seed)  # (S, batch, latent)
+        log_px_z = self.conditional(z).log_prob(x[None])
+        return log_px_z + self.prior().log_prob(z) - posterior.log_prob(z)
+
     def exact_log_px(self, x):
         cov = self.w @ self.w.T + self.noise**2 * np.eye(len(self.b))
         exact = tfd.MultivariateNormalFullCovariance(self.b.astype("float64"), cov)

@@ -32,7 +32,9 @@ def images(n=5, seed=1):
 def numpy_negative_elbo(model, x, num_samples, seed):
     """-ELBO in float64 from the model's encode/decode, Bernoulli likelihood."""
     mean, log_var = (a.astype("float64") for a in model.encode(x))
-    eps = export.score_noise(model.latent_dim, num_samples, seed).numpy().astype("float64")
+    # The shared draws VAE.log_weights documents for shared_noise=True.
+    eps = tf.random.stateless_normal([num_samples, model.latent_dim], seed=[seed, 0])
+    eps = eps.numpy().astype("float64")
     z = mean[None] + np.exp(0.5 * log_var)[None] * eps[:, None]  # (K, N, D)
     p = model.decode(z.reshape(-1, model.latent_dim).astype("float32")).astype("float64")
     p = np.clip(p.reshape((num_samples,) + x.shape), 1e-12, 1 - 1e-12)
@@ -126,7 +128,34 @@ def test_an_autoencoder_exports_codes_and_a_reconstruction_error(tmp_path):
 
 def test_a_gan_exports_its_decoder_only(tmp_path):
     model = models.build_dcgan(latent_dim=4, filters=(4, 8), seed=0)
-    assert set(export.export_model(model, tmp_path)) == {"decoder"}
+    with pytest.warns(export.ExportWarning) as caught:
+        assert set(export.export_model(model, tmp_path)) == {"decoder"}
+    assert sorted(str(w.message) for w in caught) == [
+        "The encoder was not exported: DCGAN has no encoder.",
+        "The scorer was not exported: DCGAN has no encoder."]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["decoder"]  # no scratch left
+
+
+def test_a_failed_export_leaves_the_folder_as_it_was(tmp_path, monkeypatch):
+    """Every part is built aside first: a failure on the last part writes nothing."""
+    model = small_vae()
+    (tmp_path / "served").mkdir()
+    (tmp_path / "served" / "notes.txt").write_text("mine")
+    original = export._write_saved_model
+
+    def fail_on_the_scorer(model, path, name, function, signature):
+        if name == "score":
+            raise OSError("No space left on device")
+        return original(model, path, name, function, signature)
+
+    monkeypatch.setattr(export, "_write_saved_model", fail_on_the_scorer)
+    with pytest.raises(OSError, match="No space left"):
+        export.export_model(model, tmp_path / "served")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["served"]
+    assert sorted(p.name for p in (tmp_path / "served").iterdir()) == ["notes.txt"]
+    with pytest.raises(OSError, match="No space left"):
+        export.export_model(model, tmp_path / "new")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["served"]  # no "new", no scratch
 
 
 def test_existing_parts_are_kept_unless_overwrite(tmp_path):

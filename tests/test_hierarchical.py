@@ -125,8 +125,8 @@ def test_training_losses_match_scipy_on_the_same_noise(images):
     np.testing.assert_allclose(kl_z2, log_q2 - log_p2, rtol=1e-4, atol=2e-3)
     assert min(np.abs(kl_z1).min(), np.abs(kl_z2).min()) > 0.1
     # The total applies beta to both KL terms.
-    total = model._total_loss(*(tf.constant(t[None], tf.float32)
-                                for t in (reconstruction, kl_z1, kl_z2)))
+    total = tf.reduce_mean(model._loss_per_image(*(tf.constant(t[None], tf.float32)
+                                                 for t in (reconstruction, kl_z1, kl_z2))))
     np.testing.assert_allclose(float(total), np.mean(reconstruction + 0.5 * (kl_z1 + kl_z2)),
                                rtol=1e-6)
 
@@ -154,7 +154,7 @@ def test_importance_weighted_objective(images):
     reconstruction, kl_z1, kl_z2 = (t.numpy().astype("float64") for t in terms)
     log_w = -(reconstruction + 0.5 * (kl_z1 + kl_z2))
     expected = -np.mean(scipy.special.logsumexp(log_w, axis=0) - math.log(5))
-    np.testing.assert_allclose(float(model._total_loss(*terms)), expected, rtol=1e-6)
+    np.testing.assert_allclose(float(tf.reduce_mean(model._loss_per_image(*terms))), expected, rtol=1e-6)
     # The IWAE bound (beta = 1) from the weights is above the ELBO on average
     # over 64 images, and the 5-sample loss lies near it.
     model.beta.assign(1.0)
@@ -162,8 +162,7 @@ def test_importance_weighted_objective(images):
     iwae = scipy.special.logsumexp(log_w, axis=0) - math.log(5)
     assert np.all(iwae >= log_w.mean(axis=0))
     assert iwae.mean() - log_w.mean() > 0.5
-    loss = float(model._total_loss(*model.compute_hvae_losses(
-        np.repeat(images[:64], 8, axis=0), num_samples=5)))
+    loss = float(tf.reduce_mean(model.compute_losses(np.repeat(images[:64], 8, axis=0))["loss"]))
     assert loss == pytest.approx(-iwae.mean(), abs=0.4 * (iwae.mean() - log_w.mean()))
 
 

@@ -10,6 +10,7 @@ import keras
 import numpy as np
 import pytest
 
+from conftest import float32_batch_tolerance
 from conftest import tiny_vae
 from keras_vae import anomaly
 from keras_vae import augmentation
@@ -86,7 +87,11 @@ def test_encode_returns_codes_and_log_variances_on_every_model(built, data, name
         np.testing.assert_allclose(codes, np.asarray(model.encoder(x)), atol=1e-6)
     else:
         assert log_variances.shape == (12, LATENT_DIM)
-    np.testing.assert_array_equal(model.latent_codes(x, _labels_for(model, y)), codes)
+    # latent_codes encodes the 12 images in one batch, encode above in batches of 5:
+    # the same numbers up to float32 rounding in other batch shapes.
+    tolerance = float32_batch_tolerance(model)
+    np.testing.assert_allclose(model.latent_codes(x, _labels_for(model, y)), codes,
+                               rtol=tolerance, atol=tolerance)
 
 
 @pytest.mark.parametrize("name", ENCODING)
@@ -164,7 +169,7 @@ def test_dcgan_has_no_encoder(built, data):
     x, _ = data
     for call in (built["dcgan"].encode, built["dcgan"].latent_codes,
                  built["dcgan"].reconstruct):
-        with pytest.raises(NotImplementedError, match="DCGAN has no encoder"):
+        with pytest.raises(NotImplementedError, match="an encoder: DCGAN has none"):
             call(x)
 
 
@@ -215,7 +220,9 @@ def test_collapse_diagnostics_with_a_conditional_vae(built, data):
                                rtol=1e-5)
     units = evaluation.active_units(cvae, x, threshold=0.0, labels=y)
     np.testing.assert_allclose(units["variances"], z_mean.var(axis=0), rtol=1e-5)
-    with pytest.raises(TypeError, match="returned no log-variance.*model=Autoencoder"):
+    with pytest.raises(models.base.MissingCapabilityError,
+                       match="kl_per_dimension needs a model with a Gaussian posterior.*: "
+                             "Autoencoder has none"):
         evaluation.kl_per_dimension(built["autoencoder"], x)
 
 
@@ -273,7 +280,8 @@ def test_perturb_with_a_conditional_vae_uses_the_labels_as_classes(built, data):
     images, labels = augmentation.perturb(cvae, x[:4], y[:4], scale=0.0)
     np.testing.assert_allclose(images, cvae.reconstruct(x[:4], y[:4]), atol=1e-6)
     np.testing.assert_array_equal(labels, y[:4])
-    with pytest.raises(TypeError, match="returned no log-variance"):
+    with pytest.raises(models.base.MissingCapabilityError,
+                       match="perturb needs a model with a Gaussian posterior"):
         augmentation.perturb(built["autoencoder"], x[:4], y[:4])
 
 

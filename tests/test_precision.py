@@ -8,6 +8,7 @@ import pytest
 import tensorflow as tf
 
 import keras_vae
+from conftest import bfloat16_nats_tolerance
 from keras_vae import cli
 from keras_vae import evaluation
 from keras_vae import precision
@@ -41,7 +42,8 @@ def test_a_named_policy_is_returned_as_requested(policy):
     ("", "float32", None),
 ])
 def test_auto_on_a_cpu_decides_from_its_bfloat16_flags(monkeypatch, cpuinfo, expected, flag):
-    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
+    for variable in ("TF_ENABLE_ONEDNN_OPTS", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA"):
+        monkeypatch.delenv(variable, raising=False)
     policy, reason = precision.resolve("auto", cpuinfo=cpuinfo, gpus=[])
     assert policy == expected
     assert reason.startswith(f"auto chose {expected}: the CPU ") and "\n" not in reason
@@ -53,6 +55,29 @@ def test_auto_keeps_float32_when_onednn_is_turned_off(monkeypatch):
     monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")
     policy, reason = precision.resolve("auto", cpuinfo=XEON_AMX, gpus=[])
     assert policy == "float32" and "TF_ENABLE_ONEDNN_OPTS=0" in reason
+
+
+def test_native_bfloat16_says_whether_the_hardware_computes_bfloat16(monkeypatch):
+    for variable in ("TF_ENABLE_ONEDNN_OPTS", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA"):
+        monkeypatch.delenv(variable, raising=False)
+    assert precision.native_bfloat16(cpuinfo=XEON_AMX, gpus=[])
+    assert precision.native_bfloat16(cpuinfo=COOPER_LAKE, gpus=[])
+    assert not precision.native_bfloat16(cpuinfo=OLD_CPU, gpus=[])
+    # A GPU decides: an Ampere has bfloat16 units, a Turing beside an AMX CPU has none.
+    assert precision.native_bfloat16(
+        cpuinfo=OLD_CPU, gpus=[{"name": "A100", "compute_capability": (8, 0)}])
+    assert not precision.native_bfloat16(
+        cpuinfo=XEON_AMX, gpus=[{"name": "T4", "compute_capability": (7, 5)}])
+    # oneDNN capped below its bfloat16 instructions: emulated, as on an AVX2-only CPU.
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "avx2")
+    assert not precision.native_bfloat16(cpuinfo=XEON_AMX, gpus=[])
+    policy, reason = precision.resolve("auto", cpuinfo=XEON_AMX, gpus=[])
+    assert policy == "float32" and "ONEDNN_MAX_CPU_ISA=AVX2" in reason
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_BF16")
+    assert precision.native_bfloat16(cpuinfo=COOPER_LAKE, gpus=[])
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA")
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")  # Eigen's kernels emulate bfloat16
+    assert not precision.native_bfloat16(cpuinfo=XEON_AMX, gpus=[])
 
 
 @pytest.mark.parametrize("capability, expected", [
@@ -131,7 +156,7 @@ def trained():
 
 def _negative_elbo(model, x, eps):
     """Per-image negative ELBO at fixed noise `eps`; the KL in float64 NumPy."""
-    z_mean, z_log_var = model._encode_tensors(tf.constant(x))
+    z_mean, z_log_var = model.encode_tensor(tf.constant(x))
     z = z_mean + tf.exp(0.5 * z_log_var) * eps
     reconstruction = -model.conditional_log_prob(z, x).numpy().astype("float64")
     mean, log_var = z_mean.numpy().astype("float64"), z_log_var.numpy().astype("float64")
@@ -163,7 +188,7 @@ def test_a_bfloat16_model_computes_the_likelihood_in_float32(mnist_small, prior)
 
 
 @pytest.mark.parametrize("policy, mean_tolerance, image_tolerance", [
-    ("mixed_bfloat16", 0.1, 0.8), ("mixed_float16", 0.01, 0.1)])
+    ("mixed_bfloat16", None, None), ("mixed_float16", 0.01, 0.1)])
 def test_a_mixed_model_loss_on_fixed_weights_is_within_tolerance_of_float32(
         trained, policy, mean_tolerance, image_tolerance):
     """The same weights and noise: the negative ELBO moves by less than the tolerances (nats).
@@ -174,7 +199,9 @@ def test_a_mixed_model_loss_on_fixed_weights_is_within_tolerance_of_float32(
     weights rounded to 8 bits of mantissa, an error shared by all pixels)
     the mean moves by 0.041 (bfloat16) and 0.0017 (float16), one image by at
     most 0.56 and 0.057; the bfloat16
-    tolerance is issue #19's 0.1 nats for evaluation.
+    tolerance is issue #19's 0.1 nats for evaluation (one image: 8 times that),
+    on bfloat16 hardware; where TensorFlow emulates bfloat16 the weaker
+    `bfloat16_nats_tolerance` (see conftest).
     """
     reference, x = trained
     mixed = _build(policy)
@@ -183,6 +210,9 @@ def test_a_mixed_model_loss_on_fixed_weights_is_within_tolerance_of_float32(
     rec_32, kl_32 = _negative_elbo(reference, x, eps)
     rec_16, kl_16 = _negative_elbo(mixed, x, eps)
     assert 60 < float(np.mean(rec_32 + kl_32)) < 250  # a trained, not a collapsed, model
+    if mean_tolerance is None:  # bfloat16: the tolerance depends on the hardware
+        mean_tolerance = bfloat16_nats_tolerance(np.mean(rec_32 + kl_32))
+        image_tolerance = 8 * mean_tolerance
     np.testing.assert_allclose(kl_16, kl_32, atol=1e-3 * (1 + np.abs(kl_32)).max())
     gap = (rec_16 + kl_16) - (rec_32 + kl_32)
     assert abs(gap.mean()) < mean_tolerance and np.abs(gap).max() < image_tolerance
@@ -236,7 +266,8 @@ def test_with_policy_copies_the_weights_into_a_model_that_computes_in_the_policy
               for name, model in (("copy", fast), ("built", built), ("float32", reference))}
     np.testing.assert_allclose(bounds["copy"], bounds["built"], rtol=0, atol=1e-3)
     assert not np.allclose(bounds["copy"], bounds["float32"], rtol=0, atol=1e-4)
-    assert abs(bounds["copy"].mean() - bounds["float32"].mean()) < 0.1
+    assert abs(bounds["copy"].mean() - bounds["float32"].mean()) < bfloat16_nats_tolerance(
+        bounds["float32"].mean())
     # Back to float32: the reference's numbers exactly.
     back = precision.with_policy(fast, "float32")
     assert back.decoder.get_layer("deconv_0").compute_dtype == "float32"
@@ -409,5 +440,6 @@ def test_train_precision_flag_builds_the_policy_and_records_it(tmp_path, capsys,
     data = keras_vae.datasets.binarize(x_test[:64], seed=0)
     as_saved = evaluation.likelihood_report(model, data, num_samples=8, seed=0, verbose=0)
     assert fast["nll"] == pytest.approx(as_saved["nll"], abs=1e-6)
-    assert default["nll"] != fast["nll"] and abs(default["nll"] - fast["nll"]) < 0.1
+    assert default["nll"] != fast["nll"]
+    assert abs(default["nll"] - fast["nll"]) < bfloat16_nats_tolerance(default["nll"])
 

@@ -23,7 +23,7 @@ def _numpy_bernoulli_nll(x, logits):
 
 def _reference_losses(vae, x, seed, beta):
     """Recomputes the per-image losses with NumPy, drawing the same noise."""
-    z_mean, z_log_var = (np.asarray(t) for t in vae._encode_tensors(x))
+    z_mean, z_log_var = (np.asarray(t) for t in vae.encode_tensor(x))
     z = keras_vae.Sampling(seed=seed)([z_mean, z_log_var])
     logits = np.asarray(vae.decoder(z)).astype("float64")
     reconstruction = _numpy_bernoulli_nll(x.astype("float64"), logits)
@@ -63,7 +63,7 @@ def test_evaluate_reports_epoch_means_of_hand_computed_loss(mnist_small):
     # not report the last batch.
     logs = vae.evaluate(x, batch_size=6, return_dict=True, verbose=0)
     sampler = keras_vae.Sampling(seed=4)
-    z_mean, z_log_var = (np.asarray(t) for t in vae._encode_tensors(x))
+    z_mean, z_log_var = (np.asarray(t) for t in vae.encode_tensor(x))
     eps_batches = [sampler([z_mean[:6], z_log_var[:6]]), sampler([z_mean[6:], z_log_var[6:]])]
     z = np.concatenate([np.asarray(e) for e in eps_batches])
     logits = np.asarray(vae.decoder(z)).astype("float64")
@@ -231,7 +231,7 @@ def test_fit_logs_the_image_weighted_mean_over_an_uneven_last_batch(mnist_small)
     logs = vae.fit(x, batch_size=5, epochs=1, shuffle=False, verbose=0).history
     # The same noise as train_step: one draw of 5 codes, then one of 3.
     sampler = keras_vae.Sampling(seed=5)
-    z_mean, z_log_var = (np.asarray(t) for t in vae._encode_tensors(x))
+    z_mean, z_log_var = (np.asarray(t) for t in vae.encode_tensor(x))
     z = np.concatenate([np.asarray(sampler([z_mean[:5], z_log_var[:5]])),
                         np.asarray(sampler([z_mean[5:], z_log_var[5:]]))])
     logits = np.asarray(vae.decoder(z)).astype("float64")

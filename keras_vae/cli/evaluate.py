@@ -7,6 +7,7 @@ from keras_vae import datasets
 from keras_vae import evaluation
 from keras_vae import precision
 from keras_vae.cli import arguments
+from keras_vae.models import base
 
 FID_CHOICES = ("auto", "mnist_classifier", "inception", "none")
 
@@ -73,10 +74,11 @@ def _fid(choice, model, x, seed):
 def run(args):
     """Evaluates the model as `args` asks and returns the JSON report."""
     model = arguments.load_image_model(args.model)
-    if not hasattr(model, "log_weights") or model.num_classes is not None:
+    model.require(base.LIKELIHOOD, f"keras-vae evaluate ({args.model})")
+    if model.has(base.LABELS):
         raise ValueError(
-            f"{args.model} holds a {type(model).__name__}; evaluate needs an unconditional "
-            "keras_vae VAE (a likelihood bound without labels).")
+            f"{args.model} holds a {type(model).__name__}, which takes labels; keras-vae "
+            "evaluate needs an unconditional model (a likelihood bound without labels).")
     image_size, color_mode = arguments.image_options(args, model)
     mnist_shaped = tuple(model.image_shape) == evaluation.MNIST_IMAGE_SHAPE
     if args.fid == "mnist_classifier" and not mnist_shaped:

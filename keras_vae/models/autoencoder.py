@@ -5,9 +5,8 @@ import tensorflow as tf
 
 from keras_vae import likelihoods
 from keras_vae import networks
+from keras_vae.models import base
 from keras_vae.models.base import ImageModel
-from keras_vae.models.base import first_component
-from keras_vae.models.checks import check_batch
 
 
 @keras.saving.register_keras_serializable(package="keras_vae")
@@ -54,6 +53,9 @@ class Autoencoder(ImageModel):
     ```
     """
 
+    capabilities = frozenset({base.ENCODER, base.LOSSES})
+    loss_terms = ("loss",)
+
     def __init__(self, encoder, decoder, likelihood="bernoulli", seed=None, **kwargs):
         super().__init__(**kwargs)
         for arg_name, model in (("encoder", encoder), ("decoder", decoder)):
@@ -84,12 +86,8 @@ class Autoencoder(ImageModel):
         if not self.likelihood_layer.built:  # a deserialized one is built already
             self.likelihood_layer.build((None,) + self.image_shape)
         self._init_sampling(seed)
-        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self._init_loss_trackers()
         self.built = True
-
-    @property
-    def metrics(self):
-        return [self.loss_tracker]
 
     def compute_reconstruction_loss(self, x, training=False):
         """Returns `-log p(x|z)` per image, `z` the deterministic code, float32 `(batch,)`.
@@ -103,35 +101,25 @@ class Autoencoder(ImageModel):
         params = self.decoder(self.encoder(x, training=training), training=training)
         return -self.likelihood_layer.log_prob(params, x)
 
-    def train_step(self, data):
-        x = check_batch(first_component(data), "training images")
-        with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(self.compute_reconstruction_loss(x, training=True))
-            replicas = tf.distribute.get_strategy().num_replicas_in_sync
-            scaled_loss = self.optimizer.scale_loss(loss / replicas)
-        gradients = tape.gradient(scaled_loss, self.trainable_weights)
-        self.optimizer.apply_gradients(zip(gradients, self.trainable_weights))
-        self.loss_tracker.update_state(loss, sample_weight=tf.shape(x)[0])
-        return {"loss": self.loss_tracker.result()}
-
-    def test_step(self, data):
-        x = check_batch(first_component(data), "evaluation images")
-        loss = tf.reduce_mean(self.compute_reconstruction_loss(x))
-        self.loss_tracker.update_state(loss, sample_weight=tf.shape(x)[0])
-        return {"loss": self.loss_tracker.result()}
+    def compute_losses(self, x, training=False, condition=None):
+        """Returns `{"loss": -log p(x|z)}` per image (the model contract; see `compute_reconstruction_loss`)."""
+        del condition  # An autoencoder is unconditional.
+        return {"loss": self.compute_reconstruction_loss(x, training)}
 
     def call(self, inputs, training=False):
         inputs = self._checked_call_images(inputs)
         params = self.decoder(self.encoder(inputs, training=training), training=training)
         return self.likelihood_layer.mean(params)
 
-    def _decode_tensor(self, z, condition=None):
+    def encode_tensor(self, x, condition=None, training=False):
+        """Returns `(codes, None)`: a point code has no log-variance (see `ImageModel`)."""
         del condition  # An autoencoder is unconditional.
-        return self.likelihood_layer.mean(self.decoder(z))
+        return self.encoder(x, training=training), None
 
-    def _encode_arrays(self, x, labels, batch_size):
-        del labels  # An autoencoder is unconditional.
-        return self.encoder.predict(x, batch_size=batch_size, verbose=0), None
+    def decode_tensor(self, z, condition=None, training=False):
+        """Returns the likelihood's mean at codes `z`, images in [0, 1] (see `ImageModel`)."""
+        del condition  # An autoencoder is unconditional.
+        return self.likelihood_layer.mean(self.decoder(z, training=training))
 
     def _constructor_arguments(self):
         return {"encoder": self.encoder, "decoder": self.decoder,

@@ -1,6 +1,32 @@
-"""What every keras_vae image model shares: input checks and one public interface.
+"""What every keras_vae image model shares: one contract, input checks and one interface.
 
-Every model answers the same calls with the same meaning:
+**The contract.** A model states what it has in `capabilities` (a frozenset
+of `ENCODER`, `POSTERIOR`, `LIKELIHOOD`, `LOSSES`, `LABELS`) and computes its
+own maths; every tool (evaluation, anomaly scores, export, the explorer,
+the multi-worker loop) asks the model and never probes it or calls a
+private method:
+
+| method | needs | returns |
+| --- | --- | --- |
+| `compute_losses(x, training, condition)` | `LOSSES` | dict of per-image float32 `(batch,)` tensors: `"loss"` (what `fit` minimises the batch mean of) and the named terms of `loss_terms` |
+| `log_weights(x, num_samples, seed, condition, shared_noise)` | `LIKELIHOOD` | `(num_samples, batch)` log importance weights: their log-mean-exp bounds `log p(x)` |
+| `encode_tensor(x, condition)` | `ENCODER` | `(codes, log_variances)` tensors (`log_variances` None without `POSTERIOR`) |
+| `decode_tensor(z, condition)` | | images in [0, 1], a tensor |
+
+The one `train_step` and `test_step` here minimise the batch mean of
+`compute_losses(...)["loss"]` and report the mean of every key of
+`loss_terms` (the metrics are made from those keys); `keras_vae.distribute`
+trains with the same method. A model trained otherwise (the adversarial
+`DCGAN`) lacks `LOSSES` and keeps its own step. A tool that cannot serve a
+model calls `model.require(capability, purpose)`, which raises
+`MissingCapabilityError` (a `NotImplementedError`) in one line naming the
+model class and what it lacks. To add a model: subclass `ImageModel`,
+declare `capabilities` and `loss_terms`, call `_init_loss_trackers()` in
+`__init__`, and implement the methods of the table that its capabilities
+promise (plus `_constructor_arguments` for saving); the contract tests
+(tests/test_contract.py) then run it through every tool.
+
+**The public interface.** Every model answers the same calls with the same meaning:
 
 | call | returns |
 | --- | --- |
@@ -10,19 +36,20 @@ Every model answers the same calls with the same meaning:
 | `reconstruct(x, labels=None)` | images decoded from the deterministic codes |
 | `sample(n, labels=None, seed=None)` | `n` images decoded from prior draws |
 
-`labels` is the class conditioning. `model.num_classes` says whether a model
+`labels` is the class conditioning (`condition`, in the tensor methods above,
+is its one-hot form: `model.one_hot(labels)`). `model.num_classes` says whether a model
 takes it: None for an unconditional model, which refuses labels; an int for a
 conditional one, which requires them (one int class per image, or a single int
-for all). A model without an encoder (`DCGAN`) raises `NotImplementedError`
+for all). A model without an encoder (`DCGAN`) raises `MissingCapabilityError`
 from `encode`, `latent_codes` and `reconstruct`.
 
 Every batch of `fit`, `evaluate` and `predict`, not only the first one of a
 dataset, is checked in the graph to hold finite values in [0, 1] (see
 `keras_vae.models.checks.check_batch`).
 
-The file is a little over 300 lines because the interface and the input
-checks it runs belong to the one base class; the checks that need no model
-live in `checks.py`.
+The file is over 300 lines because the contract, the interface and the
+input checks it runs belong to the one base class; the checks that need no
+model live in `checks.py`.
 """
 
 import keras
@@ -40,6 +67,86 @@ from keras_vae.validation import check_shape_matches
 from keras_vae.validation import check_values
 
 
+ENCODER = "encoder"
+"""Encodes images to codes: `encode`, `latent_codes`, `reconstruct`, `encode_tensor`."""
+
+POSTERIOR = "posterior"
+"""Its codes are Gaussian, `q(z|x)`: `encode` gives log-variances beside the means."""
+
+LIKELIHOOD = "likelihood"
+"""Scores images under a density: `log_weights`, an importance-weighted bound on `log p(x)`."""
+
+LOSSES = "losses"
+"""Trains on one per-image objective, `compute_losses` (the shared `train_step`)."""
+
+LABELS = "labels"
+"""Conditioned on a class: `num_classes` is an int and every call takes labels."""
+
+CAPABILITIES = {
+    ENCODER: "an encoder",
+    POSTERIOR: "a Gaussian posterior q(z|x)",
+    LIKELIHOOD: "a likelihood (log_weights)",
+    LOSSES: "a per-image training objective (compute_losses)",
+    LABELS: "class conditioning",
+}
+"""Every capability a model can declare, and how an error message names it."""
+
+
+class MissingCapabilityError(NotImplementedError):
+    """A tool was asked to do with a model what the model cannot do (see `ImageModel.require`)."""
+
+
+def repeat_batch(tensor, times):
+    """`times` copies of a batch stacked along the batch axis: `(times * batch, ...)`.
+
+    Row `s * batch + i` is row `i`: the layout of `(times, batch, ...)`
+    draws flattened, as the models' importance weights use it.
+    """
+    tiled = tf.tile(tensor[None], [times] + [1] * len(tensor.shape))
+    return tf.reshape(tiled, tf.concat([[-1], tf.shape(tensor)[1:]], axis=0))
+
+
+def replica_scaled_loss(optimizer, loss):
+    """The loss a replica differentiates: `loss / replicas`, scaled for mixed precision.
+
+    tf.distribute sums the replicas' gradients, so each replica's batch mean
+    is divided by their number to give the gradient of the global mean;
+    `optimizer.scale_loss` applies float16's loss scaling (a no-op otherwise).
+    """
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    return optimizer.scale_loss(loss / replicas)
+
+
+def stateless_seed(seed):
+    """An int32 `(2,)` stateless seed from an int, or a seed tensor as it is."""
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+        return tf.constant([int(seed), 0], "int32")
+    return tf.cast(seed, "int32")  # a tensor or a NumPy pair
+
+
+def standard_normal(shape, seed):
+    """`tf.random.stateless_normal(shape, seed)`, a constant of any graph when it can be.
+
+    With a Python `shape` and an int (or NumPy) `seed`, the draws are
+    computed eagerly, outside any function being traced, so an exported
+    graph holds them as a constant and needs no random-number op (LiteRT's
+    builtins have none).
+    """
+    static = not tf.is_tensor(seed) and all(isinstance(d, (int, np.integer)) for d in shape)
+    if static:
+        with tf.init_scope():
+            return tf.random.stateless_normal(shape, seed=stateless_seed(seed))
+    return tf.random.stateless_normal(shape, seed=stateless_seed(seed))
+
+
+def split_seed(seed, count):
+    """`count` stateless seeds from one (`stateless_split`), NumPy when `seed` is an int."""
+    if tf.is_tensor(seed):
+        return tf.random.experimental.stateless_split(tf.cast(seed, "int32"), count)
+    with tf.init_scope():
+        return tf.random.experimental.stateless_split(stateless_seed(seed), count).numpy()
+
+
 def first_component(data):
     """Returns the images of a batch given as `x`, `(x,)`, `(x, y)` or `(x, y, w)`."""
     x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
@@ -50,16 +157,43 @@ class ImageModel(keras.Model):
     """Base class of the models: images in [0, 1] and a latent code of `latent_dim`.
 
     Subclasses set `image_shape` and `latent_dim` (and `num_classes` if they
-    are conditional), implement `_decode_tensor(z, condition=None)` (codes to
-    images in [0, 1]) and, if they have an encoder,
-    `_encode_arrays(x, labels, batch_size)`. This class checks the images
-    given to `fit`, `evaluate` and `predict` (a clear error instead of
-    training on garbage) and provides the public interface described in the
-    module docstring.
+    are conditional), declare `capabilities` and `loss_terms`, and implement
+    the contract's methods their capabilities promise (see the module
+    docstring): `decode_tensor` always, `encode_tensor` with an encoder,
+    `compute_losses` and `log_weights` with a likelihood. This class checks
+    the images given to `fit`, `evaluate` and `predict` (a clear error
+    instead of training on garbage), runs the shared `train_step` and
+    `test_step`, and provides the public interface of the module docstring.
     """
 
     num_classes = None
     """None for an unconditional model; the number of classes of a conditional one."""
+
+    capabilities = frozenset()
+    """What the model has, from `CAPABILITIES`; each class declares its own."""
+
+    loss_terms = ()
+    """The keys of `compute_losses` (`"loss"` first): the metrics `fit` reports."""
+
+    def has(self, capability):
+        """Whether the model has `capability`, one of `CAPABILITIES`."""
+        if capability not in CAPABILITIES:
+            raise ValueError(f"capability must be one of {sorted(CAPABILITIES)}. Received: "
+                             f"capability={capability!r}")
+        return capability in self.capabilities
+
+    def require(self, capability, purpose):
+        """Raises `MissingCapabilityError` unless the model has `capability`.
+
+        Args:
+            capability: One of `CAPABILITIES`.
+            purpose: What needs it, the start of the message, e.g.
+                `"keras-vae evaluate"` or `"export's scorer"`.
+        """
+        if not self.has(capability):
+            raise MissingCapabilityError(
+                f"{purpose} needs a model with {CAPABILITIES[capability]}: "
+                f"{type(self).__name__} has none")
 
     def _init_sampling(self, seed):
         self.prior_seed_generator = keras.random.SeedGenerator(
@@ -235,6 +369,124 @@ class ImageModel(keras.Model):
         with strategy.scope():
             self._symbolic_build(data_batch=data_batch)
 
+    # ------------------------------------------------------------- contract
+
+    def _init_loss_trackers(self):
+        """Makes one `Mean` metric per key of `loss_terms` (call it in `__init__`)."""
+        self.loss_trackers = [keras.metrics.Mean(name=name) for name in self.loss_terms]
+
+    @property
+    def metrics(self):
+        return list(getattr(self, "loss_trackers", []))
+
+    def compute_losses(self, x, training=False, condition=None):
+        """Returns the per-image training objective and its terms, a dict of tensors.
+
+        Args:
+            x: A batch of images in [0, 1], `(batch, *image_shape)`.
+            training: Keras's `training` flag, passed to the networks.
+            condition: One-hot classes `(batch, num_classes)` for a model
+                with `LABELS`; None otherwise.
+
+        Returns:
+            `{key: float32 (batch,)}` for every key of `loss_terms`: `"loss"`,
+            whose batch mean `fit` minimises, and the named terms.
+        """
+        self.require(LOSSES, "compute_losses")
+        raise NotImplementedError(f"{type(self).__name__} declares {LOSSES!r} but does "
+                                  "not implement compute_losses")
+
+    def train_step(self, data):
+        x, condition = self.unpack(data)
+        x = check_batch(x, "training images")
+        with tf.GradientTape() as tape:
+            losses = self.compute_losses(x, training=True, condition=condition)
+            scaled_loss = replica_scaled_loss(self.optimizer, tf.reduce_mean(losses["loss"]))
+        gradients = tape.gradient(scaled_loss, self.trainable_weights)
+        self.optimizer.apply_gradients(zip(gradients, self.trainable_weights))
+        return self._update_metrics(losses)
+
+    def test_step(self, data):
+        x, condition = self.unpack(data)
+        x = check_batch(x, "evaluation images")
+        return self._update_metrics(self.compute_losses(x, training=False, condition=condition))
+
+    def _update_metrics(self, losses):
+        for tracker in self.loss_trackers:
+            tracker.update_state(losses[tracker.name])
+        return {tracker.name: tracker.result() for tracker in self.loss_trackers}
+
+    def log_weights(self, x, num_samples, seed=None, condition=None, shared_noise=False):
+        """Returns log importance weights `log p(x, z_s) - log q(z_s|x)`, float32 `(S, batch)`.
+
+        Their log-mean-exp over the `S = num_samples` codes per image is the
+        importance-weighted bound on `log p(x)`, their mean an estimate of
+        the ELBO (`keras_vae.evaluation` reduces them). Deterministic
+        networks (`training=False`); usable inside a `tf.function`.
+
+        Args:
+            x: A batch of images in [0, 1], `(batch, *image_shape)`.
+            num_samples: S, codes per image (an int, or an int32 scalar tensor).
+            seed: The codes' stateless seed: an int, an int32 tensor `(2,)`,
+                or None for new codes from the model's seed generator.
+            condition: One-hot classes for a model with `LABELS`, else None.
+            shared_noise: If True every image uses the same standard normal
+                draws (a function of `seed` and `S` alone), so an image's
+                weights do not depend on the batch it is in (export's scorer).
+
+        Raises:
+            MissingCapabilityError: the model has no `LIKELIHOOD`.
+        """
+        self.require(LIKELIHOOD, "log_weights")
+        raise NotImplementedError(f"{type(self).__name__} declares {LIKELIHOOD!r} but does "
+                                  "not implement log_weights")
+
+    def _seed(self, seed):
+        """`seed` as given (an int or a stateless pair); None draws a pair from the generator."""
+        if seed is None:
+            return tf.cast(self.prior_seed_generator.next(), "int32")
+        return seed
+
+    def encode_tensor(self, x, condition=None, training=False):
+        """Returns the codes of a batch of images as tensors: `(codes, log_variances)`.
+
+        The posterior's mean and log-variance for a model with `POSTERIOR`;
+        `(codes, None)` for a deterministic encoder. Usable inside a
+        `tf.function` (export's signatures); `encode` is the NumPy version.
+
+        Args:
+            x: A batch of images in [0, 1], a float tensor.
+            condition: One-hot classes for a model with `LABELS`, else None.
+            training: Keras's `training` flag, passed to the encoder.
+
+        Raises:
+            MissingCapabilityError: the model has no `ENCODER`.
+        """
+        self.require(ENCODER, "encode_tensor")
+        raise NotImplementedError(f"{type(self).__name__} declares {ENCODER!r} but does "
+                                  "not implement encode_tensor")
+
+    def decode_tensor(self, z, condition=None, training=False):
+        """Returns images in [0, 1] decoded from codes `z` `(N, latent_dim)`, a tensor.
+
+        The codes are those `encode_tensor` gives and `sample` draws; usable
+        inside a `tf.function`; `decode` is the NumPy version.
+
+        Args:
+            z: Codes, a float tensor `(N, latent_dim)`.
+            condition: One-hot classes for a model with `LABELS`, else None.
+            training: Keras's `training` flag, passed to the decoder.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not implement decode_tensor")
+
+    def unpack(self, data):
+        """Returns `(images, condition)` of a batch; an unconditional model has no condition."""
+        return first_component(data), None
+
+    def one_hot(self, labels):
+        """One-hot float32 rows `(N, num_classes)` for int `labels`; None for None."""
+        return None if labels is None else tf.one_hot(labels, self.num_classes)
+
     # ------------------------------------------------------------ public API
 
     def check_codes(self, z):
@@ -245,14 +497,6 @@ class ImageModel(keras.Model):
                 f"z must have shape (N, {self.latent_dim}). Received: z.shape={z.shape}"
             )
         return z
-
-    def _unpack(self, data):
-        """Returns `(images, condition)` of a batch; an unconditional model has no condition."""
-        return first_component(data), None
-
-    def _condition(self, labels):
-        """One-hot rows for checked int `labels`, or None for an unconditional model."""
-        return None if labels is None else tf.one_hot(labels, self.num_classes)
 
     def encode(self, x, labels=None, batch_size=256):
         """Encodes images to codes: the same pair `(codes, log_variances)` on every model.
@@ -268,20 +512,21 @@ class ImageModel(keras.Model):
             the posterior mean and log-variance for a VAE. A deterministic
             encoder (`Autoencoder`) has no variance and returns `(codes, None)`.
         """
+        self.require(ENCODER, "encode")
         x = check_images(x, image_shape=self.image_shape)
-        return self._encode_arrays(x, self.check_labels(labels, len(x)), batch_size)
-
-    def _encode_arrays(self, x, labels, batch_size):
-        """`(means, log_vars)` of the posterior, batch by batch (VAE-like models)."""
-        means, log_vars = [], []
+        labels = self.check_labels(labels, len(x))
+        codes, log_vars = [], []
         for start in range(0, x.shape[0], batch_size):
             stop = start + batch_size
-            condition = self._condition(None if labels is None else labels[start:stop])
-            z_mean, z_log_var = self._encode_tensors(
-                tf.convert_to_tensor(x[start:stop]), False, condition)
-            means.append(z_mean.numpy())
-            log_vars.append(z_log_var.numpy())
-        return np.concatenate(means), np.concatenate(log_vars)
+            condition = self.one_hot(None if labels is None else labels[start:stop])
+            z, z_log_var = self.encode_tensor(tf.convert_to_tensor(x[start:stop]), condition)
+            codes.append(np.asarray(z))
+            log_vars.append(None if z_log_var is None else np.asarray(z_log_var))
+        if not codes:
+            empty = np.zeros((0, self.latent_dim), "float32")
+            return empty, (empty if self.has(POSTERIOR) else None)
+        return (np.concatenate(codes),
+                np.concatenate(log_vars) if self.has(POSTERIOR) else None)
 
     def latent_codes(self, x, labels=None, batch_size=256):
         """Returns one deterministic code per image, NumPy `(N, latent_dim)`.
@@ -312,10 +557,10 @@ class ImageModel(keras.Model):
         z = self.check_codes(z)
         labels = self.check_labels(labels, len(z))
         images = [
-            np.asarray(self._decode_tensor(
+            np.asarray(self.decode_tensor(
                 tf.constant(z[start:start + batch_size]),
-                condition=self._condition(None if labels is None
-                                          else labels[start:start + batch_size])))
+                condition=self.one_hot(None if labels is None
+                                       else labels[start:start + batch_size])))
             for start in range(0, z.shape[0], batch_size)
         ]
         return np.concatenate(images) if images else np.zeros(
@@ -332,6 +577,7 @@ class ImageModel(keras.Model):
         Returns:
             A NumPy array of the same shape as `x`.
         """
+        self.require(ENCODER, "reconstruct")
         x = check_images(x, image_shape=self.image_shape)
         labels = self.check_labels(labels, len(x))
         inputs = x if labels is None else (x, labels)

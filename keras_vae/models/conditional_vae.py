@@ -5,6 +5,7 @@ import tensorflow as tf
 
 from keras_vae import networks
 from keras_vae import priors
+from keras_vae.models import base
 from keras_vae.models.checks import check_labels  # noqa: F401 (re-exported)
 from keras_vae.models.vae import VAE
 
@@ -52,6 +53,8 @@ class ConditionalVAE(VAE):
         Deep Conditional Generative Models", 2015.
     """
 
+    capabilities = VAE.capabilities | {base.LABELS}
+
     def __init__(self, encoder, decoder, beta=1.0, likelihood="bernoulli",
                  prior="normal", seed=None, importance_samples=1, **kwargs):
         if prior == "vamp" or isinstance(prior, priors.VampPrior):
@@ -89,7 +92,9 @@ class ConditionalVAE(VAE):
     # ----------------------------------------------------------------- maths
 
     def one_hot(self, labels):
-        """Returns float32 one-hot rows for integer `labels`, checked in the graph."""
+        """Returns float32 one-hot rows for integer `labels`, checked in the graph (None: None)."""
+        if labels is None:
+            return None
         labels = tf.cast(tf.reshape(labels, [-1]), "int32")
         tf.debugging.assert_non_negative(labels, message="labels must be >= 0")
         tf.debugging.assert_less(
@@ -109,7 +114,7 @@ class ConditionalVAE(VAE):
     def _decoder_params(self, z, training=False, condition=None):
         return self.decoder([z, self._require(condition)], training=training)
 
-    def _unpack(self, data):
+    def unpack(self, data):
         x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
         if y is None:
             raise ValueError(

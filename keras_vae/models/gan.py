@@ -4,10 +4,10 @@ import keras
 import tensorflow as tf
 
 from keras_vae import networks
+from keras_vae.models import base
 from keras_vae.models.base import ImageModel
 from keras_vae.models.base import first_component
 from keras_vae.models.checks import check_batch
-from keras_vae.validation import check_images
 
 
 @keras.saving.register_keras_serializable(package="keras_vae")
@@ -24,7 +24,10 @@ class DCGAN(ImageModel):
 
     Of the interface every keras_vae model shares (see
     `keras_vae.models.base`) it has `decode(z)` and `sample(n, seed=None)`;
-    `encode`, `latent_codes` and `reconstruct` raise `NotImplementedError`.
+    `encode`, `latent_codes` and `reconstruct` raise `MissingCapabilityError`
+    (a `NotImplementedError`): under the model contract it declares no
+    capability (no encoder, no likelihood, and an adversarial step of its own
+    instead of `compute_losses`).
     It is unconditional (`num_classes` is None) and refuses `labels`.
 
     Compile with one optimizer for the generator (`optimizer`) and,
@@ -58,6 +61,8 @@ class DCGAN(ImageModel):
         https://arxiv.org/abs/1511.06434
     """
 
+    capabilities = frozenset()
+
     def __init__(self, generator, discriminator, seed=None, **kwargs):
         super().__init__(**kwargs)
         for arg_name, model in (("generator", generator), ("discriminator", discriminator)):
@@ -89,6 +94,11 @@ class DCGAN(ImageModel):
         if discriminator_optimizer is None:
             discriminator_optimizer = self.optimizer.from_config(self.optimizer.get_config())
         self.discriminator_optimizer = keras.optimizers.get(discriminator_optimizer)
+        # Built now, each for its network (and, under a tf.distribute strategy, in
+        # its scope): an optimizer built lazily inside the distributed step fails
+        # ("You must feed a value for placeholder tensor ...").
+        self.optimizer.build(self.generator.trainable_variables)
+        self.discriminator_optimizer.build(self.discriminator.trainable_variables)
 
     def get_compile_config(self):
         return {
@@ -98,11 +108,9 @@ class DCGAN(ImageModel):
         }
 
     def compile_from_config(self, config):
+        # compile builds both optimizers, so the saved states can be loaded into them.
         self.compile(**{key: keras.saving.deserialize_keras_object(value)
                         for key, value in config.items()})
-        # Built now so that the saved optimizer states can be loaded into them.
-        self.optimizer.build(self.generator.trainable_variables)
-        self.discriminator_optimizer.build(self.discriminator.trainable_variables)
 
     @property
     def metrics(self):
@@ -113,12 +121,6 @@ class DCGAN(ImageModel):
         logits = tf.cast(logits, "float32")
         return tf.nn.sigmoid_cross_entropy_with_logits(
             labels=tf.fill(tf.shape(logits), label), logits=logits)
-
-    @staticmethod
-    def _scaled(optimizer, loss):
-        """The loss to differentiate: per replica, with mixed-precision loss scaling."""
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        return optimizer.scale_loss(loss / replicas)
 
     @staticmethod
     def _apply(optimizer, tape, scaled_loss, weights):
@@ -133,14 +135,14 @@ class DCGAN(ImageModel):
             discriminator_loss = tf.reduce_mean(
                 self._cross_entropy(self.discriminator(real, training=True), 1.0)
                 + self._cross_entropy(self.discriminator(fake, training=True), 0.0))
-            scaled = self._scaled(self.discriminator_optimizer, discriminator_loss)
+            scaled = base.replica_scaled_loss(self.discriminator_optimizer, discriminator_loss)
         self._apply(self.discriminator_optimizer, tape, scaled,
                     self.discriminator.trainable_weights)
         z = keras.random.normal((batch, self.latent_dim), seed=self.noise_seed_generator)
         with tf.GradientTape() as tape:
             generator_loss = tf.reduce_mean(self._cross_entropy(
                 self.discriminator(self(z, training=True), training=True), 1.0))
-            scaled = self._scaled(self.optimizer, generator_loss)
+            scaled = base.replica_scaled_loss(self.optimizer, generator_loss)
         self._apply(self.optimizer, tape, scaled, self.generator.trainable_weights)
         self.discriminator_loss_tracker.update_state(discriminator_loss, sample_weight=batch)
         self.generator_loss_tracker.update_state(generator_loss, sample_weight=batch)
@@ -162,23 +164,14 @@ class DCGAN(ImageModel):
     def call(self, inputs, training=False):
         return tf.sigmoid(tf.cast(self.generator(inputs, training=training), "float32"))
 
-    def _decode_tensor(self, z, condition=None):
+    def decode_tensor(self, z, condition=None, training=False):
+        """Returns the generator's images in [0, 1] for codes `z` (see `ImageModel`)."""
         del condition  # A DCGAN is unconditional.
-        return self(z)
+        return self(z, training=training)
 
     def predict(self, x, *args, **kwargs):
         """Generates images from codes `x` `(N, latent_dim)`."""
         return keras.Model.predict(self, self.check_codes(x), *args, **kwargs)
-
-    def encode(self, x, labels=None, batch_size=256):
-        raise NotImplementedError(
-            "DCGAN has no encoder, so it cannot encode images. Received: "
-            f"{len(check_images(x))} images; use sample() or decode()")
-
-    def reconstruct(self, x, labels=None, batch_size=256):
-        raise NotImplementedError(
-            "DCGAN has no encoder, so it cannot reconstruct images. Received: "
-            f"{len(check_images(x))} images; use sample() or decode()")
 
     def _constructor_arguments(self):
         return {"generator": self.generator, "discriminator": self.discriminator,

@@ -17,20 +17,16 @@ from keras_vae import likelihoods
 from keras_vae import networks
 from keras_vae import priors
 from keras_vae.layers import Sampling
+from keras_vae.models import base
 from keras_vae.models.base import ImageModel
-from keras_vae.models.base import first_component
-from keras_vae.models.checks import check_batch
 from keras_vae.models.checks import short_repr
 from keras_vae.models.vae import LOG_VAR_BOUND
 from keras_vae.models.vae import VAE
+from keras_vae.models.vae import gaussian
 from keras_vae.validation import check_int
 from keras_vae.validation import check_number
 
 tfd = tfp.distributions
-
-
-def _gaussian(mean, log_var):
-    return tfd.MultivariateNormalDiag(loc=mean, scale_diag=tf.exp(0.5 * log_var))
 
 
 def _two_outputs(model, arg_name, input_dim):
@@ -132,6 +128,9 @@ class HierarchicalVAE(ImageModel):
         https://arxiv.org/abs/1602.02282 (the top-down alternative).
     """
 
+    capabilities = frozenset({base.ENCODER, base.POSTERIOR, base.LIKELIHOOD, base.LOSSES})
+    loss_terms = ("loss", "reconstruction_loss", "kl_loss", "kl_z1_loss", "kl_z2_loss")
+
     def __init__(self, encoder, decoder, top_encoder, top_decoder, beta=1.0,
                  likelihood="bernoulli", prior="normal", importance_samples=1, seed=None,
                  **kwargs):
@@ -164,20 +163,13 @@ class HierarchicalVAE(ImageModel):
         self.sampler = Sampling(seed=seed, name="sampling", dtype="float32")
         self.top_sampler = Sampling(seed=None if seed is None else seed + 2,
                                     name="top_sampling", dtype="float32")
+        self.sampler.build([(None, bottom_latent_dim)] * 2)  # see VAE.__init__
+        self.top_sampler.build([(None, latent_dim)] * 2)
         self._init_sampling(seed)
         self.beta = self.add_weight(shape=(), initializer=keras.initializers.Constant(
             check_number("beta", beta)), trainable=False, name="beta")
-        self.loss_tracker = keras.metrics.Mean(name="loss")
-        self.reconstruction_loss_tracker = keras.metrics.Mean(name="reconstruction_loss")
-        self.kl_loss_tracker = keras.metrics.Mean(name="kl_loss")
-        self.kl_z1_tracker = keras.metrics.Mean(name="kl_z1_loss")
-        self.kl_z2_tracker = keras.metrics.Mean(name="kl_z2_loss")
+        self._init_loss_trackers()
         self.built = True
-
-    @property
-    def metrics(self):
-        return [self.loss_tracker, self.reconstruction_loss_tracker, self.kl_loss_tracker,
-                self.kl_z1_tracker, self.kl_z2_tracker]
 
     # ----------------------------------------------------------------- maths
 
@@ -194,7 +186,7 @@ class HierarchicalVAE(ImageModel):
             x: Images in [0, 1], `(N, *image_shape)`.
             training: Keras's `training` flag, passed to the encoder.
         """
-        return _gaussian(*self._params(self.encoder, tf.cast(x, "float32"), training))
+        return gaussian(*self._params(self.encoder, tf.cast(x, "float32"), training))
 
     def top_posterior(self, z1, training=False):
         """Returns q(z2|z1) as a `tfd.MultivariateNormalDiag` (float32).
@@ -203,7 +195,7 @@ class HierarchicalVAE(ImageModel):
             z1: Bottom codes `(N, bottom_latent_dim)`.
             training: Keras's `training` flag, passed to the top encoder.
         """
-        return _gaussian(*self._params(self.top_encoder, z1, training))
+        return gaussian(*self._params(self.top_encoder, z1, training))
 
     def bottom_prior(self, z2, training=False):
         """Returns p(z1|z2) as a `tfd.MultivariateNormalDiag` (float32).
@@ -212,11 +204,11 @@ class HierarchicalVAE(ImageModel):
             z2: Top codes `(N, latent_dim)`.
             training: Keras's `training` flag, passed to the top decoder.
         """
-        return _gaussian(*self._params(self.top_decoder, z2, training))
+        return gaussian(*self._params(self.top_decoder, z2, training))
 
     def prior(self):
         """Returns p(z2), the top prior, as a `tfd` distribution over codes (float32)."""
-        return self.prior_layer.distribution(self._encode_tensors)
+        return self.prior_layer.distribution(self.encode_tensor)
 
     def likelihood(self, params):
         """Returns p(x|z1) for decoder outputs `params` (see `keras_vae.likelihoods`)."""
@@ -232,9 +224,13 @@ class HierarchicalVAE(ImageModel):
         """
         return self.likelihood_layer.log_prob(self.decoder(z1, training=training), x)
 
-    def _encode_tensors(self, x, training=False, condition=None):
-        """q(z2|z1)'s mean and log-variance at z1 = the mean of q(z1|x): the top codes."""
-        del condition  # Unconditional.
+    def encode_tensor(self, x, condition=None, training=False):
+        """The top codes: q(z2|z1)'s mean and log-variance at z1 = the mean of q(z1|x).
+
+        What `encode`, `latent_codes`, `reconstruct` and export's encoder give,
+        and what `decode_tensor` takes (see `ImageModel.encode_tensor`).
+        """
+        self._check_condition(condition)
         z1_mean, _ = self._params(self.encoder, tf.cast(x, "float32"), training)
         return self._params(self.top_encoder, z1_mean, training)
 
@@ -286,17 +282,15 @@ class HierarchicalVAE(ImageModel):
         z1_mean, z1_log_var = self._params(self.encoder, x, training)
         batch = tf.shape(x)[0]
         if num_samples > 1:
-            def tile(t):
-                return tf.reshape(tf.tile(t[None], [num_samples] + [1] * len(t.shape)),
-                                  tf.concat([[-1], tf.shape(t)[1:]], axis=0))
-            x, z1_mean, z1_log_var = tile(x), tile(z1_mean), tile(z1_log_var)
+            x, z1_mean, z1_log_var = (base.repeat_batch(t, num_samples)
+                                      for t in (x, z1_mean, z1_log_var))
         z1 = self.sampler([z1_mean, z1_log_var])
         z2 = self.top_sampler(list(self._params(self.top_encoder, z1, training)))
-        terms = self._log_weight_terms(x, z1, z2, _gaussian(z1_mean, z1_log_var), training)
+        terms = self._log_weight_terms(x, z1, z2, gaussian(z1_mean, z1_log_var), training)
         log_px, kl_z1, kl_z2 = (tf.reshape(t, [num_samples, batch]) for t in terms)
         return -log_px, kl_z1, kl_z2
 
-    def log_weights(self, x, num_samples, seed, condition=None):
+    def log_weights(self, x, num_samples, seed=None, condition=None, shared_noise=False):
         """Returns log importance weights `log p(x, z1, z2) - log q(z1, z2 | x)`, `[K, batch]`.
 
         For each image `K = num_samples` draws `z1 ~ q(z1|x)`,
@@ -307,13 +301,9 @@ class HierarchicalVAE(ImageModel):
         stateless, a function of `seed` alone: with
         `s1, s2 = tf.random.experimental.stateless_split(seed, 2)`,
         `z1 = mean1 + exp(log_var1 / 2) * stateless_normal([K, batch, z1 size], s1)`
-        and `z2` likewise from `q(z2|z1)` with `s2`. Usable inside `tf.function`.
-
-        Args:
-            x: Images in [0, 1], a float tensor `(batch, *image_shape)`.
-            num_samples: K, a positive Python int.
-            seed: A stateless seed, an int32 tensor of shape `[2]`.
-            condition: Must be None (the model is unconditional).
+        and `z2` likewise from `q(z2|z1)` with `s2` (with `shared_noise`, the
+        normal draws are `[K, 1, size]`, the same for every image). Usable
+        inside `tf.function`; see `ImageModel.log_weights` for the arguments.
 
         Returns:
             A float32 tensor `[num_samples, batch]`.
@@ -322,21 +312,26 @@ class HierarchicalVAE(ImageModel):
         if not tf.is_tensor(num_samples):
             check_int("num_samples", num_samples)
         x = tf.cast(x, "float32")
-        seeds = tf.random.experimental.stateless_split(tf.cast(seed, "int32"), 2)
+        seeds = base.split_seed(self._seed(seed), 2)
         bottom = self.bottom_posterior(x)
         batch = tf.shape(x)[0]
-        z1 = bottom.mean() + bottom.stddev() * tf.random.stateless_normal(
-            [num_samples, batch, self.bottom_latent_dim], seed=seeds[0])
+
+        def noise(size, seed):
+            if shared_noise:  # [K, 1, size], broadcast over the batch
+                eps = base.standard_normal([num_samples, 1, size], seed)
+                return eps + tf.zeros([num_samples, batch, size])
+            return tf.random.stateless_normal([num_samples, batch, size], seed=seed)
+
+        z1 = bottom.mean() + bottom.stddev() * noise(self.bottom_latent_dim, seeds[0])
         flat_z1 = tf.reshape(z1, [-1, self.bottom_latent_dim])
         z2_mean, z2_log_var = self._params(self.top_encoder, flat_z1, False)
-        z2 = z2_mean + tf.exp(0.5 * z2_log_var) * tf.reshape(tf.random.stateless_normal(
-            [num_samples, batch, self.latent_dim], seed=seeds[1]), [-1, self.latent_dim])
-        tiled_x = tf.reshape(tf.tile(x[None], [num_samples] + [1] * len(x.shape)),
-                             tf.concat([[-1], tf.shape(x)[1:]], axis=0))
-        log_px = tf.reshape(self.conditional_log_prob(flat_z1, tiled_x), [num_samples, batch])
+        z2 = z2_mean + tf.exp(0.5 * z2_log_var) * tf.reshape(
+            noise(self.latent_dim, seeds[1]), [-1, self.latent_dim])
+        log_px = tf.reshape(self.conditional_log_prob(flat_z1, base.repeat_batch(x, num_samples)),
+                            [num_samples, batch])
         log_q1 = bottom.log_prob(z1)
         log_p1 = tf.reshape(self.bottom_prior(z2).log_prob(flat_z1), [num_samples, batch])
-        log_q2 = _gaussian(z2_mean, z2_log_var).log_prob(z2)
+        log_q2 = gaussian(z2_mean, z2_log_var).log_prob(z2)
         log_p2 = self.prior().log_prob(z2)
         return log_px + log_p1 - log_q1 + tf.reshape(log_p2 - log_q2, [num_samples, batch])
 
@@ -355,18 +350,14 @@ class HierarchicalVAE(ImageModel):
             return negative[0]
         return math.log(self.importance_samples) - tf.reduce_logsumexp(-negative, axis=0)
 
-    def _total_loss(self, reconstruction, kl_z1, kl_z2):
-        """The batch mean of `_loss_per_image`."""
-        return tf.reduce_mean(self._loss_per_image(reconstruction, kl_z1, kl_z2))
-
-    def compute_loss_per_image(self, x, training=False, condition=None):
-        """Returns the training objective per image: `(loss, reconstruction_loss, kl_loss)`.
+    def compute_losses(self, x, training=False, condition=None):
+        """Returns the training objective per image and its terms (the model contract).
 
         `loss` is what `fit` minimises the batch mean of (the negative ELBO,
         or with `importance_samples` k > 1 the negative IWAE bound);
-        `reconstruction_loss` and `kl_loss` (both KL terms summed) are
-        averages over the k draws. All float32 `(batch,)`; the contract
-        `keras_vae.distribute.distributed_fit` trains any model by.
+        `reconstruction_loss`, `kl_z1_loss`, `kl_z2_loss` (the two KL terms
+        of `compute_hvae_losses`) and `kl_loss` (their sum) are averages
+        over the k draws. A dict of float32 `(batch,)` tensors.
 
         Args:
             x: A batch of images in [0, 1], `(batch, *image_shape)`.
@@ -374,49 +365,21 @@ class HierarchicalVAE(ImageModel):
             condition: Must be None (the model is unconditional).
         """
         terms = self.compute_hvae_losses(x, training, condition, self.importance_samples)
-        reconstruction, kl_z1, kl_z2 = terms
-        return (self._loss_per_image(*terms), tf.reduce_mean(reconstruction, axis=0),
-                tf.reduce_mean(kl_z1 + kl_z2, axis=0))
-
-    def _step_losses(self, x, training):
-        terms = self.compute_hvae_losses(x, training, num_samples=self.importance_samples)
-        return self._total_loss(*terms), terms
-
-    def _update_metrics(self, loss, terms):
         reconstruction, kl_z1, kl_z2 = (tf.reduce_mean(t, axis=0) for t in terms)
-        self.loss_tracker.update_state(loss, sample_weight=tf.shape(reconstruction)[0])
-        self.reconstruction_loss_tracker.update_state(reconstruction)
-        self.kl_loss_tracker.update_state(kl_z1 + kl_z2)
-        self.kl_z1_tracker.update_state(kl_z1)
-        self.kl_z2_tracker.update_state(kl_z2)
-        return {metric.name: metric.result() for metric in self.metrics}
-
-    def train_step(self, data):
-        x = check_batch(first_component(data), "training images")
-        with tf.GradientTape() as tape:
-            loss, terms = self._step_losses(x, True)
-            replicas = tf.distribute.get_strategy().num_replicas_in_sync
-            scaled_loss = self.optimizer.scale_loss(loss / replicas)
-        gradients = tape.gradient(scaled_loss, self.trainable_weights)
-        self.optimizer.apply_gradients(zip(gradients, self.trainable_weights))
-        return self._update_metrics(loss, terms)
-
-    def test_step(self, data):
-        x = check_batch(first_component(data), "evaluation images")
-        loss, terms = self._step_losses(x, False)
-        return self._update_metrics(loss, terms)
+        return {"loss": self._loss_per_image(*terms), "reconstruction_loss": reconstruction,
+                "kl_loss": kl_z1 + kl_z2, "kl_z1_loss": kl_z1, "kl_z2_loss": kl_z2}
 
     def call(self, inputs, training=False):
         x = tf.cast(self._checked_call_images(inputs), "float32")
         if not training:
-            return self._decode_tensor(self._encode_tensors(x)[0])
+            return self.decode_tensor(self.encode_tensor(x)[0])
         z1 = self.sampler(list(self._params(self.encoder, x, True)))
         z2 = self.top_sampler(list(self._params(self.top_encoder, z1, True)))
-        return self._decode_tensor(z2, True)
+        return self.decode_tensor(z2, training=True)
 
-    def _decode_tensor(self, z, training=False, condition=None):
+    def decode_tensor(self, z, condition=None, training=False):
         """Images from top codes `z`: the likelihood's mean at the mean of p(z1|z2)."""
-        del condition  # Unconditional.
+        self._check_condition(condition)
         z1_mean, _ = self._params(self.top_decoder, tf.cast(z, "float32"), training)
         return self.likelihood_layer.mean(self.decoder(z1_mean, training=training))
 

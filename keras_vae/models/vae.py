@@ -14,12 +14,17 @@ from keras_vae import likelihoods
 from keras_vae import networks
 from keras_vae import priors
 from keras_vae.layers import Sampling
+from keras_vae.models import base
 from keras_vae.models.base import ImageModel
-from keras_vae.models.checks import check_batch
 from keras_vae.validation import check_int
 from keras_vae.validation import check_number
 
 tfd = tfp.distributions
+
+
+def gaussian(mean, log_var):
+    """A diagonal Gaussian `tfd.MultivariateNormalDiag` from its mean and log-variance."""
+    return tfd.MultivariateNormalDiag(loc=mean, scale_diag=tf.exp(0.5 * log_var))
 
 LOG_VAR_BOUND = 10.0
 """Posterior log-variances are softly bounded to (-10, 10): `10 * tanh(v / 10)`.
@@ -27,12 +32,6 @@ LOG_VAR_BOUND = 10.0
 Near zero the bound is the identity; far out it keeps `exp(log_var)` finite,
 so an extreme encoder output cannot overflow the sampler or the KL term.
 """
-
-
-def _repeat(tensor, times):
-    """`times` copies of a batch stacked along the batch axis: `(times * batch, ...)`."""
-    tiled = tf.tile(tensor[None], [times] + [1] * len(tensor.shape))
-    return tf.reshape(tiled, tf.concat([[-1], tf.shape(tensor)[1:]], axis=0))
 
 
 @keras.saving.register_keras_serializable(package="keras_vae")
@@ -58,6 +57,12 @@ class VAE(ImageModel):
     `reconstruction_loss` and `kl_loss` metrics are then the ELBO's terms at
     the first code). `k = 1` is the ELBO above, unchanged. `log_weights(x,
     num_samples, seed)` gives the weights `keras_vae.evaluation` reduces.
+
+    Under the model contract (`keras_vae.models.base`) it has an encoder, a
+    Gaussian posterior, a likelihood and a per-image objective:
+    `compute_losses` returns `loss`, `reconstruction_loss` and `kl_loss`
+    per image, and the shared `train_step` minimises the batch mean of
+    `loss`.
 
     `beta` is a non-trainable variable (`vae.beta`), so a callback can change
     it during `fit` without recompiling.
@@ -115,6 +120,9 @@ class VAE(ImageModel):
         https://arxiv.org/abs/1509.00519
     """
 
+    capabilities = frozenset({base.ENCODER, base.POSTERIOR, base.LIKELIHOOD, base.LOSSES})
+    loss_terms = ("loss", "reconstruction_loss", "kl_loss")
+
     def __init__(self, encoder, decoder, beta=1.0, likelihood="bernoulli",
                  prior="normal", seed=None, importance_samples=1, **kwargs):
         super().__init__(**kwargs)
@@ -138,6 +146,10 @@ class VAE(ImageModel):
         self.prior_layer = priors.get(prior, latent_dim, image_shape, seed=seed)
         # float32 under any dtype policy: the codes keep their precision.
         self.sampler = Sampling(seed=seed, name="sampling", dtype="float32")
+        # Built here, so that a symbolic build (fit under a tf.distribute
+        # strategy) need not call the model, which a conditional one cannot
+        # do from images alone.
+        self.sampler.build([(None, latent_dim), (None, latent_dim)])
         self._init_sampling(seed)
         self.beta = self.add_weight(
             shape=(),
@@ -145,11 +157,7 @@ class VAE(ImageModel):
             trainable=False,
             name="beta",
         )
-        self.loss_tracker = keras.metrics.Mean(name="loss")
-        self.reconstruction_loss_tracker = keras.metrics.Mean(
-            name="reconstruction_loss"
-        )
-        self.kl_loss_tracker = keras.metrics.Mean(name="kl_loss")
+        self._init_loss_trackers()
         self.built = True
 
     @staticmethod
@@ -183,14 +191,6 @@ class VAE(ImageModel):
             )
         return image_shape, latent_dim
 
-    @property
-    def metrics(self):
-        return [
-            self.loss_tracker,
-            self.reconstruction_loss_tracker,
-            self.kl_loss_tracker,
-        ]
-
     # ----------------------------------------------------------------- maths
 
     def posterior(self, x, training=False, condition=None):
@@ -205,21 +205,16 @@ class VAE(ImageModel):
             condition: One-hot classes `(N, num_classes)` for a
                 `ConditionalVAE`; None for a plain VAE.
         """
-        return self._gaussian(*self._encode_tensors(x, training, condition))
-
-    @staticmethod
-    def _gaussian(z_mean, z_log_var):
-        return tfd.MultivariateNormalDiag(loc=z_mean, scale_diag=tf.exp(0.5 * z_log_var))
+        return gaussian(*self.encode_tensor(x, condition, training))
 
     def prior(self):
         """Returns p(z) as a `tfd` distribution over codes (float32)."""
-        return self.prior_layer.distribution(self._encode_tensors)
+        return self.prior_layer.distribution(self.encode_tensor)
 
     @property
     def kl_estimator(self):
         """`"analytic"` if TFP knows KL(q || p) for this prior, else `"monte_carlo"`."""
-        posterior = self._gaussian(tf.zeros([1, self.latent_dim]),
-                                   tf.zeros([1, self.latent_dim]))
+        posterior = gaussian(tf.zeros([1, self.latent_dim]), tf.zeros([1, self.latent_dim]))
         analytic = priors.has_analytic_kl(posterior, self.prior())
         return "analytic" if analytic else "monte_carlo"
 
@@ -259,7 +254,12 @@ class VAE(ImageModel):
         del condition  # Used by ConditionalVAE.
         return self.encoder(x, training=training)
 
-    def _encode_tensors(self, x, training=False, condition=None):
+    def encode_tensor(self, x, condition=None, training=False):
+        """Returns the posterior's `(mean, bounded log-variance)`, float32 tensors.
+
+        See `ImageModel.encode_tensor`; the log-variance is bounded by
+        `LOG_VAR_BOUND`.
+        """
         z_mean, z_log_var = self._encoder_outputs(x, training, condition)
         z_mean = tf.cast(z_mean, "float32")
         z_log_var = tf.cast(z_log_var, "float32")
@@ -283,38 +283,36 @@ class VAE(ImageModel):
                 `ConditionalVAE`; None for a plain VAE.
         """
         x = tf.cast(x, "float32")
-        z_mean, z_log_var = self._encode_tensors(x, training, condition)
+        z_mean, z_log_var = self.encode_tensor(x, condition, training)
         z = self.sampler([z_mean, z_log_var])
         reconstruction_loss = -self.conditional_log_prob(z, x, training, condition)
-        kl_loss = priors.kl_divergence(
-            self._gaussian(z_mean, z_log_var), self.prior(), z)
+        kl_loss = priors.kl_divergence(gaussian(z_mean, z_log_var), self.prior(), z)
         return reconstruction_loss, kl_loss
 
-    def log_weights(self, x, num_samples, seed, condition=None):
+    def log_weights(self, x, num_samples, seed=None, condition=None, shared_noise=False):
         """Returns the log importance weights of `num_samples` codes per image.
 
         `log w_s = log p(x|z_s) + log p(z_s) - log q(z_s|x)` with
         `z_s ~ q(z|x)` drawn from the stateless `seed`: the same seed gives
-        the same codes. `log mean_s w_s` is the importance-weighted bound on
-        `log p(x)` that `keras_vae.evaluation` reduces; every keras_vae model
-        with a likelihood has this method, so evaluation and anomaly scores
-        need nothing else from it. Deterministic (the networks run with
-        `training=False`), usable inside a `tf.function`; `beta` plays no
-        part.
-
-        Args:
-            x: A batch of images in [0, 1], `(batch, *image_shape)`.
-            num_samples: S, codes per image (an int or an int32 scalar).
-            seed: The stateless seed of the codes, an int32 tensor `(2,)`.
-            condition: One-hot classes `(batch, num_classes)` for a
-                `ConditionalVAE`; None for a plain VAE.
+        the same codes (`posterior(x).sample(num_samples, seed=seed)`; with
+        `shared_noise`, `z_s = mean + sigma * eps_s` with
+        `eps = tf.random.stateless_normal([num_samples, latent_dim], seed)`
+        shared by every image). `log mean_s w_s` is the importance-weighted
+        bound on `log p(x)` that `keras_vae.evaluation` reduces, `mean_s
+        log w_s` an estimate of the ELBO. Deterministic networks
+        (`training=False`), usable inside a `tf.function`; `beta` plays no
+        part. See `ImageModel.log_weights` for the arguments.
 
         Returns:
             A float32 `tf.Tensor` `(num_samples, batch)`, in nats.
         """
         x = tf.cast(x, "float32")
         posterior = self.posterior(x, condition=condition)
-        z = posterior.sample(num_samples, seed=seed)
+        if shared_noise:
+            eps = base.standard_normal([num_samples, self.latent_dim], self._seed(seed))
+            z = posterior.mean()[None] + posterior.stddev()[None] * eps[:, None, :]
+        else:
+            z = posterior.sample(num_samples, seed=base.stateless_seed(self._seed(seed)))
         log_px_z, log_ratio = self._log_weight_terms(z, x, posterior, self.prior(), False,
                                                      condition)
         return log_px_z + log_ratio
@@ -324,9 +322,9 @@ class VAE(ImageModel):
         num_samples, batch = tf.shape(z)[0], tf.shape(z)[1]
         flat_z = tf.reshape(z, [-1, self.latent_dim])
         if condition is not None:
-            condition = _repeat(condition, num_samples)
-        log_px_z = self.conditional_log_prob(flat_z, _repeat(x, num_samples), training,
-                                             condition)
+            condition = base.repeat_batch(condition, num_samples)
+        log_px_z = self.conditional_log_prob(flat_z, base.repeat_batch(x, num_samples),
+                                             training, condition)
         log_ratio = prior.log_prob(z) - posterior.log_prob(z)
         return tf.reshape(log_px_z, [num_samples, batch]), log_ratio
 
@@ -357,11 +355,11 @@ class VAE(ImageModel):
             Autoencoders", 2015, https://arxiv.org/abs/1509.00519
         """
         x = tf.cast(x, "float32")
-        z_mean, z_log_var = self._encode_tensors(x, training, condition)
+        z_mean, z_log_var = self.encode_tensor(x, condition, training)
         k = self.importance_samples
-        z = self.sampler([_repeat(z_mean, k), _repeat(z_log_var, k)])
+        z = self.sampler([base.repeat_batch(z_mean, k), base.repeat_batch(z_log_var, k)])
         z = tf.reshape(z, [k, -1, self.latent_dim])
-        posterior, prior = self._gaussian(z_mean, z_log_var), self.prior()
+        posterior, prior = gaussian(z_mean, z_log_var), self.prior()
         log_px_z, log_ratio = self._log_weight_terms(z, x, posterior, prior, training,
                                                      condition)
         log_w = log_px_z + tf.cast(self.beta, "float32") * log_ratio
@@ -369,14 +367,14 @@ class VAE(ImageModel):
         kl_loss = priors.kl_divergence(posterior, prior, z[0])
         return -bound, -log_px_z[0], kl_loss
 
-    def compute_loss_per_image(self, x, training=False, condition=None):
-        """Returns the training objective per image: `(loss, reconstruction_loss, kl_loss)`.
+    def compute_losses(self, x, training=False, condition=None):
+        """Returns the training objective per image: `loss`, `reconstruction_loss`, `kl_loss`.
 
         With `importance_samples == 1`, `loss` is the negative ELBO
         `reconstruction_loss + beta * kl_loss` (see `compute_vae_losses`);
         with more, the negative IWAE bound (see `compute_iwae_losses`).
-        `fit` minimises the mean of `loss` over the batch. All float32
-        `(batch,)`.
+        `fit` minimises the mean of `loss` over the batch. A dict of float32
+        `(batch,)` tensors (the model contract, `ImageModel.compute_losses`).
 
         Args:
             x: A batch of images in [0, 1], `(batch, *image_shape)`.
@@ -385,50 +383,23 @@ class VAE(ImageModel):
                 `ConditionalVAE`; None for a plain VAE.
         """
         if self.importance_samples > 1:
-            return self.compute_iwae_losses(x, training, condition)
-        reconstruction_loss, kl_loss = self.compute_vae_losses(x, training, condition)
-        return reconstruction_loss + self.beta * kl_loss, reconstruction_loss, kl_loss
-
-    def _update_metrics(self, loss, reconstruction_loss, kl_loss):
-        batch = tf.shape(reconstruction_loss)[0]
-        self.loss_tracker.update_state(loss, sample_weight=batch)
-        self.reconstruction_loss_tracker.update_state(reconstruction_loss)
-        self.kl_loss_tracker.update_state(kl_loss)
-        return {metric.name: metric.result() for metric in self.metrics}
-
-    def train_step(self, data):
-        x, condition = self._unpack(data)
-        x = check_batch(x, "training images")
-        with tf.GradientTape() as tape:
-            per_image, reconstruction_loss, kl_loss = self.compute_loss_per_image(
-                x, True, condition)
-            loss = tf.reduce_mean(per_image)
-            # Gradients are summed over replicas under tf.distribute, so the
-            # per-replica mean is divided by the number of replicas.
-            replicas = tf.distribute.get_strategy().num_replicas_in_sync
-            scaled_loss = self.optimizer.scale_loss(loss / replicas)
-        gradients = tape.gradient(scaled_loss, self.trainable_weights)
-        self.optimizer.apply_gradients(zip(gradients, self.trainable_weights))
-        return self._update_metrics(loss, reconstruction_loss, kl_loss)
-
-    def test_step(self, data):
-        x, condition = self._unpack(data)
-        x = check_batch(x, "evaluation images")
-        per_image, reconstruction_loss, kl_loss = self.compute_loss_per_image(
-            x, False, condition)
-        loss = tf.reduce_mean(per_image)
-        return self._update_metrics(loss, reconstruction_loss, kl_loss)
+            loss, reconstruction_loss, kl_loss = self.compute_iwae_losses(x, training, condition)
+        else:
+            reconstruction_loss, kl_loss = self.compute_vae_losses(x, training, condition)
+            loss = reconstruction_loss + self.beta * kl_loss
+        return {"loss": loss, "reconstruction_loss": reconstruction_loss, "kl_loss": kl_loss}
 
     def call(self, inputs, training=False):
         return self._reconstruct_tensor(self._checked_call_images(inputs), training)
 
     def _reconstruct_tensor(self, x, training=False, condition=None):
         """The mean image decoded from a posterior draw (training) or the posterior mean."""
-        z_mean, z_log_var = self._encode_tensors(x, training, condition)
+        z_mean, z_log_var = self.encode_tensor(x, condition, training)
         z = self.sampler([z_mean, z_log_var]) if training else z_mean
-        return self._decode_tensor(z, training, condition)
+        return self.decode_tensor(z, condition, training)
 
-    def _decode_tensor(self, z, training=False, condition=None):
+    def decode_tensor(self, z, condition=None, training=False):
+        """Returns the likelihood's mean at codes `z`, images in [0, 1] (see `ImageModel`)."""
         return self.likelihood_layer.mean(self._decoder_params(z, training, condition))
 
     # ------------------------------------------------------------ public API
