@@ -2,6 +2,7 @@
 
 import argparse
 import math
+import pathlib
 
 from keras_vae import datasets
 from keras_vae import pretrained
@@ -143,3 +144,21 @@ def load_image_model(path):
             f"{path} holds a {type(model).__name__}, not a keras_vae model (VAE, "
             "ConditionalVAE, Autoencoder or DCGAN).")
     return model
+
+
+def check_output_file(output, overwrite, inputs):
+    """Refuses an `output` that exists (unless `overwrite`) or that is one of `inputs`.
+
+    Args:
+        output: the file the command will write.
+        overwrite: whether an existing file may be replaced.
+        inputs: files the command reads, never to be written over.
+    """
+    output = pathlib.Path(output)
+    for source in inputs:
+        if output.exists() and pathlib.Path(source).exists() and output.samefile(source):
+            raise ValueError(f"--output {output} is the model being read; choose another file.")
+    if output.is_dir():
+        raise IsADirectoryError(f"--output must be a file. Received: {output} is a folder")
+    if output.exists() and not overwrite:
+        raise FileExistsError(f"{output} exists. Pass --overwrite to replace it.")

@@ -8,7 +8,6 @@ import numpy as np
 from keras_vae import augmentation
 from keras_vae import saving
 from keras_vae.cli import arguments
-from keras_vae.cli.anomaly import check_output_file
 
 
 def add_parser(commands):
@@ -45,7 +44,7 @@ def run(args):
     output = pathlib.Path(args.output)
     if output.suffix != ".npz":
         raise ValueError(f"--output must end in .npz. Received: {output}")
-    check_output_file(output, args.overwrite, [args.model])
+    arguments.check_output_file(output, args.overwrite, [args.model])
     model = arguments.load_image_model(args.model)
     if model.num_classes is not None:
         images, labels = augmentation.synthesize(model, args.per_class, seed=args.seed)

@@ -21,7 +21,6 @@ from keras_vae.cli.run_folder import RunFolder
 from keras_vae.models.conditional_vae import build_conditional_vae
 from keras_vae.models.hierarchical import build_hierarchical_vae
 from keras_vae.models.vae import build_vae
-from keras_vae.projector import EmbeddingProjector
 
 STORED_SETTINGS = ("dataset", "model", "likelihood", "prior", "epochs", "batch_size",
                    "latent_dim", "beta", "kl_warmup", "learning_rate", "lr_schedule", "seed",
@@ -250,7 +249,7 @@ def run(args):
                 x_test[:10], folder.path / "plots", every=args.plot_every, num_samples=16,
                 seed=args.seed, labels=y_test[:10] if conditional else None))
         if args.projector_every:
-            callbacks.append(EmbeddingProjector(
+            callbacks.append(vae_callbacks.EmbeddingProjector(
                 x_test[:1000], folder.path / "projector",
                 labels=None if y_test is None else y_test[:1000],
                 every=args.projector_every))
