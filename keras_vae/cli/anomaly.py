@@ -4,11 +4,10 @@ import argparse
 import csv
 import io
 
-import numpy as np
-
-from keras_vae import anomaly
-from keras_vae import saving
 from keras_vae.cli import arguments
+
+SCORES = ("neg_elbo", "nll", "reconstruction_error")
+"""`keras_vae.anomaly.SCORES`, written out so that building the parser imports no TensorFlow."""
 
 
 def add_parser(commands):
@@ -31,7 +30,7 @@ def add_parser(commands):
                                  image_size_default=None, color_mode_default=None)
     parser.add_argument("--data", default=None,
                         help="data to score (its test split); default: --reference")
-    parser.add_argument("--score", choices=anomaly.SCORES, default="neg_elbo",
+    parser.add_argument("--score", choices=SCORES, default="neg_elbo",
                         help="anomaly score; the likelihood scores need a VAE")
     rates = parser.add_mutually_exclusive_group()
     rates.add_argument("--false-positive-rate", type=arguments.positive_float, default=None,
@@ -70,6 +69,11 @@ def scores_csv(labels, scores, flagged):
 
 def run(args):
     """Scores the images as `args` asks and returns the JSON summary."""
+    import numpy as np
+
+    from keras_vae import anomaly
+    from keras_vae import saving
+
     if args.output is not None:
         arguments.check_output_file(args.output, args.overwrite, [args.model])
     model = arguments.load_image_model(args.model)

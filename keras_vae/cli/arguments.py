@@ -1,13 +1,12 @@
-"""Flags shared by the `keras-vae` subcommands, defined once, and their checks."""
+"""Flags shared by the `keras-vae` subcommands, defined once, and their checks.
+
+Defining the flags imports no TensorFlow; the helpers that load data or
+models import what they use.
+"""
 
 import argparse
 import math
 import pathlib
-
-from keras_vae import datasets
-from keras_vae import pretrained
-from keras_vae import saving
-from keras_vae.models.base import ImageModel
 
 
 def _number(cast, minimum, strict, description):
@@ -110,6 +109,8 @@ def load_splits(name, args, image_size, color_mode, binarize=False):
         color_mode: "grayscale" or "rgb".
         binarize: binarize the images once with `args.seed`.
     """
+    from keras_vae import datasets
+
     splits = []
     for x, y in datasets.load(name, image_size=image_size, color_mode=color_mode,
                               seed=args.seed):
@@ -136,6 +137,10 @@ def load_image_model(path):
     `path` is a `.keras` file, or `pretrained:NAME` for a model shipped with
     keras_vae (`keras_vae.pretrained.names()`).
     """
+    from keras_vae import pretrained
+    from keras_vae import saving
+    from keras_vae.models.base import ImageModel
+
     if str(path).startswith(PRETRAINED):
         path = pretrained.path(str(path)[len(PRETRAINED):])
     model = saving.load_model(path)

@@ -3,10 +3,6 @@
 import argparse
 import pathlib
 
-import numpy as np
-
-from keras_vae import augmentation
-from keras_vae import saving
 from keras_vae.cli import arguments
 
 
@@ -41,6 +37,11 @@ def add_parser(commands):
 
 def run(args):
     """Writes the synthetic images as `args` asks and returns the JSON summary."""
+    import numpy as np
+
+    from keras_vae import augmentation
+    from keras_vae import saving
+
     output = pathlib.Path(args.output)
     if output.suffix != ".npz":
         raise ValueError(f"--output must end in .npz. Received: {output}")
