@@ -1,7 +1,9 @@
 """What every benchmark shares: the machine's description, epoch timing, idle time, RESULTS.md.
 
-- `describe_machine()` / `machine()`: the CPU model and its speed-relevant
-  flags from `/proc/cpuinfo`, the core count, Python, TensorFlow and Keras.
+- `describe_machine()` / `machine()`: the hardware as `keras-vae train`
+  writes it into `run.json` (`keras_vae.precision.describe_hardware`: the
+  CPU model and its speed-relevant flags, the core count, the GPUs), with
+  Python, TensorFlow and Keras.
 - `EpochTimer`: a Keras callback recording each epoch's seconds, optionally
   stopping before a time budget runs out.
 - `ProcessCpu`: samples this process's CPU time every second in a thread, to
@@ -33,28 +35,22 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 
-SPEED_FLAGS = precision.CPU_FLAGS
-"""CPU flags that decide which fast kernels (oneDNN: AVX-512, bfloat16, AMX) TensorFlow can use."""
-
-
-def describe_machine(cpuinfo=None):
+def describe_machine(cpuinfo=None, gpus=None):
     """Describes the machine a benchmark runs on.
 
     Args:
         cpuinfo: Text in the format of Linux's `/proc/cpuinfo`; read from
             there when None (and treated as empty where there is none).
+        gpus: List of `{"name", "compute_capability"}` dicts; TensorFlow's
+            when None.
 
     Returns:
-        A dict with `cpu` (the model name, or `platform.processor()`), `flags`
-        (those of `SPEED_FLAGS` the CPU has, in that order), `cores` (logical
-        processors listed in `cpuinfo`, else `os.cpu_count()`), `machine`,
-        `python`, `tensorflow` and `keras` (versions).
+        `keras_vae.precision.describe_hardware(cpuinfo, gpus)` (`cpu`,
+        `cpu_flags`, `cores`, `gpus`, `onednn`) with `machine`, `python`,
+        `tensorflow` and `keras` (versions).
     """
-    info = precision.read_cpuinfo(cpuinfo)
     return {
-        "cpu": info["cpu"],
-        "flags": [flag for flag in SPEED_FLAGS if flag in info["flags"]],
-        "cores": info["cores"],
+        **precision.describe_hardware(cpuinfo, gpus),
         "machine": platform.machine(),
         "python": platform.python_version(),
         "tensorflow": tf.__version__,
@@ -62,11 +58,12 @@ def describe_machine(cpuinfo=None):
     }
 
 
-def machine(cpuinfo=None):
+def machine(cpuinfo=None, gpus=None):
     """Returns `describe_machine()` as one line for RESULTS.md."""
-    info = describe_machine(cpuinfo)
-    flags = ", ".join(info["flags"]) or f"none of {', '.join(SPEED_FLAGS)}"
-    return (f"{info['cpu']} ({info['machine']}; {flags}), {info['cores']} cores, "
+    info = describe_machine(cpuinfo, gpus)
+    flags = ", ".join(info["cpu_flags"]) or f"none of {', '.join(precision.CPU_FLAGS)}"
+    gpus = "".join(f", GPU {gpu['name']}" for gpu in info["gpus"])
+    return (f"{info['cpu']} ({info['machine']}; {flags}), {info['cores']} cores{gpus}, "
             f"Python {info['python']}, TensorFlow {info['tensorflow']}, "
             f"Keras {info['keras']}")
 

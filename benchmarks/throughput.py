@@ -101,9 +101,9 @@ def compare(size, batch_size, policy, rounds, count, kinds=("baseline", "keras_v
             timer = harness.EpochTimer()
             # Read when the step is traced (the first fit): every batch checked in
             # the graph, except for the kind that measures what the check costs.
-            checks._CHECK_BATCHES = kind != "keras_vae_unchecked"
-            model.fit(epochs=1, verbose=0, callbacks=[timer],
-                      **train_input(kind, x, batch_size))
+            with checks.batch_checks(kind != "keras_vae_unchecked"):
+                model.fit(epochs=1, verbose=0, callbacks=[timer],
+                          **train_input(kind, x, batch_size))
             seconds[kind].append(timer.seconds[0])
     flops = 3 * (keras_example.forward_flops(models["keras_vae"].encoder)
                  + keras_example.forward_flops(models["keras_vae"].decoder))
@@ -236,7 +236,7 @@ on {harness.machine()}. keras_vae.VAE with the keras.io example's layers, 28x28,
 float32, `make_dataset` with dynamic binarization; one process, alternating one epoch each;
 images/s is the median of epochs 2 to {args.rounds}. "checked" is the default: every
 training batch must be finite and in [0, 1] (`keras_vae.models.checks`, one fused
-reduction per batch); "unchecked" turns the check off (`checks._CHECK_BATCHES = False`).
+reduction per batch); "unchecked" turns the check off (`with checks.batch_checks(False):`).
 
 | model | images/s | cost of the check |
 | --- | --- | --- |

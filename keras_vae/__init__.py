@@ -1,72 +1,53 @@
 """keras_vae: Variational Autoencoders for Keras 3, taught and usable.
 
 The package runs on Keras's TensorFlow backend; TensorFlow Probability
-supplies the distributions. `import keras_vae` imports every public module
-(`keras_vae.mixture.ExPostSampler` works without a second import); only the
-command line, `keras_vae.cli`, is imported on demand.
+supplies the distributions. `import keras_vae` imports the models and the
+layers, priors and likelihoods they are built from, so that
+`keras.models.load_model` finds every keras_vae class of a saved model. The
+other public modules are imported on first use, as attributes
+(`keras_vae.mixture.ExPostSampler` works without a second import) or with
+`from keras_vae import mixture`: the Gradio app, the explorer and the
+multi-worker code cost nothing until they are used. The command line,
+`keras_vae.cli`, imports TensorFlow only for the subcommand that runs, so
+`keras-vae --help` answers at once.
 """
 
-__version__ = "0.1.0"
+import importlib
 
 from keras_vae import _backend
+from keras_vae._version import __version__
 
-# Quiet only when this process is the `keras-vae` command (see the function).
-with _backend.quiet_start_up_logs():
-    _backend.check_backend()
-    from keras_vae import anomaly
-    from keras_vae import app
-    from keras_vae import augmentation
-    from keras_vae import callbacks
-    from keras_vae import datasets
-    from keras_vae import distribute
-    from keras_vae import evaluation
-    from keras_vae import explorer
-    from keras_vae import export
-    from keras_vae import layers
-    from keras_vae import likelihoods
-    from keras_vae import mixture
-    from keras_vae import models
-    from keras_vae import networks
-    from keras_vae import plotting
-    from keras_vae import precision
-    from keras_vae import pretrained
-    from keras_vae import priors
-    from keras_vae import projector
-    from keras_vae import saving
-    from keras_vae import schedules
-    from keras_vae import validation
-    from keras_vae.layers import Sampling
-    from keras_vae.models.hierarchical import HierarchicalVAE
-    from keras_vae.models.hierarchical import build_hierarchical_vae
-    from keras_vae.models.vae import VAE
-    from keras_vae.models.vae import build_vae
+_MODULES = ("anomaly", "app", "augmentation", "callbacks", "datasets", "distribute",
+            "evaluation", "explorer", "export", "layers", "likelihoods", "mixture", "models",
+            "networks", "plotting", "precision", "pretrained", "priors", "projector", "saving",
+            "schedules", "validation")
+"""The public modules, each an attribute of the package once asked for."""
 
-__all__ = [
-    "HierarchicalVAE",
-    "Sampling",
-    "VAE",
-    "anomaly",
-    "app",
-    "augmentation",
-    "build_hierarchical_vae",
-    "build_vae",
-    "callbacks",
-    "datasets",
-    "distribute",
-    "evaluation",
-    "explorer",
-    "export",
-    "layers",
-    "likelihoods",
-    "mixture",
-    "models",
-    "networks",
-    "plotting",
-    "precision",
-    "pretrained",
-    "priors",
-    "projector",
-    "saving",
-    "schedules",
-    "validation",
-]
+_NAMES = {"HierarchicalVAE": "keras_vae.models.hierarchical",
+          "build_hierarchical_vae": "keras_vae.models.hierarchical",
+          "Sampling": "keras_vae.layers",
+          "VAE": "keras_vae.models.vae",
+          "build_vae": "keras_vae.models.vae"}
+"""The classes and functions the package itself offers, and the module holding each."""
+
+__all__ = sorted(_MODULES + tuple(_NAMES))
+
+
+def __getattr__(name):
+    """Imports a public module, or the module of a public name, on first use (PEP 562)."""
+    if name in _MODULES:
+        return importlib.import_module(f"keras_vae.{name}")
+    if name in _NAMES:
+        value = getattr(importlib.import_module(_NAMES[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'keras_vae' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
+
+
+# The `keras-vae` command imports TensorFlow only for the subcommand that runs.
+if not _backend.launched_as_command():
+    _backend.import_models()

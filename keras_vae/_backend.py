@@ -1,12 +1,17 @@
-"""Refuse to load on a Keras backend other than TensorFlow.
+"""Refuse to load on a Keras backend other than TensorFlow, and start TensorFlow quietly.
 
 TensorFlow Probability, which supplies every distribution in keras_vae, only
 works with TensorFlow tensors, so the whole package needs Keras's TensorFlow
 backend. Failing at import time with a clear message is kinder than failing
 deep inside the first training step.
+
+`import_models` is where the package meets TensorFlow: `import keras_vae`
+calls it, and the `keras-vae` command calls it once a subcommand is chosen
+(its `--help` and `--version` never do).
 """
 
 import contextlib
+import importlib
 import os
 import sys
 
@@ -33,8 +38,28 @@ def check_backend():
         )
 
 
-def _launched_as_command(argv, orig_argv):
-    """Whether this process is the `keras-vae` command (or `python -m keras_vae`)."""
+def import_models():
+    """Checks the backend and imports `keras_vae.models` (TensorFlow with it).
+
+    Importing the models registers every keras_vae class a saved model can
+    name (the models, and the layers, priors and likelihoods they are built
+    from), so `keras.models.load_model` finds them. TensorFlow's start-up
+    log is silenced as `quiet_start_up_logs` says.
+    """
+    with quiet_start_up_logs():
+        check_backend()
+        importlib.import_module("keras_vae.models")
+
+
+def launched_as_command(argv=None, orig_argv=None):
+    """Whether this process is the `keras-vae` command (or `python -m keras_vae`).
+
+    Args:
+        argv: the command line (default `sys.argv`).
+        orig_argv: the interpreter's command line (default `sys.orig_argv`).
+    """
+    argv = sys.argv if argv is None else argv
+    orig_argv = getattr(sys, "orig_argv", []) if orig_argv is None else orig_argv
     if argv and os.path.basename(argv[0]) == "keras-vae":
         return True
     for flag, module in zip(orig_argv, orig_argv[1:]):
@@ -70,7 +95,7 @@ def quiet_start_up_logs(argv=None, orig_argv=None, environ=None):
     argv = sys.argv if argv is None else argv
     orig_argv = getattr(sys, "orig_argv", []) if orig_argv is None else orig_argv
     environ = os.environ if environ is None else environ
-    if (not _launched_as_command(argv, orig_argv) or "TF_CPP_MIN_LOG_LEVEL" in environ
+    if (not launched_as_command(argv, orig_argv) or "TF_CPP_MIN_LOG_LEVEL" in environ
             or _asks_for_native_logs(argv)):
         yield False
         return

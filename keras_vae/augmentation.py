@@ -16,9 +16,9 @@ import numpy as np
 import tensorflow as tf
 
 from keras_vae.models import base
-from keras_vae.models.conditional_vae import check_labels
 from keras_vae.validation import check_images
 from keras_vae.validation import check_int
+from keras_vae.validation import check_labels
 from keras_vae.validation import check_number
 
 

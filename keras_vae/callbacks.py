@@ -1,12 +1,17 @@
-"""Callbacks that show a VAE learning and that schedule its KL weight.
+"""Callbacks: they show a VAE learning, schedule its KL weight and keep its run safe.
 
 Callbacks only decide *when* to draw and *where* to put the pictures; the
-drawing itself is done by the pure functions of `keras_vae.plotting`.
+drawing itself is done by the pure functions of `keras_vae.plotting`, and the
+files of TensorBoard's Projector by `keras_vae.projector`. The others stop a
+diverged run (`DivergenceGuard`), keep its history (`HistoryCheckpoint`) and
+checkpoint every epoch without ever leaving a half-written file
+(`AtomicBackupAndRestore`).
 """
 
 import json
 import math
 import pathlib
+import sys
 
 import keras
 import numpy as np
@@ -14,6 +19,7 @@ import tensorflow as tf
 
 from keras_vae import evaluation
 from keras_vae import plotting
+from keras_vae import projector
 from keras_vae import saving
 from keras_vae.validation import check_images
 from keras_vae.validation import check_int
@@ -403,3 +409,112 @@ class HistoryCheckpoint(keras.callbacks.Callback):
         for key, value in (logs or {}).items():
             self.history.setdefault(key, []).append(float(value))
         saving.write_json(self.path, self.history)
+
+
+class EmbeddingProjector(keras.callbacks.Callback):
+    """Writes the latent codes of fixed images for TensorBoard's Projector, every N epochs.
+
+    At the chosen epochs the codes (`model.latent_codes`, the posterior
+    means of a VAE) are saved as a checkpoint in `log_dir`; the Projector
+    shows the latest one. The labels and the sprite are written once, at
+    the start of training (see `keras_vae.projector`).
+
+    Args:
+        images: Images `(N, height, width, channels)` in [0, 1]; a few
+            hundred to a few thousand.
+        log_dir: The TensorBoard log folder (created if needed).
+        labels: Optional int labels `(N,)`, written as the metadata each
+            point is coloured by; a conditional model also encodes with them.
+        every: Write the codes every `every` epochs (and after the last one).
+
+    Example:
+
+    ```python
+    projector = keras_vae.callbacks.EmbeddingProjector(x_test[:1000], "logs",
+                                                       labels=y_test[:1000])
+    vae.fit(x_train, epochs=10, callbacks=[projector])
+    # tensorboard --logdir logs, then the Projector tab
+    ```
+    """
+
+    def __init__(self, images, log_dir, labels=None, every=1):
+        super().__init__()
+        self.images = check_images(images, name="images")
+        self.labels = None if labels is None else np.asarray(labels)
+        if self.labels is not None and self.labels.shape != (len(self.images),):
+            raise ValueError(
+                f"labels must hold one label per image, shape ({len(self.images)},). "
+                f"Received: labels.shape={self.labels.shape}")
+        self.log_dir = pathlib.Path(log_dir)
+        self.every = check_int("every", every)
+        self.checkpoint = None
+        self.written = []
+        """The epochs (1-based) whose codes were written."""
+
+    def on_train_begin(self, logs=None):
+        projector.write_config(self.log_dir, self.images, self.labels)
+        self.codes = tf.Variable(self._codes(), name="latent_codes")
+        self.checkpoint = tf.train.Checkpoint(latent_codes=self.codes)
+
+    def _codes(self):
+        labels = self.labels if self.model.num_classes is not None else None
+        return self.model.latent_codes(self.images, labels)
+
+    def on_epoch_end(self, epoch, logs=None):
+        last = self.params.get("epochs") == epoch + 1
+        if (epoch + 1) % self.every == 0 or last:
+            self.codes.assign(self._codes())
+            self.checkpoint.write(str(self.log_dir / "latent_codes.ckpt"))
+            projector.write_checkpoint_index(self.log_dir, "latent_codes.ckpt")
+            self.written.append(epoch + 1)
+
+
+class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """`BackupAndRestore` whose checkpoints are never half-written.
+
+    Keras writes `latest.weights.h5` in place, so a crash or a full disk
+    during a save leaves a truncated file that cannot be restored (and h5py
+    can crash the process while cleaning up). This subclass writes the weights
+    through `keras_vae.saving.save_weights` (scratch file, then rename) and the
+    epoch number after them, so the folder always holds the last complete
+    checkpoint. A checkpoint that still cannot be read (one written by an
+    older version) is discarded with a note on stderr, and training restarts
+    from the first epoch.
+
+    Args:
+        backup_dir: the folder of the checkpoint.
+    """
+
+    def __init__(self, backup_dir):
+        super().__init__(str(backup_dir), delete_checkpoint=False)
+
+    def _seed_states(self):
+        """The model's random-number states, which `save_weights` leaves out."""
+        return {variable.path: variable for variable in self.model.variables
+                if "seed_generator_state" in variable.path}
+
+    def _save_model(self):
+        saving.save_weights(self.model, self._weights_path)
+        # The noise states go with the epoch, so a resumed run draws the same
+        # reparameterization noise as one that was never interrupted.
+        states = {path: variable.numpy().tolist()
+                  for path, variable in self._seed_states().items()}
+        saving.write_json(self._training_metadata_path,
+                          {"epoch": self._current_epoch, "batch": self._last_batch_seen,
+                           "seed_states": states})
+
+    def _load_model(self):
+        metadata = pathlib.Path(self._training_metadata_path)
+        stored = saving.read_json(metadata) if metadata.exists() else {}  # names a corrupt file
+        try:
+            super()._load_model()
+            for path, variable in self._seed_states().items():
+                if path in stored.get("seed_states", {}):
+                    variable.assign(stored["seed_states"][path])
+        except (OSError, ValueError) as error:
+            print(f"keras-vae: the checkpoint in {self.backup_dir} cannot be read "
+                  f"({str(error).splitlines()[0]}); starting again from the first epoch.",
+                  file=sys.stderr)
+            for path in (self._weights_path, self._training_metadata_path):
+                pathlib.Path(path).unlink(missing_ok=True)
+            self.model._initial_epoch = 0

@@ -34,18 +34,17 @@ first layer compute in float32 (they are small); the logits are cast to
 float32; the log-probs, the KL term and the importance-weighted bound are
 computed from float32 tensors (see `keras_vae.networks` and
 `keras_vae.models.vae`).
+
+This module is also the one description of the hardware, for `run.json` and
+the benchmarks (`describe_hardware`, `read_cpuinfo`). Importing it is cheap,
+as the command line's parser reads `CHOICES`: Keras and TensorFlow are
+imported by the functions that use them.
 """
 
 import contextlib
 import os
 import pathlib
 import platform
-
-import keras
-import tensorflow as tf
-
-from keras_vae import networks
-from keras_vae import saving
 
 POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
 """The policies a model can be built with."""
@@ -99,6 +98,8 @@ def list_gpus():
     `compute_capability` is a `(major, minor)` tuple, or None where
     TensorFlow does not report one.
     """
+    import tensorflow as tf
+
     gpus = []
     for device in tf.config.list_physical_devices("GPU"):
         details = tf.config.experimental.get_device_details(device)
@@ -266,6 +267,8 @@ def policy_scope(policy):
     if policy == "auto":
         raise ValueError("policy_scope needs a policy; pass policy=\"auto\" to resolve() "
                          "first. Received: policy='auto'")
+    import keras
+
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(policy)
     try:
@@ -291,6 +294,10 @@ def policy_of(model):
         The policy's name (`"float32"`, `"mixed_bfloat16"`...), or None when
         the layers do not share one.
     """
+    import keras
+
+    from keras_vae import saving
+
     found = set()
 
     def collect(node, scope):
@@ -336,6 +343,9 @@ def with_policy(model, policy):
     if policy == "auto":
         raise ValueError("with_policy needs a policy; pass policy=\"auto\" to resolve() "
                          "first. Received: policy='auto'")
+    import keras
+
+    from keras_vae import saving
 
     def set_policy(node, scope):
         if not _is_float_policy(node) or _keeps_float32(scope):
@@ -367,5 +377,7 @@ def _keeps_float32(scope):
     first layer `hidden`; inside a model named `decoder` it is kept float32
     too, so an older saved model is copied as one built today would be.
     """
+    from keras_vae import networks
+
     return bool(scope) and (scope[-1] in networks.FLOAT32_LAYERS
                             or tuple(scope[-2:]) == ("decoder", "hidden"))

@@ -1,22 +1,21 @@
-"""TensorBoard's embedding projector for the latent space, updated as a model trains.
+"""The files TensorBoard's embedding projector reads: codes, labels and a sprite.
 
-`EmbeddingProjector` writes, into a TensorBoard log folder, the latent codes
-of a fixed set of images (a checkpoint the Projector reads), their labels
-(`metadata.tsv`) and a sprite of the images, so each point is drawn as its
-digit. Open `tensorboard --logdir LOG_DIR`, then the Projector tab, and pick
-PCA, t-SNE or UMAP.
+`write_config` writes, into a TensorBoard log folder, the Projector's
+configuration, the labels of a fixed set of images (`metadata.tsv`) and a
+sprite of the images, so each point is drawn as its digit; the latent codes
+are a checkpoint beside them, which `write_checkpoint_index` names as the
+latest. The callback `keras_vae.callbacks.EmbeddingProjector` decides when
+to write them as a model trains. Open `tensorboard --logdir LOG_DIR`, then
+the Projector tab, and pick PCA, t-SNE or UMAP.
 """
 
 import pathlib
 
-import keras
 import numpy as np
 import tensorflow as tf
 from tensorboard.plugins import projector
 
 from keras_vae import saving
-from keras_vae.validation import check_images
-from keras_vae.validation import check_int
 
 TENSOR_NAME = "latent_codes/.ATTRIBUTES/VARIABLE_VALUE"
 """The name of the codes in the checkpoint (what `projector_config.pbtxt` points to)."""
@@ -47,79 +46,39 @@ def sprite(images):
         side * height, side * width, 3)
 
 
-class EmbeddingProjector(keras.callbacks.Callback):
-    """Writes the latent codes of fixed images for TensorBoard's Projector, every N epochs.
+def write_config(log_dir, images, labels=None):
+    """Writes the sprite, the labels and the Projector's configuration into `log_dir`.
 
-    At the chosen epochs the codes (`model.latent_codes`, the posterior
-    means of a VAE) are saved as a checkpoint in `log_dir`; the Projector
-    shows the latest one. The labels and the sprite are written once, at
-    the start of training.
+    The configuration points the Projector at the codes saved under
+    `TENSOR_NAME` in the latest checkpoint of `log_dir`.
 
     Args:
-        images: Images `(N, height, width, channels)` in [0, 1]; a few
-            hundred to a few thousand.
         log_dir: The TensorBoard log folder (created if needed).
-        labels: Optional int labels `(N,)`, written as the metadata each
-            point is coloured by; a conditional model also encodes with them.
-        every: Write the codes every `every` epochs (and after the last one).
-
-    Example:
-
-    ```python
-    projector = keras_vae.projector.EmbeddingProjector(x_test[:1000], "logs",
-                                                       labels=y_test[:1000])
-    vae.fit(x_train, epochs=10, callbacks=[projector])
-    # tensorboard --logdir logs, then the Projector tab
-    ```
+        images: Checked images `(N, height, width, channels)` in [0, 1].
+        labels: Optional labels `(N,)`, written to `metadata.tsv`; each
+            point is coloured by its label.
     """
-
-    def __init__(self, images, log_dir, labels=None, every=1):
-        super().__init__()
-        self.images = check_images(images, name="images")
-        self.labels = None if labels is None else np.asarray(labels)
-        if self.labels is not None and self.labels.shape != (len(self.images),):
-            raise ValueError(
-                f"labels must hold one label per image, shape ({len(self.images)},). "
-                f"Received: labels.shape={self.labels.shape}")
-        self.log_dir = pathlib.Path(log_dir)
-        self.every = check_int("every", every)
-        self.checkpoint = None
-        self.written = []
-        """The epochs (1-based) whose codes were written."""
-
-    def on_train_begin(self, logs=None):
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        image = sprite(self.images)
-        (self.log_dir / "sprite.png").write_bytes(tf.io.encode_png(image).numpy())
-        config = projector.ProjectorConfig()
-        embedding = config.embeddings.add()
-        embedding.tensor_name = TENSOR_NAME
-        embedding.sprite.image_path = "sprite.png"
-        embedding.sprite.single_image_dim.extend(
-            [self.images.shape[2], self.images.shape[1]])
-        if self.labels is not None:
-            saving.write_text(self.log_dir / "metadata.tsv",
-                              "".join(f"{label}\n" for label in self.labels))
-            embedding.metadata_path = "metadata.tsv"
-        projector.visualize_embeddings(str(self.log_dir), config)
-        self.codes = tf.Variable(self._codes(), name="latent_codes")
-        self.checkpoint = tf.train.Checkpoint(latent_codes=self.codes)
-
-    def _codes(self):
-        labels = self.labels if self.model.num_classes is not None else None
-        return self.model.latent_codes(self.images, labels)
-
-    def on_epoch_end(self, epoch, logs=None):
-        last = self.params.get("epochs") == epoch + 1
-        if (epoch + 1) % self.every == 0 or last:
-            self.codes.assign(self._codes())
-            self.checkpoint.write(str(self.log_dir / "latent_codes.ckpt"))
-            _write_checkpoint_index(self.log_dir, "latent_codes.ckpt")
-            self.written.append(epoch + 1)
+    log_dir = pathlib.Path(log_dir)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    (log_dir / "sprite.png").write_bytes(tf.io.encode_png(sprite(images)).numpy())
+    config = projector.ProjectorConfig()
+    embedding = config.embeddings.add()
+    embedding.tensor_name = TENSOR_NAME
+    embedding.sprite.image_path = "sprite.png"
+    embedding.sprite.single_image_dim.extend([images.shape[2], images.shape[1]])
+    if labels is not None:
+        saving.write_text(log_dir / "metadata.tsv", "".join(f"{label}\n" for label in labels))
+        embedding.metadata_path = "metadata.tsv"
+    projector.visualize_embeddings(str(log_dir), config)
 
 
-def _write_checkpoint_index(log_dir, prefix):
-    """Writes the `checkpoint` file that tells the Projector the latest codes."""
+def write_checkpoint_index(log_dir, prefix):
+    """Writes the `checkpoint` file that tells the Projector the latest codes.
+
+    Args:
+        log_dir: The TensorBoard log folder.
+        prefix: The checkpoint's prefix inside `log_dir`, e.g. `"latent_codes.ckpt"`.
+    """
     saving.write_text(pathlib.Path(log_dir) / "checkpoint",
                       f'model_checkpoint_path: "{prefix}"\n'
                       f'all_model_checkpoint_paths: "{prefix}"\n')

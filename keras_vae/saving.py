@@ -135,6 +135,14 @@ def append_text(path, text):
                 return path
 
 
+def read_json(path):
+    """Reads a JSON file, naming it in the error if it is not valid JSON."""
+    try:
+        return json.loads(pathlib.Path(path).read_text())
+    except ValueError as error:
+        raise ValueError(f"{path} is not valid JSON. Received error: {error}") from error
+
+
 def write_json(path, data):
     """Writes `data` as indented JSON to `path` through a temporary file; returns `path`.
 

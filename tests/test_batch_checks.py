@@ -98,18 +98,18 @@ def test_evaluate_and_predict_check_every_batch():
         vae.fit(_dataset(_images()), validation_data=data, epochs=1, verbose=0)
 
 
-def _weights_after_one_epoch(monkeypatch, check):
-    monkeypatch.setattr(checks, "_CHECK_BATCHES", check)
+def _weights_after_one_epoch(check):
     keras.utils.set_random_seed(0)
     vae = tiny_vae()
     vae.compile(optimizer="adam")
-    vae.fit(_dataset(_images()), epochs=1, verbose=0)
+    with checks.batch_checks(check):
+        vae.fit(_dataset(_images()), epochs=1, verbose=0)
     return vae.get_weights()
 
 
-def test_the_check_does_not_change_training_on_good_batches(monkeypatch):
-    checked = _weights_after_one_epoch(monkeypatch, True)
-    for with_check, without in zip(checked, _weights_after_one_epoch(monkeypatch, False)):
+def test_the_check_does_not_change_training_on_good_batches():
+    checked = _weights_after_one_epoch(True)
+    for with_check, without in zip(checked, _weights_after_one_epoch(False)):
         np.testing.assert_array_equal(with_check, without)
 
 
@@ -122,11 +122,39 @@ def test_a_jit_compiled_model_checks_the_dataset_batches():
         vae.fit(_dataset(_spoiled("8-bit")), epochs=1, verbose=0)
 
 
-def test_the_private_flag_turns_the_check_off(monkeypatch):
+def test_batch_checks_false_turns_the_check_off_for_the_steps_traced_inside():
     # For measuring the check's cost (benchmarks/throughput.py): without it the
     # 0..255 batch trains silently, which is what the check prevents.
-    monkeypatch.setattr(checks, "_CHECK_BATCHES", False)
     vae = tiny_vae()
     vae.compile(optimizer="adam")
-    history = vae.fit(_dataset(_spoiled("8-bit")), epochs=1, verbose=0)
+    with checks.batch_checks(False):
+        history = vae.fit(_dataset(_spoiled("8-bit")), epochs=1, verbose=0)
     assert history.history["loss"][0] > 3000  # about 550 on good batches alone
+    assert checks.batch_checks_enabled()  # on again after the block
+    # The step was traced unchecked, and stays so.
+    assert vae.fit(_dataset(_spoiled("8-bit")), epochs=1, verbose=0).history["loss"][0] > 3000
+
+
+def test_batch_checks_false_turns_a_jit_compiled_model_s_dataset_check_off():
+    vae = tiny_vae()
+    vae.compile(optimizer="adam", jit_compile=True)
+    with checks.batch_checks(False):
+        vae.fit(_dataset(_spoiled("8-bit")), epochs=1, verbose=0)  # no error
+    # Its dataset's batches are checked again at the next fit.
+    with pytest.raises(tf.errors.InvalidArgumentError, match="training images must"):
+        vae.fit(_dataset(_spoiled("8-bit")), epochs=1, verbose=0)
+
+
+def test_batch_checks_restores_the_setting_and_takes_only_a_bool():
+    with pytest.raises(RuntimeError, match="inside"):
+        with checks.batch_checks(False):
+            assert not checks.batch_checks_enabled()
+            with checks.batch_checks(True):
+                assert checks.batch_checks_enabled()
+            assert not checks.batch_checks_enabled()
+            raise RuntimeError("inside")
+    assert checks.batch_checks_enabled()
+    with pytest.raises(TypeError, match=r"^enabled must be True or False. Received: enabled=0$"):
+        with checks.batch_checks(0):
+            pass
+    assert checks.batch_checks_enabled()

@@ -13,6 +13,7 @@ import pytest
 from benchmarks import harness
 from conftest import tiny_vae
 from keras_vae import datasets
+from keras_vae import precision
 from keras_vae import saving
 
 CPUINFO = """processor\t: 0
@@ -41,22 +42,33 @@ flags\t\t: fpu sse2 avx avx2 fma
 
 
 def test_machine_description_parses_cpuinfo():
-    info = harness.describe_machine(CPUINFO)
+    info = harness.describe_machine(CPUINFO, gpus=[])
     assert info["cpu"] == "Intel(R) Xeon(R) Platinum 8480+"
-    assert info["flags"] == ["avx512f", "avx512_bf16", "amx_bf16", "amx_tile"]
+    assert info["cpu_flags"] == ["avx512f", "avx512_bf16", "amx_bf16", "amx_tile"]
     assert info["cores"] == 3
     assert info["tensorflow"] and info["keras"] == keras.__version__
-    old = harness.describe_machine(OLD_CPUINFO)
-    assert old["flags"] == [] and old["cores"] == 2
-    line = harness.machine(OLD_CPUINFO)
+    old = harness.describe_machine(OLD_CPUINFO, gpus=[])
+    assert old["cpu_flags"] == [] and old["cores"] == 2
+    line = harness.machine(OLD_CPUINFO, gpus=[])
     assert line.startswith("Intel(R) Core(TM) i7-6700 CPU @ 3.40GHz (")
-    assert "none of avx512f" in line and "2 cores" in line
+    assert "none of avx512f" in line and "2 cores, Python" in line
     assert f"Keras {keras.__version__}" in line
+    gpu = [{"name": "NVIDIA A100", "compute_capability": (8, 0)}]
+    assert "2 cores, GPU NVIDIA A100, Python" in harness.machine(OLD_CPUINFO, gpus=gpu)
+
+
+def test_machine_description_is_the_one_run_json_holds():
+    # One description of the hardware: the benchmarks add versions to run.json's.
+    gpu = [{"name": "NVIDIA A100", "compute_capability": (8, 0)}]
+    info = harness.describe_machine(CPUINFO, gpus=gpu)
+    hardware = precision.describe_hardware(CPUINFO, gpus=gpu)
+    assert {key: info[key] for key in hardware} == hardware
+    assert info["gpus"] == [{"name": "NVIDIA A100", "compute_capability": "8.0"}]
 
 
 def test_machine_description_without_cpuinfo():
-    info = harness.describe_machine("")
-    assert info["cores"] == os.cpu_count() and info["flags"] == []
+    info = harness.describe_machine("", gpus=[])
+    assert info["cores"] == os.cpu_count() and info["cpu_flags"] == []
     assert info["cpu"]
 
 

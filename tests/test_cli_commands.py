@@ -109,6 +109,25 @@ def test_a_bug_keeps_its_traceback(monkeypatch, tmp_path):
         cli.main(["evaluate", str(tmp_path / "m.keras")])
 
 
+def test_an_error_raised_while_tracing_is_one_line_without_tensorflows_preamble(
+        monkeypatch, tmp_path, capsys):
+    """A user error raised inside a tf.function reads "in user code:" first; the cause is last."""
+    import tensorflow as tf
+
+    @tf.function
+    def traced(x):
+        raise ValueError(f"Input 0 of layer 'top_decoder' is incompatible. Received: {x.shape}")
+
+    def run(args):
+        return traced(tf.zeros([2, 3]))
+
+    monkeypatch.setattr(evaluate, "run", run)
+    assert cli.main(["evaluate", str(tmp_path / "m.keras")]) == 2
+    err = capsys.readouterr().err
+    assert err == ("keras-vae: error: Input 0 of layer 'top_decoder' is incompatible. "
+                   "Received: (2, 3)\n")
+
+
 @pytest.fixture(scope="module")
 def mnist_vae(tmp_path_factory):
     path = tmp_path_factory.mktemp("vae") / "model.keras"

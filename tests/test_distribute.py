@@ -25,7 +25,6 @@ from keras_vae import callbacks as vae_callbacks
 from keras_vae import cli
 from keras_vae import distribute
 from keras_vae import saving
-from keras_vae.cli.run_folder import AtomicBackupAndRestore
 from keras_vae.models.conditional_vae import build_conditional_vae
 
 SMALL = ["--limit", "128", "--latent-dim", "2", "--batch-size", "64", "--verbose", "0"]
@@ -189,7 +188,7 @@ def test_distributed_fit_resumes_from_a_backup_as_if_never_stopped(mnist_small, 
         # A new dataset for each run, as a new process builds it.
         dataset = tf.data.Dataset.from_tensor_slices(x).shuffle(192, seed=0).batch(64).repeat()
         history = vae_callbacks.HistoryCheckpoint(backup / "history.json")
-        callbacks = [history, AtomicBackupAndRestore(backup)]
+        callbacks = [history, vae_callbacks.AtomicBackupAndRestore(backup)]
         distribute.distributed_fit(vae, dataset, epochs=epochs, steps_per_epoch=3,
                                    callbacks=callbacks, verbose=0)
         return vae, history.history

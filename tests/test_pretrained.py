@@ -1,4 +1,7 @@
-"""keras_vae.pretrained: a registry of shipped models, loaded in one call with a checksum check."""
+"""keras_vae.pretrained: a registry of shipped models, loaded in one call with a checksum check.
+
+Models are registered with the maintainer's script, scripts/add_pretrained.py.
+"""
 
 import hashlib
 import json
@@ -12,6 +15,7 @@ from conftest import tiny_vae
 from keras_vae import cli
 from keras_vae import precision
 from keras_vae import pretrained
+from scripts import add_pretrained
 
 SHIPPED = pretrained.names()
 
@@ -27,10 +31,10 @@ def registered(tmp_path_factory, mnist_small):
     vae.fit(x_train, epochs=1, batch_size=64, verbose=0)
     vae.save(folder / "trained.keras")
     registry = folder / "registry" / "registry.json"
-    entry = pretrained.add("tiny-vae", folder / "trained.keras",
-                           command="pytest tests/test_pretrained.py", commit="0123abc",
-                           nll=123.4, nll_num_samples=10, registry=registry, nll_images=64,
-                           nll_precision="mixed_bfloat16", description="a tiny test VAE")
+    entry = add_pretrained.add("tiny-vae", folder / "trained.keras",
+                               command="pytest tests/test_pretrained.py", commit="0123abc",
+                               nll=123.4, nll_num_samples=10, registry=registry, nll_images=64,
+                               nll_precision="mixed_bfloat16", description="a tiny test VAE")
     return registry, entry, vae
 
 
@@ -68,8 +72,8 @@ def test_the_registered_file_is_float32_without_an_optimizer(registered, tmp_pat
     assert precision.policy_of(keras.models.load_model(tmp_path / "checkpoint.keras")) == (
         "mixed_bfloat16")
     other = tmp_path / "other" / "registry.json"
-    pretrained.add("mixed", tmp_path / "checkpoint.keras", "cmd", "abc", 100.0,
-                   registry=other, nll_precision="mixed_bfloat16")
+    add_pretrained.add("mixed", tmp_path / "checkpoint.keras", "cmd", "abc", 100.0,
+                       registry=other, nll_precision="mixed_bfloat16")
     shipped = pretrained.load("mixed", registry=other)
     assert precision.policy_of(shipped) == "float32"
     assert getattr(shipped, "optimizer", None) is None
@@ -133,18 +137,35 @@ def test_add_refuses_bad_names_and_duplicates(registered):
     model_file = registry.parent / "tiny-vae.keras"
     for bad in ("../escape", "Mnist", ""):
         with pytest.raises(ValueError, match="name must be lower-case"):
-            pretrained.add(bad, model_file, "cmd", "abc", 1.0, registry=registry)
+            add_pretrained.add(bad, model_file, "cmd", "abc", 1.0, registry=registry)
     with pytest.raises(ValueError, match="'tiny-vae' is registered already"):
-        pretrained.add("tiny-vae", model_file, "cmd", "abc", 1.0, registry=registry)
+        add_pretrained.add("tiny-vae", model_file, "cmd", "abc", 1.0, registry=registry)
     with pytest.raises(TypeError, match="nll must be a number"):
-        pretrained.add("other", model_file, "cmd", "abc", "low", registry=registry)
+        add_pretrained.add("other", model_file, "cmd", "abc", "low", registry=registry)
     with pytest.raises(ValueError, match="Received: nll_precision='bf16'"):
-        pretrained.add("other", model_file, "cmd", "abc", 1.0, registry=registry,
-                       nll_precision="bf16")
+        add_pretrained.add("other", model_file, "cmd", "abc", 1.0, registry=registry,
+                           nll_precision="bf16")
     with pytest.raises(ValueError, match="without '|'.*Received: description='a | b'"):
-        pretrained.add("other", model_file, "cmd", "abc", 1.0, registry=registry,
-                       description="a | b")
+        add_pretrained.add("other", model_file, "cmd", "abc", 1.0, registry=registry,
+                           description="a | b")
     assert pretrained.names(registry) == ["tiny-vae"]
+
+
+def test_the_script_registers_from_its_command_line(registered, tmp_path, capsys):
+    registry, _, _ = registered
+    other = tmp_path / "registry.json"
+    assert add_pretrained.main([
+        "copy", str(registry.parent / "tiny-vae.keras"), "--command", "cmd",
+        "--commit", "abc", "--nll", "99.5", "--registry", str(other)]) == 0
+    entry = json.loads(capsys.readouterr().out)
+    assert pretrained.info("copy", other) == entry and entry["nll"] == 99.5
+    assert "| copy | VAE | mnist |" in (tmp_path / "README.md").read_text()
+
+
+def test_the_installed_package_only_reads_the_registry():
+    assert not any(hasattr(pretrained, name)
+                   for name in ("add", "write_readme", "readme_text", "portable"))
+    assert pretrained.read_registry()[0] == pretrained.REGISTRY_PATH
 
 
 def test_a_registry_written_before_the_newer_fields_still_makes_its_readme(tmp_path):
@@ -154,12 +175,12 @@ def test_a_registry_written_before_the_newer_fields_still_makes_its_readme(tmp_p
         "command": "cmd", "commit": "abc", "nll": 90.0, "nll_num_samples": 1000,
         "reconstruction_mse": 0.01, "mse_images": 100}}}))
     assert "| old | VAE | mnist |  | 90.00 (1000, -, -) | 0.010000 |" in (
-        pretrained.readme_text(registry))
+        add_pretrained.readme_text(registry))
 
 
 def test_the_shipped_readme_is_written_from_the_shipped_registry():
     folder = pretrained.REGISTRY_PATH.parent
-    assert (folder / "README.md").read_text() == pretrained.readme_text()
+    assert (folder / "README.md").read_text() == add_pretrained.readme_text()
     for name in SHIPPED:
         entry = pretrained.info(name)
         assert (folder / entry["file"]).is_file()

@@ -1,4 +1,5 @@
-"""keras_vae.projector: what TensorBoard's Projector reads, written as the model trains."""
+"""What TensorBoard's Projector reads (`keras_vae.projector`), written as the model trains
+(`keras_vae.callbacks.EmbeddingProjector`)."""
 
 import numpy as np
 import pytest
@@ -7,6 +8,7 @@ from google.protobuf import text_format
 from tensorboard.plugins import projector as tb_projector
 
 import keras_vae
+from keras_vae import callbacks
 from keras_vae import projector
 from keras_vae.models import build_conditional_vae
 from conftest import tiny_vae
@@ -25,8 +27,8 @@ def test_the_projector_reads_the_codes_of_the_last_written_epoch(mnist_small, tm
     (x_train, _), (x_test, y_test) = mnist_small
     vae = tiny_vae(latent_dim=3)
     vae.compile(optimizer="adam")
-    callback = projector.EmbeddingProjector(x_test[:50], tmp_path, labels=y_test[:50],
-                                            every=2)
+    callback = callbacks.EmbeddingProjector(x_test[:50], tmp_path, labels=y_test[:50],
+                                           every=2)
     vae.fit(x_train[:128], epochs=3, batch_size=64, verbose=0, callbacks=[callback])
     assert callback.written == [2, 3]  # every 2 epochs, and after the last
     latest = tf.train.latest_checkpoint(str(tmp_path))
@@ -49,7 +51,7 @@ def test_a_conditional_model_is_encoded_with_the_labels(mnist_small, tmp_path):
     model = build_conditional_vae(latent_dim=2, num_classes=10, filters=(4, 8),
                                   hidden_units=16, seed=0)
     model.compile(optimizer="adam")
-    callback = projector.EmbeddingProjector(x_test[:20], tmp_path, labels=y_test[:20])
+    callback = callbacks.EmbeddingProjector(x_test[:20], tmp_path, labels=y_test[:20])
     model.fit(x_train[:64], y_train[:64], epochs=1, batch_size=64, verbose=0,
               callbacks=[callback])
     codes = tf.train.load_variable(tf.train.latest_checkpoint(str(tmp_path)),
@@ -59,9 +61,9 @@ def test_a_conditional_model_is_encoded_with_the_labels(mnist_small, tmp_path):
 
 def test_bad_arguments_are_refused():
     with pytest.raises(ValueError, match="one label per image"):
-        projector.EmbeddingProjector(np.zeros((3, 28, 28, 1)), "logs", labels=[1, 2])
+        callbacks.EmbeddingProjector(np.zeros((3, 28, 28, 1)), "logs", labels=[1, 2])
     with pytest.raises(ValueError, match="every"):
-        projector.EmbeddingProjector(np.zeros((3, 28, 28, 1)), "logs", every=0)
+        callbacks.EmbeddingProjector(np.zeros((3, 28, 28, 1)), "logs", every=0)
     assert keras_vae.projector is projector
 
 

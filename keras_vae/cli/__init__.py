@@ -5,6 +5,9 @@ One module per subcommand (`train`, `evaluate`, `anomaly`, `augment`,
 with an `add_parser(commands)` and a `run(args)` that returns the JSON summary
 the command prints; shared flags live in `arguments`, and the life of a
 training run's folder (refuse, lock, back up, resume, finish) in `run_folder`.
+Building the parser imports no TensorFlow: `keras-vae --help` and
+`keras-vae --version` answer at once, and TensorFlow (with the models) is
+imported once a subcommand is chosen, its start-up log silenced.
 
 Stdout carries only that JSON: anything else written to stdout while a
 command runs (Keras progress bars, notes) goes to stderr. Errors in the
@@ -18,12 +21,11 @@ keeps its traceback.
 import argparse
 import contextlib
 import json
+import re
 import sys
 
-import tensorflow as tf
-
-from keras_vae._extras import MissingExtraError
-from keras_vae.callbacks import TrainingDivergedError
+from keras_vae import _backend
+from keras_vae._version import __version__
 from keras_vae.cli import anomaly
 from keras_vae.cli import augment
 from keras_vae.cli import evaluate
@@ -32,33 +34,76 @@ from keras_vae.cli import export
 from keras_vae.cli import train
 from keras_vae.cli.run_folder import BACKUP_DIR
 from keras_vae.cli.run_folder import RUN_FILES
-from keras_vae.cli.run_folder import RunFolderBusyError
-from keras_vae.distribute import WorkerLostError
 
-__all__ = ["BACKUP_DIR", "RUN_FILES", "build_parser", "main"]
+__all__ = ["BACKUP_DIR", "RUN_FILES", "build_parser", "main", "user_errors"]
 
-USER_ERRORS = (ValueError, OSError, NotImplementedError, RunFolderBusyError,
-               TrainingDivergedError, MissingExtraError, WorkerLostError,
-               tf.errors.InvalidArgumentError)
-"""Exceptions that report a problem with the user's input rather than a bug."""
+USER_ERRORS = (
+    ("builtins", "ValueError"), ("builtins", "OSError"), ("builtins", "NotImplementedError"),
+    ("keras_vae.cli.run_folder", "RunFolderBusyError"),
+    ("keras_vae.callbacks", "TrainingDivergedError"),
+    ("keras_vae._extras", "MissingExtraError"),
+    ("keras_vae.distribute", "WorkerLostError"),
+    ("tensorflow", "errors.InvalidArgumentError"),
+)
+"""Exceptions that report a problem with the user's input rather than a bug, by module."""
+
+
+def user_errors():
+    """Returns the classes of `USER_ERRORS` whose modules are imported.
+
+    An exception of a module never imported cannot have been raised, so a
+    command that failed before it imported TensorFlow is not slowed down by
+    importing it to read `tf.errors`.
+    """
+    classes = []
+    for module_name, name in USER_ERRORS:
+        value = sys.modules.get(module_name)
+        for part in name.split(".") if value is not None else ():
+            value = getattr(value, part)
+        if value is not None:
+            classes.append(value)
+    return tuple(classes)
 
 
 def build_parser():
-    """Returns the `argparse` parser of the `keras-vae` command."""
+    """Returns the `argparse` parser of the `keras-vae` command (no TensorFlow imported)."""
     parser = argparse.ArgumentParser(
         prog="keras-vae",
         description="Train and use Variational Autoencoders built with Keras 3.",
     )
+    parser.add_argument("--version", action="version", version=f"keras-vae {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command in (train, evaluate, anomaly, augment, explore, export):
         command.add_parser(commands)
     return parser
 
 
+_RAISED_LINE = re.compile(r"^\s*(?:[A-Za-z_][\w.]*)?(?:Error|Exception): (?P<message>.+)$")
+"""The line naming the exception at the end of TensorFlow's "in user code:" text."""
+
+
 def _first_line(error):
-    if isinstance(error, tf.errors.OpError):
-        return error.message.strip().splitlines()[0]
-    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    """The line that names the cause: TensorFlow's own message, without its preambles.
+
+    An error raised while a `tf.function` is traced carries TensorFlow's
+    "in user code:" preamble and the traced frames before the real message,
+    which is the last line that names an exception.
+    """
+    tf = sys.modules.get("tensorflow")
+    if tf is not None and isinstance(error, tf.errors.OpError):
+        text = error.message
+    else:
+        text = str(error)
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    if not lines:
+        return type(error).__name__
+    if lines[0].strip() == "in user code:":
+        for line in reversed(lines):
+            match = _RAISED_LINE.match(line)
+            if match:
+                return match.group("message").strip()
+        return lines[-1].strip()
+    return lines[0].strip()
 
 
 def main(argv=None):
@@ -66,8 +111,9 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         with contextlib.redirect_stdout(sys.stderr):
+            _backend.import_models()
             report = args.run(args)
-    except USER_ERRORS as error:
+    except user_errors() as error:
         print(f"keras-vae: error: {_first_line(error)}", file=sys.stderr)
         return 2
     print(json.dumps(report, indent=2))

@@ -3,13 +3,11 @@
 import argparse
 import csv
 import io
-import pathlib
 
-import numpy as np
-
-from keras_vae import anomaly
-from keras_vae import saving
 from keras_vae.cli import arguments
+
+SCORES = ("neg_elbo", "nll", "reconstruction_error")
+"""`keras_vae.anomaly.SCORES`, written out so that building the parser imports no TensorFlow."""
 
 
 def add_parser(commands):
@@ -32,7 +30,7 @@ def add_parser(commands):
                                  image_size_default=None, color_mode_default=None)
     parser.add_argument("--data", default=None,
                         help="data to score (its test split); default: --reference")
-    parser.add_argument("--score", choices=anomaly.SCORES, default="neg_elbo",
+    parser.add_argument("--score", choices=SCORES, default="neg_elbo",
                         help="anomaly score; the likelihood scores need a VAE")
     rates = parser.add_mutually_exclusive_group()
     rates.add_argument("--false-positive-rate", type=arguments.positive_float, default=None,
@@ -53,24 +51,6 @@ def add_parser(commands):
     parser.set_defaults(run=run)
 
 
-def check_output_file(output, overwrite, inputs):
-    """Refuses an `output` that exists (unless `overwrite`) or that is one of `inputs`.
-
-    Args:
-        output: the file the command will write.
-        overwrite: whether an existing file may be replaced.
-        inputs: files the command reads, never to be written over.
-    """
-    output = pathlib.Path(output)
-    for source in inputs:
-        if output.exists() and pathlib.Path(source).exists() and output.samefile(source):
-            raise ValueError(f"--output {output} is the model being read; choose another file.")
-    if output.is_dir():
-        raise IsADirectoryError(f"--output must be a file. Received: {output} is a folder")
-    if output.exists() and not overwrite:
-        raise FileExistsError(f"{output} exists. Pass --overwrite to replace it.")
-
-
 def scores_csv(labels, scores, flagged):
     """Returns the per-image CSV: index, label, score (a plain float) and flagged (0/1).
 
@@ -89,8 +69,13 @@ def scores_csv(labels, scores, flagged):
 
 def run(args):
     """Scores the images as `args` asks and returns the JSON summary."""
+    import numpy as np
+
+    from keras_vae import anomaly
+    from keras_vae import saving
+
     if args.output is not None:
-        check_output_file(args.output, args.overwrite, [args.model])
+        arguments.check_output_file(args.output, args.overwrite, [args.model])
     model = arguments.load_image_model(args.model)
     if model.num_classes is not None:
         raise ValueError(

@@ -1,12 +1,12 @@
-"""Flags shared by the `keras-vae` subcommands, defined once, and their checks."""
+"""Flags shared by the `keras-vae` subcommands, defined once, and their checks.
+
+Defining the flags imports no TensorFlow; the helpers that load data or
+models import what they use.
+"""
 
 import argparse
 import math
-
-from keras_vae import datasets
-from keras_vae import pretrained
-from keras_vae import saving
-from keras_vae.models.base import ImageModel
+import pathlib
 
 
 def _number(cast, minimum, strict, description):
@@ -109,6 +109,8 @@ def load_splits(name, args, image_size, color_mode, binarize=False):
         color_mode: "grayscale" or "rgb".
         binarize: binarize the images once with `args.seed`.
     """
+    from keras_vae import datasets
+
     splits = []
     for x, y in datasets.load(name, image_size=image_size, color_mode=color_mode,
                               seed=args.seed):
@@ -135,6 +137,10 @@ def load_image_model(path):
     `path` is a `.keras` file, or `pretrained:NAME` for a model shipped with
     keras_vae (`keras_vae.pretrained.names()`).
     """
+    from keras_vae import pretrained
+    from keras_vae import saving
+    from keras_vae.models.base import ImageModel
+
     if str(path).startswith(PRETRAINED):
         path = pretrained.path(str(path)[len(PRETRAINED):])
     model = saving.load_model(path)
@@ -143,3 +149,21 @@ def load_image_model(path):
             f"{path} holds a {type(model).__name__}, not a keras_vae model (VAE, "
             "ConditionalVAE, Autoencoder or DCGAN).")
     return model
+
+
+def check_output_file(output, overwrite, inputs):
+    """Refuses an `output` that exists (unless `overwrite`) or that is one of `inputs`.
+
+    Args:
+        output: the file the command will write.
+        overwrite: whether an existing file may be replaced.
+        inputs: files the command reads, never to be written over.
+    """
+    output = pathlib.Path(output)
+    for source in inputs:
+        if output.exists() and pathlib.Path(source).exists() and output.samefile(source):
+            raise ValueError(f"--output {output} is the model being read; choose another file.")
+    if output.is_dir():
+        raise IsADirectoryError(f"--output must be a file. Received: {output} is a folder")
+    if output.exists() and not overwrite:
+        raise FileExistsError(f"{output} exists. Pass --overwrite to replace it.")

@@ -3,12 +3,7 @@
 import argparse
 import pathlib
 
-import numpy as np
-
-from keras_vae import augmentation
-from keras_vae import saving
 from keras_vae.cli import arguments
-from keras_vae.cli.anomaly import check_output_file
 
 
 def add_parser(commands):
@@ -42,10 +37,15 @@ def add_parser(commands):
 
 def run(args):
     """Writes the synthetic images as `args` asks and returns the JSON summary."""
+    import numpy as np
+
+    from keras_vae import augmentation
+    from keras_vae import saving
+
     output = pathlib.Path(args.output)
     if output.suffix != ".npz":
         raise ValueError(f"--output must end in .npz. Received: {output}")
-    check_output_file(output, args.overwrite, [args.model])
+    arguments.check_output_file(output, args.overwrite, [args.model])
     model = arguments.load_image_model(args.model)
     if model.num_classes is not None:
         images, labels = augmentation.synthesize(model, args.per_class, seed=args.seed)

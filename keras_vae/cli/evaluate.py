@@ -3,8 +3,6 @@
 import argparse
 import sys
 
-from keras_vae import datasets
-from keras_vae import evaluation
 from keras_vae import precision
 from keras_vae.cli import arguments
 from keras_vae.models import base
@@ -56,6 +54,8 @@ def add_parser(commands):
 
 def _fid(choice, model, x, seed):
     """Returns the FID report of `model`'s samples against `x`, or a reason for none."""
+    from keras_vae import evaluation
+
     if choice == "none":
         return None, "--fid none"
     mnist_shaped = tuple(model.image_shape) == evaluation.MNIST_IMAGE_SHAPE
@@ -73,6 +73,9 @@ def _fid(choice, model, x, seed):
 
 def run(args):
     """Evaluates the model as `args` asks and returns the JSON report."""
+    from keras_vae import datasets
+    from keras_vae import evaluation
+
     model = arguments.load_image_model(args.model)
     model.require(base.LIKELIHOOD, f"keras-vae evaluate ({args.model})")
     if model.has(base.LABELS):

@@ -4,8 +4,10 @@ import argparse
 import sys
 import warnings
 
-from keras_vae import export
 from keras_vae.cli import arguments
+
+FORMATS = ("tf_saved_model", "onnx", "litert")
+"""`keras_vae.export.FORMATS`, written out so that building the parser imports no TensorFlow."""
 
 
 def add_parser(commands):
@@ -25,7 +27,7 @@ def add_parser(commands):
                         "or pretrained:NAME for a model shipped with keras_vae")
     parser.add_argument("--output", default="exported",
                         help="folder receiving decoder, encoder and scorer")
-    parser.add_argument("--format", choices=export.FORMATS, default="tf_saved_model",
+    parser.add_argument("--format", choices=FORMATS, default="tf_saved_model",
                         help="SavedModel folders, .onnx files (tf2onnx) or .tflite files "
                         "(LiteRT)")
     parser.add_argument("--num-samples", type=arguments.positive_int, default=64,
@@ -39,6 +41,8 @@ def add_parser(commands):
 
 def run(args):
     """Exports the parts of the model as `args` asks and returns the JSON summary."""
+    from keras_vae import export
+
     model = arguments.load_image_model(args.model)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", export.ExportWarning)

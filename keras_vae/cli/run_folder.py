@@ -16,18 +16,16 @@ Checkpoints are written to a scratch file and renamed into place, so a crash
 or a full disk while saving leaves the previous checkpoint (or none) rather
 than a truncated one; leftovers of such crashes are removed when the folder is
 next locked.
+
+Importing this module is cheap (the command line's parser reads its names):
+Keras is imported by the methods that save.
 """
 
 import fcntl
-import json
 import os
 import pathlib
 import shutil
-import sys
 
-import keras
-
-from keras_vae import saving
 
 RUN_FILES = ("model.keras", "history.csv", "history.json", "run.json")
 """Files whose presence marks a folder as holding a finished run."""
@@ -90,14 +88,18 @@ class RunFolder:
         if not path.is_file():
             raise FileNotFoundError(
                 f"--resume found no interrupted run in {self.path}. Received: no {path}")
-        return read_json(path)
+        from keras_vae import saving
+
+        return saving.read_json(path)
 
     def completed_epochs(self):
         """Returns the epochs the checkpoint in `backup/` holds (0 without one)."""
         metadata = self.backup / "training_metadata.json"
         if not (self.backup / "latest.weights.h5").is_file() or not metadata.is_file():
             return 0
-        return int(read_json(metadata).get("epoch", 0))
+        from keras_vae import saving
+
+        return int(saving.read_json(metadata).get("epoch", 0))
 
     # -------------------------------------------------------------- lock
 
@@ -199,71 +201,16 @@ class RunFolder:
             (self.path / name).unlink(missing_ok=True)
         for stale in (self.path / "plots").glob("*_[0-9][0-9][0-9].png"):
             stale.unlink()
+        from keras_vae import saving
+
         saving.write_json(self.backup / "settings.json", settings)
 
     def backup_callback(self):
         """Returns the callback that checkpoints each epoch into `backup/`."""
+        from keras_vae.callbacks import AtomicBackupAndRestore
+
         return AtomicBackupAndRestore(self.backup)
 
     def finish(self):
         """Removes the backup once the run's files are written."""
         shutil.rmtree(self.backup)
-
-
-def read_json(path):
-    """Reads a JSON file, naming it in the error if it is not valid JSON."""
-    try:
-        return json.loads(pathlib.Path(path).read_text())
-    except ValueError as error:
-        raise ValueError(f"{path} is not valid JSON. Received error: {error}") from error
-
-
-class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
-    """`BackupAndRestore` whose checkpoints are never half-written.
-
-    Keras writes `latest.weights.h5` in place, so a crash or a full disk
-    during a save leaves a truncated file that cannot be restored (and h5py
-    can crash the process while cleaning up). This subclass writes the weights
-    through `keras_vae.saving.save_weights` (scratch file, then rename) and the
-    epoch number after them, so the folder always holds the last complete
-    checkpoint. A checkpoint that still cannot be read (one written by an
-    older version) is discarded with a note on stderr, and training restarts
-    from the first epoch.
-
-    Args:
-        backup_dir: the folder of the checkpoint.
-    """
-
-    def __init__(self, backup_dir):
-        super().__init__(str(backup_dir), delete_checkpoint=False)
-
-    def _seed_states(self):
-        """The model's random-number states, which `save_weights` leaves out."""
-        return {variable.path: variable for variable in self.model.variables
-                if "seed_generator_state" in variable.path}
-
-    def _save_model(self):
-        saving.save_weights(self.model, self._weights_path)
-        # The noise states go with the epoch, so a resumed run draws the same
-        # reparameterization noise as one that was never interrupted.
-        states = {path: variable.numpy().tolist()
-                  for path, variable in self._seed_states().items()}
-        saving.write_json(self._training_metadata_path,
-                          {"epoch": self._current_epoch, "batch": self._last_batch_seen,
-                           "seed_states": states})
-
-    def _load_model(self):
-        metadata = pathlib.Path(self._training_metadata_path)
-        stored = read_json(metadata) if metadata.exists() else {}  # names a corrupt file
-        try:
-            super()._load_model()
-            for path, variable in self._seed_states().items():
-                if path in stored.get("seed_states", {}):
-                    variable.assign(stored["seed_states"][path])
-        except (OSError, ValueError) as error:
-            print(f"keras-vae: the checkpoint in {self.backup_dir} cannot be read "
-                  f"({str(error).splitlines()[0]}); starting again from the first epoch.",
-                  file=sys.stderr)
-            for path in (self._weights_path, self._training_metadata_path):
-                pathlib.Path(path).unlink(missing_ok=True)
-            self.model._initial_epoch = 0

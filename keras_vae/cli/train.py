@@ -3,25 +3,9 @@
 import argparse
 import sys
 
-import keras
-import numpy as np
-import tensorflow as tf
-
-from keras_vae import callbacks as vae_callbacks
-from keras_vae import datasets
-from keras_vae import distribute
-from keras_vae import likelihoods
-from keras_vae import plotting
 from keras_vae import precision
-from keras_vae import priors
-from keras_vae import saving
-from keras_vae import schedules
 from keras_vae.cli import arguments
 from keras_vae.cli.run_folder import RunFolder
-from keras_vae.models.conditional_vae import build_conditional_vae
-from keras_vae.models.hierarchical import build_hierarchical_vae
-from keras_vae.models.vae import build_vae
-from keras_vae.projector import EmbeddingProjector
 
 STORED_SETTINGS = ("dataset", "model", "likelihood", "prior", "epochs", "batch_size",
                    "latent_dim", "beta", "kl_warmup", "learning_rate", "lr_schedule", "seed",
@@ -36,6 +20,21 @@ SETTING_DEFAULTS = {"model": "vae", "likelihood": "bernoulli", "prior": "normal"
 
 MAX_CLASSES = 10_000
 """Most classes a conditional VAE accepts (its label input is one-hot)."""
+
+# The names the flags offer, written out so that building the parser imports
+# no TensorFlow; tests/test_cli_startup.py checks each against the library's.
+LIKELIHOODS = ("bernoulli", "continuous_bernoulli", "gaussian", "gaussian_pixel",
+               "discretized_logistic")
+"""`keras_vae.likelihoods.NAMES`."""
+
+PRIORS = ("normal", "mixture", "vamp")
+"""`keras_vae.priors.NAMES`."""
+
+LR_SCHEDULES = ("constant", "cosine")
+"""`keras_vae.schedules.NAMES`."""
+
+STRATEGIES = ("none", "mirrored", "multi-worker")
+"""`keras_vae.distribute.STRATEGIES`."""
 
 
 def add_parser(commands):
@@ -60,9 +59,9 @@ def add_parser(commands):
                        help="conditional_vae also gives the class label to the encoder "
                        "and decoder (the dataset must have labels); hvae has two stochastic "
                        "layers, z1 of 64 and z2 of --latent-dim (--prior is p(z2))")
-    train.add_argument("--likelihood", choices=likelihoods.NAMES, default="bernoulli",
+    train.add_argument("--likelihood", choices=LIKELIHOODS, default="bernoulli",
                        help="p(x|z); use --binarize none for the grey-level likelihoods")
-    train.add_argument("--prior", choices=priors.NAMES, default="normal",
+    train.add_argument("--prior", choices=PRIORS, default="normal",
                        help="p(z): standard normal, learned mixture of Gaussians, VampPrior")
     train.add_argument("--beta", type=arguments.non_negative_float, default=1.0,
                        help="weight of the KL term (1 gives the ELBO)")
@@ -77,7 +76,7 @@ def add_parser(commands):
                        "(0: no warm-up)")
     train.add_argument("--learning-rate", type=arguments.positive_float, default=1e-3,
                        help="Adam learning rate (the peak, with --lr-schedule cosine)")
-    train.add_argument("--lr-schedule", choices=schedules.NAMES, default="constant",
+    train.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="constant",
                        help="cosine: decay the learning rate to 0 over the run "
                        "(Loshchilov and Hutter's cosine schedule, no restarts)")
     train.add_argument("--precision", choices=precision.CHOICES, default="float32",
@@ -112,7 +111,7 @@ def add_parser(commands):
                        "sprite for TensorBoard's Projector into OUTPUT/projector every N "
                        "epochs (0: none)")
     train.add_argument(
-        "--strategy", choices=distribute.STRATEGIES, default="none",
+        "--strategy", choices=STRATEGIES, default="none",
         help="mirrored: every local GPU; multi-worker: the machines of the cluster in "
         "TF_CONFIG (start every worker with the same flags; only the chief writes "
         "--output). --batch-size is the global batch, split between replicas")
@@ -160,6 +159,8 @@ def _checked_data(args, chief, folder):
             args = _resume_settings(args, folder)
         else:
             folder.check_can_start(args.overwrite)
+    from keras_vae import datasets
+
     (x_train, y_train), (x_test, y_test) = datasets.load(
         args.dataset, image_size=args.image_size, color_mode=args.color_mode, seed=args.seed)
     if args.limit is not None:
@@ -178,6 +179,17 @@ def _checked_data(args, chief, folder):
 
 def run(args):
     """Trains as `args` asks and returns the JSON summary of the run."""
+    import keras
+
+    from keras_vae import callbacks as vae_callbacks
+    from keras_vae import datasets
+    from keras_vae import distribute
+    from keras_vae import saving
+    from keras_vae import schedules
+    from keras_vae.models.conditional_vae import build_conditional_vae
+    from keras_vae.models.hierarchical import build_hierarchical_vae
+    from keras_vae.models.vae import build_vae
+
     # Made first: a MultiWorkerMirroredStrategy must exist before TensorFlow runs.
     strategy = distribute.make_strategy(args.strategy)
     chief = distribute.is_chief(strategy)
@@ -250,7 +262,7 @@ def run(args):
                 x_test[:10], folder.path / "plots", every=args.plot_every, num_samples=16,
                 seed=args.seed, labels=y_test[:10] if conditional else None))
         if args.projector_every:
-            callbacks.append(EmbeddingProjector(
+            callbacks.append(vae_callbacks.EmbeddingProjector(
                 x_test[:1000], folder.path / "projector",
                 labels=None if y_test is None else y_test[:1000],
                 every=args.projector_every))
@@ -296,6 +308,10 @@ def _fit(args, vae, strategy, train_data, validation, callbacks, steps, complete
 
     Returns the history of the epochs trained (a dict of lists).
     """
+    import tensorflow as tf
+
+    from keras_vae import distribute
+
     # One pass over the data per epoch, through one iterator; a resumed
     # run skips the passes already trained, so it sees the same shuffles
     # and binarization noise as a run that was never interrupted.
@@ -313,6 +329,8 @@ def _fit(args, vae, strategy, train_data, validation, callbacks, steps, complete
 
 def _train_worker(args, vae, strategy, train_data, validation, steps):
     """Trains on a worker that is not the chief: the same steps, no files written."""
+    from keras_vae import callbacks as vae_callbacks
+
     guard = vae_callbacks.DivergenceGuard(raise_error=False)
     callbacks = [guard]
     if args.kl_warmup:
@@ -326,6 +344,10 @@ def _train_worker(args, vae, strategy, train_data, validation, steps):
 
 def _save_final_pictures(vae, history, x_test, y_test, output, seed):
     """Writes training curves, samples, reconstructions and the latent space."""
+    import numpy as np
+
+    from keras_vae import plotting
+
     conditional = vae.num_classes is not None
 
     def labels(y):  # what the model's methods take: the classes, or None

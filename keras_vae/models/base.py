@@ -58,6 +58,7 @@ import tensorflow as tf
 from keras import ops
 
 from keras_vae import priors
+from keras_vae import validation
 from keras_vae.models import checks
 from keras_vae.models.checks import check_batch
 from keras_vae.models.checks import short_repr
@@ -232,7 +233,8 @@ class ImageModel(keras.Model):
                 f"[0, {self.num_classes}) per image, or one int for all. Received: {name}=None")
         if isinstance(labels, (int, np.integer)) and not isinstance(labels, bool):
             labels = np.full(count, labels)
-        return checks.check_labels(labels, self.num_classes, count=count, name=name)
+        return validation.check_labels(labels, self.num_classes, count=count,
+                                       name=name).astype("int32")
 
     def check_input(self, data, name="x", labels=None):
         """Raises a clear error if `data` cannot be images (and labels) for this model.
@@ -261,8 +263,8 @@ class ImageModel(keras.Model):
                     raise ValueError(
                         f"{type(self).__name__} needs class labels. Received: {name} "
                         "yields batches without labels; give (images, labels) batches")
-                checks.check_labels(np.asarray(y), self.num_classes,
-                                    name=f"{name} (first batch labels)")
+                validation.check_labels(np.asarray(y), self.num_classes,
+                                        name=f"{name} (first batch labels)")
             return
         if isinstance(data, tuple):
             data, tuple_labels, _ = keras.utils.unpack_x_y_sample_weight(data)
@@ -275,8 +277,8 @@ class ImageModel(keras.Model):
                 raise ValueError(
                     f"{type(self).__name__} needs class labels. Received: {name} without "
                     "labels; pass images and labels, as in fit(x, y) or (x, y) pairs")
-            checks.check_labels(labels, self.num_classes, count=len(x),
-                                name="labels" if name == "x" else f"{name} labels")
+            validation.check_labels(labels, self.num_classes, count=len(x),
+                                    name="labels" if name == "x" else f"{name} labels")
 
     def _check_dataset(self, dataset, name):
         spec = first_component(dataset.element_spec)
@@ -307,7 +309,8 @@ class ImageModel(keras.Model):
 
     def _checked_dataset(self, data, what):
         """A jit-compiled step checks nothing (XLA drops asserts): check the dataset's batches."""
-        if not (checks._CHECK_BATCHES and isinstance(data, tf.data.Dataset) and self.jit_compile):
+        if not (checks.batch_checks_enabled() and isinstance(data, tf.data.Dataset)
+                and self.jit_compile):
             return data
 
         def check(*element):

@@ -1,23 +1,62 @@
-"""Checks on what the models are given: class labels, and every batch in the graph.
+"""Checks on what the models are given in the graph: every batch.
 
 `check_batch` guards each training batch inside the compiled step, where the
 Python checks of `keras_vae.validation` (run on arrays and on a dataset's
-first batch) cannot reach.
+first batch, class labels included) cannot reach. `batch_checks(False)`
+turns it off, to measure what it costs.
 """
+
+import contextlib
 
 import numpy as np
 import tensorflow as tf
 from tensorflow.python.ops import control_flow_util
 
-from keras_vae import validation
+_batch_checks_enabled = True
+"""Whether steps traced now check every batch; set by `batch_checks` only."""
 
-_CHECK_BATCHES = True
-"""Module-private switch of the in-graph batch check (`check_batch`).
 
-Only for measuring what the check costs (benchmarks/throughput.py): set
-`keras_vae.models.checks._CHECK_BATCHES = False` before the model's first
-`fit`/`evaluate`/`predict` (the flag is read when the step is traced).
-"""
+@contextlib.contextmanager
+def batch_checks(enabled):
+    """Turns the in-graph check of every batch (`check_batch`) on or off in a `with` block.
+
+    The check is on by default; it costs one fused reduction per batch. The
+    setting is read when a model's step is traced, at its first `fit`,
+    `evaluate` or `predict`: a model that first trains inside
+    `with batch_checks(False):` keeps training unchecked afterwards (its step
+    is traced once), and one traced before the block keeps its check. (A
+    jit-compiled model, whose dataset's batches are checked in the input
+    pipeline instead, reads the setting at each `fit`.) The previous setting
+    is restored on exit, also when the block raises. Made for measuring what
+    the check costs (benchmarks/throughput.py); without it a batch of 0..255
+    values or NaN trains silently.
+
+    Args:
+        enabled: True to check every batch, False not to.
+
+    Example:
+
+    ```python
+    from keras_vae.models import checks
+    vae = keras_vae.build_vae()
+    vae.compile(optimizer="adam")
+    with checks.batch_checks(False):
+        vae.fit(dataset, epochs=1)  # traced, and then trained, unchecked
+    ```
+    """
+    global _batch_checks_enabled
+    if not isinstance(enabled, bool):
+        raise TypeError(f"enabled must be True or False. Received: enabled={enabled!r}")
+    previous, _batch_checks_enabled = _batch_checks_enabled, enabled
+    try:
+        yield enabled
+    finally:
+        _batch_checks_enabled = previous
+
+
+def batch_checks_enabled():
+    """Whether a step traced now checks every batch (see `batch_checks`)."""
+    return _batch_checks_enabled
 
 
 def _in_xla():
@@ -35,14 +74,15 @@ def check_batch(images, what):
     "training images must be finite values in [0, 1]; this batch has min 0
     and max 255 and 0 NaN or infinite value(s)". XLA compiles assertions
     away, so inside a jit-compiled function this returns `images` unchecked
-    (`ImageModel` then checks the dataset's batches instead).
+    (`ImageModel` then checks the dataset's batches instead); inside
+    `batch_checks(False)` it returns them unchecked too.
 
     Args:
         images: A batch of images, a tensor.
         what: What the images are, e.g. "training images": the start of
             the error message.
     """
-    if not _CHECK_BATCHES or _in_xla():
+    if not _batch_checks_enabled or _in_xla():
         return images
     values = tf.cast(images, "float32")
     in_range = tf.reduce_all(tf.logical_and(values >= 0.0, values <= 1.0))
@@ -67,24 +107,3 @@ def short_repr(value):
     if isinstance(value, (list, tuple, np.ndarray, tf.Tensor)) and np.size(value) > 8:
         return f"an array of shape {np.shape(value)}"
     return repr(value)
-
-
-def check_labels(labels, num_classes, count=None, name="labels"):
-    """Returns `labels` as an int32 NumPy vector of classes in [0, num_classes).
-
-    `validation.check_labels` with `None` refused, as a conditional model needs labels.
-
-    Args:
-        labels: Array-like of shape `(N,)` or `(N, 1)`.
-        num_classes: Every label must be below it.
-        count: Optional number of labels expected (one per image).
-        name: Name used for `labels` in error messages.
-
-    Raises:
-        TypeError: labels are not numbers.
-        ValueError: None, wrong shape, wrong count, non-integral or out of range.
-    """
-    if labels is None:
-        raise ValueError(
-            f"A conditional model needs class labels. Received: {name}=None")
-    return validation.check_labels(labels, num_classes, count, name).astype("int32")

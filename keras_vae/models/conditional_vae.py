@@ -6,7 +6,6 @@ import tensorflow as tf
 from keras_vae import networks
 from keras_vae import priors
 from keras_vae.models import base
-from keras_vae.models.checks import check_labels  # noqa: F401 (re-exported)
 from keras_vae.models.vae import VAE
 
 

@@ -1,0 +1,203 @@
+"""Register a trained model as a shipped one (`keras_vae.pretrained`): a maintainer's tool.
+
+Not part of the installed package, which only reads the registry. From the
+repository root:
+
+```bash
+python -m scripts.add_pretrained mnist-default runs/default/model.keras \\
+    --command "keras-vae train ..." --commit $(git rev-parse --short HEAD) \\
+    --nll 87.56 --nll-num-samples 5000 --description "the default VAE, 32 epochs"
+```
+
+`add` writes `NAME.keras` beside `keras_vae/resources/pretrained/registry.json`
+as a portable copy (`portable`: float32 layers, no optimizer), records its
+checksum, measures its reconstruction MSE and rewrites the README beside the
+registry (`write_readme`, from `readme_text`). Every function takes
+`registry=`, the path of another `registry.json` (the tests use a temporary
+one).
+"""
+
+import argparse
+import json
+import math
+import re
+
+from keras_vae import precision
+from keras_vae import pretrained
+from keras_vae import saving
+from keras_vae.validation import check_int
+from keras_vae.validation import check_number
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+
+
+def add(name, model_path, command, commit, nll, nll_num_samples=5000, dataset="mnist",
+        registry=None, overwrite=False, nll_images=10_000, nll_precision="float32",
+        description=""):
+    """Registers a trained model: writes a portable copy, records checksum and measurements.
+
+    `NAME.keras` beside the registry gets the model in float32 without its
+    optimizer (`portable`): it loads fast on any processor and is a third
+    of a checkpoint's size. Its SHA-256 and reconstruction MSE
+    (`keras_vae.pretrained.reconstruction_mse`) are measured here; the README beside the registry
+    is rewritten (`write_readme`).
+
+    Args:
+        name: The model's name: lower-case letters, digits, `.`, `_`, `-`.
+        model_path: The `.keras` file, e.g. `runs/x/model.keras`, in any
+            dtype policy, with or without its optimizer.
+        command: The command that trained it (one line).
+        commit: The git commit of the code that trained it.
+        nll: Its test negative log-likelihood, nats per image (the
+            importance-weighted bound; e.g. `keras-vae evaluate`'s `nll`).
+        nll_num_samples: K of that bound.
+        dataset: The dataset it models, for `keras_vae.datasets.load`.
+        registry: Path of a `registry.json` (created if missing); None for
+            the shipped one.
+        overwrite: Replace a model already registered under `name`.
+        nll_images: How many test images `nll` averages.
+        nll_precision: The dtype policy `nll` was computed in.
+        description: One line saying what the model is and how it was
+            trained (shown in the README).
+
+    Returns:
+        The new entry, a dict (see `keras_vae.pretrained.info`).
+    """
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ValueError("name must be lower-case letters, digits, '.', '_' or '-'. "
+                         f"Received: name={name!r}")
+    nll = check_number("nll", nll, minimum=-math.inf)
+    if nll_precision not in precision.POLICIES:
+        raise ValueError(f"nll_precision must be one of {precision.POLICIES}. "
+                         f"Received: nll_precision={nll_precision!r}")
+    if not isinstance(description, str) or "|" in description or "\n" in description:
+        raise ValueError("description must be one line of text without '|' (it is a table "
+                         f"cell). Received: description={description!r}")
+    check_int("nll_num_samples", nll_num_samples)
+    check_int("nll_images", nll_images)
+    path, models = pretrained.read_registry(registry)
+    if name in models and not overwrite:
+        raise ValueError(f"{name!r} is registered already; pass overwrite=True to replace "
+                         f"it. Received: name={name!r}")
+    model = portable(saving.load_model(model_path))
+    mse = float(pretrained.reconstruction_mse(model, dataset))  # before any file is written
+    target = saving.save_model(model, path.parent / f"{name}.keras")
+    models[name] = {
+        "file": target.name,
+        "sha256": pretrained.sha256(target),
+        "model": type(model).__name__,
+        "dataset": dataset,
+        "command": str(command),
+        "commit": str(commit),
+        "description": str(description),
+        "nll": nll,
+        "nll_num_samples": int(nll_num_samples),
+        "nll_images": int(nll_images),
+        "nll_precision": str(nll_precision),
+        "reconstruction_mse": mse,
+        "mse_images": pretrained.MSE_IMAGES,
+    }
+    saving.write_json(path, {"models": dict(sorted(models.items()))})
+    write_readme(registry)
+    return dict(models[name])
+
+
+def portable(model):
+    """Returns a copy of `model` to ship: float32 layers, the same weights, no optimizer.
+
+    Args:
+        model: A built Keras model (compiled or not, in any dtype policy).
+    """
+    def uncompiled(node, scope):
+        if not scope:  # the model itself
+            node.pop("compile_config", None)
+        return node
+
+    with precision.policy_scope("float32"):
+        return saving.rebuild(precision.with_policy(model, "float32"), uncompiled)
+
+
+def readme_text(registry=None):
+    """Returns the README the registry's folder should hold: one row per model.
+
+    Args:
+        registry: Path of a `registry.json`; None for the shipped one.
+    """
+    _, models = pretrained.read_registry(registry)
+    lines = [
+        "# Pretrained keras_vae models",
+        "",
+        "Package data: `keras_vae.pretrained.load(NAME)` loads a model after checking its "
+        "SHA-256;",
+        "`keras_vae.pretrained.names()` lists them. This file is written from "
+        "`registry.json`",
+        "by `scripts/add_pretrained.py` (in the repository); do not edit it by hand.",
+        "",
+        "NLL: the importance-weighted bound on the test images, nats per image, with K "
+        "samples,",
+        "computed in the dtype policy shown (`keras-vae evaluate pretrained:NAME "
+        "--num-samples K --precision P`",
+        "reproduces it on the whole test set).",
+        f"MSE: per-pixel reconstruction error on the first {pretrained.MSE_IMAGES} test images "
+        "(grey levels).",
+        "",
+    ]
+    if not models:
+        return "\n".join(lines + ["No models are shipped yet.", ""])
+    lines += ["| name | model | dataset | what it is | NLL (K, test images, policy) | MSE | "
+              "sha256 | commit | command |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for name, entry in sorted(models.items()):
+        images = f"{entry['nll_images']:,}" if "nll_images" in entry else "-"
+        lines.append(
+            f"| {name} | {entry['model']} | {entry['dataset']} | "
+            f"{entry.get('description', '')} | {entry['nll']:.2f} ({entry['nll_num_samples']}, "
+            f"{images}, {entry.get('nll_precision', '-')}) | "  # '-': not recorded (older)
+            f"{entry['reconstruction_mse']:.6f} | "
+            f"`{entry['sha256']}` | `{entry['commit']}` | `{entry['command']}` |")
+    return "\n".join(lines + [""])
+
+
+def write_readme(registry=None):
+    """Writes `readme_text` to `README.md` beside the registry.
+
+    Args:
+        registry: Path of a `registry.json`; None for the shipped one.
+    """
+    path, _ = pretrained.read_registry(registry)
+    saving.write_text(path.parent / "README.md", readme_text(registry))
+
+
+def main(argv=None):
+    """Registers the model the command line names; prints its entry as JSON."""
+    parser = argparse.ArgumentParser(
+        prog="python -m scripts.add_pretrained",
+        description="Register a trained model as one shipped with keras_vae.")
+    parser.add_argument("name", help="lower-case letters, digits, '.', '_' or '-'")
+    parser.add_argument("model", help="the trained .keras file")
+    parser.add_argument("--command", required=True, help="the command that trained it")
+    parser.add_argument("--commit", required=True, help="the commit of the code that trained it")
+    parser.add_argument("--nll", type=float, required=True,
+                        help="its test negative log-likelihood, nats per image")
+    parser.add_argument("--nll-num-samples", type=int, default=5000, help="K of that bound")
+    parser.add_argument("--nll-images", type=int, default=10_000,
+                        help="test images the NLL averages")
+    parser.add_argument("--nll-precision", default="float32", choices=precision.POLICIES,
+                        help="dtype policy the NLL was computed in")
+    parser.add_argument("--dataset", default="mnist", help="the dataset it models")
+    parser.add_argument("--description", default="", help="one line for the README")
+    parser.add_argument("--registry", default=None,
+                        help="another registry.json (default: the shipped one)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace a model registered under NAME")
+    args = parser.parse_args(argv)
+    entry = add(args.name, args.model, args.command, args.commit, args.nll,
+                nll_num_samples=args.nll_num_samples, dataset=args.dataset,
+                registry=args.registry, overwrite=args.overwrite, nll_images=args.nll_images,
+                nll_precision=args.nll_precision, description=args.description)
+    print(json.dumps(entry, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
