@@ -18,8 +18,9 @@ install: $(BIN)/keras-vae
 demo: install
 	$(BIN)/keras-vae train --output runs/demo --overwrite
 
-## Run the whole test suite.
+## Lint the whole tree (ruff, configured in pyproject.toml), then run the whole test suite.
 test: install
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
 clean:

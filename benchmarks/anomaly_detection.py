@@ -23,14 +23,14 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
+import keras
+import numpy as np
 
-from benchmarks import harness  # noqa: E402
-from keras_vae import anomaly  # noqa: E402
-from keras_vae import datasets  # noqa: E402
-from keras_vae import models  # noqa: E402
-from keras_vae import schedules  # noqa: E402
+from benchmarks import harness
+from keras_vae import anomaly
+from keras_vae import datasets
+from keras_vae import models
+from keras_vae import schedules
 
 
 def train(model, x, args):

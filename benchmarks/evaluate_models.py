@@ -28,14 +28,14 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
+import keras
 
-import keras_vae  # noqa: E402
-from benchmarks import harness  # noqa: E402
-from benchmarks import keras_example  # noqa: E402
-from keras_vae import datasets  # noqa: E402
-from keras_vae import evaluation  # noqa: E402
-from keras_vae import schedules  # noqa: E402
+import keras_vae
+from benchmarks import harness
+from benchmarks import keras_example
+from keras_vae import datasets
+from keras_vae import evaluation
+from keras_vae import schedules
 
 BATCH_SIZE = 128
 

@@ -34,13 +34,13 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import keras
+import tensorflow as tf
 
-from benchmarks import harness  # noqa: E402
-from keras_vae import datasets  # noqa: E402
-from keras_vae import schedules  # noqa: E402
-from keras_vae.models.vae import build_vae  # noqa: E402
+from benchmarks import harness
+from keras_vae import datasets
+from keras_vae import schedules
+from keras_vae.models.vae import build_vae
 
 ARMS = {
     "before": ("off", "new iterator each epoch (Keras's `fit`)"),

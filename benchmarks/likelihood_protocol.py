@@ -55,16 +55,16 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
+import keras
+import numpy as np
 
-import keras_vae  # noqa: E402
-from benchmarks import harness  # noqa: E402
-from keras_vae import datasets  # noqa: E402
-from keras_vae import evaluation  # noqa: E402
-from keras_vae import precision  # noqa: E402
-from keras_vae import saving  # noqa: E402
-from keras_vae import schedules  # noqa: E402
+import keras_vae
+from benchmarks import harness
+from keras_vae import datasets
+from keras_vae import evaluation
+from keras_vae import precision
+from keras_vae import saving
+from keras_vae import schedules
 
 SITTING_OVER = "--sitting-minutes"
 """The stopping reason of a sitting that ends without ending the run."""

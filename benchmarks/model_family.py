@@ -25,19 +25,19 @@ import dataclasses
 import datetime
 import os
 import time
-from typing import Callable
+from collections.abc import Callable
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
+import keras
+import numpy as np
 
-from benchmarks import harness  # noqa: E402
-from keras_vae import datasets  # noqa: E402
-from keras_vae import evaluation  # noqa: E402
-from keras_vae import mixture  # noqa: E402
-from keras_vae import models  # noqa: E402
-from keras_vae import schedules  # noqa: E402
+from benchmarks import harness
+from keras_vae import datasets
+from keras_vae import evaluation
+from keras_vae import mixture
+from keras_vae import models
+from keras_vae import schedules
 
 ADAM = {"learning_rate": schedules.learning_rate(1e-3)}
 GAN_ADAM = {"learning_rate": schedules.learning_rate(2e-4), "beta_1": 0.5}

@@ -22,13 +22,13 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
+import keras
 
-import keras_vae  # noqa: E402
-from benchmarks import harness  # noqa: E402
-from keras_vae import datasets  # noqa: E402
-from keras_vae import evaluation  # noqa: E402
-from keras_vae import precision  # noqa: E402
+import keras_vae
+from benchmarks import harness
+from keras_vae import datasets
+from keras_vae import evaluation
+from keras_vae import precision
 
 NETWORKS = {
     "default": {"filters": (32, 64), "hidden_units": 256},

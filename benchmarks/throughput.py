@@ -34,18 +34,18 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import keras
+import tensorflow as tf
 
-import keras_vae  # noqa: E402
-from benchmarks import harness  # noqa: E402
-from benchmarks import keras_example  # noqa: E402
-from keras_vae import datasets  # noqa: E402
-from keras_vae import evaluation  # noqa: E402
-from keras_vae import precision  # noqa: E402
-from keras_vae import saving  # noqa: E402
-from keras_vae import schedules  # noqa: E402
-from keras_vae.models import checks  # noqa: E402
+import keras_vae
+from benchmarks import harness
+from benchmarks import keras_example
+from keras_vae import datasets
+from keras_vae import evaluation
+from keras_vae import precision
+from keras_vae import saving
+from keras_vae import schedules
+from keras_vae.models import checks
 
 
 def images(size, count):

@@ -18,8 +18,8 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from benchmarks import harness  # noqa: E402
-from keras_vae import cli  # noqa: E402
+from benchmarks import harness
+from keras_vae import cli
 
 
 def main():

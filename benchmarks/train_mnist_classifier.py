@@ -13,12 +13,12 @@ import pathlib
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
+import keras
+import numpy as np
 
-from keras_vae import datasets  # noqa: E402
-from keras_vae import evaluation  # noqa: E402
-from keras_vae import saving  # noqa: E402
+from keras_vae import datasets
+from keras_vae import evaluation
+from keras_vae import saving
 
 EPOCHS = 4
 

@@ -15,7 +15,7 @@ multi-worker code cost nothing until they are used. The command line,
 import importlib
 
 from keras_vae import _backend
-from keras_vae._version import __version__
+from keras_vae._version import __version__ as __version__
 
 _MODULES = ("anomaly", "app", "augmentation", "callbacks", "datasets", "distribute",
             "evaluation", "explorer", "export", "layers", "likelihoods", "mixture", "models",

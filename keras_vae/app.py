@@ -146,7 +146,9 @@ def build_app(explorer, title="keras_vae explorer"):
                         reconstruction = image("reconstruction", elem_id="reconstruction")
                         score_text = gr.Markdown(elem_id="score")
                 score_button = gr.Button("Score the drawing")
-            blank_score = (lambda text: (_blank(explorer), f"**{text}**"))
+            def blank_score(text):
+                return _blank(explorer), f"**{text}**"
+
             score_button.click(guarded(explorer.score, blank_score), [drawing] + classes,
                                [reconstruction, score_text], api_name="score_drawing")
             upload.upload(guarded(explorer.score, blank_score), [upload] + classes,

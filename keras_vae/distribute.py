@@ -319,7 +319,8 @@ def distributed_fit(model, dataset, *, epochs, steps_per_epoch, validation_data=
 
     It keeps what `fit` gives that matters: the same losses (the history has
     every key of the model's `loss_terms` and its `val_` version, means over
-    images: `kl_z1_loss` and `kl_z2_loss` too for a `HierarchicalVAE`), and the same callback hooks with the same logs, so
+    images: `kl_z1_loss` and `kl_z2_loss` too for a `HierarchicalVAE`), and
+    the same callback hooks with the same logs, so
     `HistoryCheckpoint`, `ReconstructionPlotter`, `BackupAndRestore`,
     `DivergenceGuard` and the KL schedules work as under `fit`. Give the
     callbacks that write files to the chief only (`is_chief`). After the

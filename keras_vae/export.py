@@ -7,8 +7,11 @@ with one named serving signature, also reachable as `serving_default`:
 | part | signature | inputs | outputs |
 | --- | --- | --- | --- |
 | `decoder` | `decode` | `codes` float32 `(N, latent_dim)` | `images` in [0, 1] |
-| `encoder` | `encode` | `images` float32 `(N, H, W, C)` | `mean`, `log_variance` (a model with a Gaussian posterior); `codes` (an `Autoencoder`) |
-| `scorer` | `score` | `images` | `neg_elbo` (a model with a likelihood); `reconstruction_error` (an `Autoencoder`) |
+| `encoder` | `encode` | `images` float32 `(N, H, W, C)` | `mean`, `log_variance` (a VAE); `codes` (an `Autoencoder`) |
+| `scorer` | `score` | `images` | `neg_elbo` (a VAE); `reconstruction_error` (an `Autoencoder`) |
+
+(A VAE here is any model with a Gaussian posterior and a likelihood, the
+hierarchical one included.)
 
 A conditional model's signatures take `labels` (int32 `(N,)`) as well. A
 model without an encoder (`DCGAN`) exports its decoder only, and the

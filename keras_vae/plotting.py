@@ -257,8 +257,11 @@ def plot_interpolation(model, start, end, steps=10, labels=None):
                  title="Interpolation between two latent codes")
 
 
-def plot_latent_traversal(model, image, dims=None, values=np.linspace(-3, 3, 9),
-                          labels=None):
+TRAVERSAL_VALUES = tuple(np.linspace(-3, 3, 9))
+"""The default values of `plot_latent_traversal`: -3 to 3 in 9 steps."""
+
+
+def plot_latent_traversal(model, image, dims=None, values=TRAVERSAL_VALUES, labels=None):
     """Varies one latent dimension at a time around an image's code.
 
     Args:
@@ -266,7 +269,8 @@ def plot_latent_traversal(model, image, dims=None, values=np.linspace(-3, 3, 9),
         image: One image `(height, width, channels)` whose posterior mean is
             the starting code.
         dims: Latent dimensions to vary (default: all, at most 16).
-        values: Values each dimension is set to, one column each.
+        values: Values each dimension is set to, one column each
+            (default `TRAVERSAL_VALUES`).
         labels: The image's class (one int), for a conditional model only;
             every code is decoded as that class.
 

@@ -5,15 +5,15 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-import pathlib  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import textwrap  # noqa: E402
+import pathlib
+import subprocess
+import sys
+import textwrap
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import numpy as np
+import pytest
 
-import keras_vae  # noqa: E402
+import keras_vae
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 

@@ -4,10 +4,10 @@ import keras
 import numpy as np
 import pytest
 
+from conftest import tiny_vae
 from keras_vae import anomaly
 from keras_vae import evaluation
 from keras_vae import models
-from conftest import tiny_vae
 
 
 @pytest.fixture(autouse=True)

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
+from conftest import tiny_vae
 from keras_vae import augmentation
 from keras_vae import models
-from conftest import tiny_vae
 
 
 def test_synthesize_gives_per_class_images_and_labels():

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 import keras_vae
+from conftest import run_saving_roundtrip
 from keras_vae import models
 from keras_vae import networks
-from conftest import run_saving_roundtrip
 
 
 def tiny_autoencoder(**kwargs):

@@ -87,7 +87,13 @@ def _choices(parser, command, flag):
 
 def test_the_flags_offer_exactly_the_library_names():
     # The parser writes the names out (no TensorFlow); they must stay the library's.
-    from keras_vae import anomaly, distribute, export, likelihoods, precision, priors, schedules
+    from keras_vae import anomaly
+    from keras_vae import distribute
+    from keras_vae import export
+    from keras_vae import likelihoods
+    from keras_vae import precision
+    from keras_vae import priors
+    from keras_vae import schedules
 
     parser = cli.build_parser()
     assert _choices(parser, "train", "--likelihood") == likelihoods.NAMES
@@ -103,7 +109,8 @@ def test_the_flags_offer_exactly_the_library_names():
 def test_user_errors_are_the_classes_of_the_modules_imported():
     import tensorflow as tf
 
-    from keras_vae import callbacks, distribute
+    from keras_vae import callbacks
+    from keras_vae import distribute
     from keras_vae.cli.run_folder import RunFolderBusyError
 
     errors = cli.user_errors()

@@ -6,9 +6,9 @@ import pytest
 import tensorflow as tf
 
 import keras_vae
+from conftest import run_python
 from keras_vae import datasets
 from keras_vae import models
-from conftest import run_python
 
 
 def tiny_cvae(**kwargs):

@@ -70,7 +70,9 @@ def has(name, capability):
 @pytest.fixture(scope="module")
 def data(mnist_small):
     (x_train, y_train), (x_test, y_test) = mnist_small
-    binary = lambda x: (x > 0.5).astype("float32")  # noqa: E731
+    def binary(x):
+        return (x > 0.5).astype("float32")
+
     return (binary(x_train[:64]), y_train[:64]), (binary(x_test[:16]), y_test[:16])
 
 
@@ -451,7 +453,7 @@ def test_every_model_fits_mirrored_on_two_logical_cpus(trained, tmp_path):
     result = run_python(MIRRORED, cwd=ROOT / "tests", timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
-    for name, (model, history) in trained.items():
+    for name, (_, history) in trained.items():
         train_keys = {key for key in history if not key.startswith("val_")}
         assert set(report[name]) == train_keys, name
         assert all(np.isfinite(value) for values in report[name].values() for value in values)

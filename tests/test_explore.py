@@ -15,12 +15,12 @@ import pytest
 from PIL import Image
 
 import keras_vae
+from conftest import ROOT
 from keras_vae import cli
 from keras_vae import models
 from keras_vae.explorer import MAP_PIXELS
 from keras_vae.explorer import Explorer
 from keras_vae.explorer import InputProblem
-from conftest import ROOT
 
 needs_gradio = pytest.mark.skipif(
     importlib.util.find_spec("gradio") is None or importlib.util.find_spec("gradio_client")

@@ -8,10 +8,10 @@ import pytest
 import tensorflow as tf
 
 import keras_vae
+from conftest import run_python
 from keras_vae import cli
 from keras_vae import export
 from keras_vae import models
-from conftest import run_python
 
 
 def small_vae(latent_dim=2, seed=0):

@@ -1,13 +1,13 @@
 """The DCGAN baseline: its own train_step, two optimizers, samples, saving."""
 
+import keras
 import numpy as np
 import pytest
 
-import keras
+from conftest import run_python
 from keras_vae import callbacks
 from keras_vae import models
 from keras_vae import networks
-from conftest import run_python
 
 
 def tiny_gan():

@@ -4,7 +4,6 @@ import pytest
 import tensorflow as tf
 
 import keras_vae
-from conftest import run_saving_roundtrip
 
 
 def test_sampling_is_exported_at_top_level():

@@ -6,8 +6,8 @@ import pytest
 import scipy.special
 import scipy.stats
 
-from keras_vae import mixture
 from conftest import tiny_vae
+from keras_vae import mixture
 
 
 @pytest.fixture(autouse=True)

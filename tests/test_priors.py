@@ -9,8 +9,8 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 import keras_vae
-from keras_vae import priors
 from conftest import run_saving_roundtrip
+from keras_vae import priors
 
 tfd = tfp.distributions
 

@@ -8,10 +8,10 @@ from google.protobuf import text_format
 from tensorboard.plugins import projector as tb_projector
 
 import keras_vae
+from conftest import tiny_vae
 from keras_vae import callbacks
 from keras_vae import projector
 from keras_vae.models import build_conditional_vae
-from conftest import tiny_vae
 
 
 def test_sprite_tiles_images_row_by_row_in_a_square():

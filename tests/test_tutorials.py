@@ -1,7 +1,6 @@
 """Every tutorial notebook runs start to finish (at its smoke-test size)."""
 
 import datetime
-import os
 import pathlib
 import re
 

@@ -34,7 +34,7 @@ def test_mixed_precision_trains_with_float32_losses(mnist_small, policy):
 
 def test_mirrored_strategy_step_matches_single_device(tmp_path):
     """One SGD step on 2 logical CPUs equals one step on 1 device, same global batch."""
-    result = run_python(f"""
+    result = run_python("""
         import numpy as np, tensorflow as tf
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(

@@ -26,7 +26,6 @@ import os
 import pathlib
 import shutil
 
-
 RUN_FILES = ("model.keras", "history.csv", "history.json", "run.json")
 """Files whose presence marks a folder as holding a finished run."""
 

@@ -6,12 +6,15 @@ own maths; every tool (evaluation, anomaly scores, export, the explorer,
 the multi-worker loop) asks the model and never probes it or calls a
 private method:
 
-| method | needs | returns |
-| --- | --- | --- |
-| `compute_losses(x, training, condition)` | `LOSSES` | dict of per-image float32 `(batch,)` tensors: `"loss"` (what `fit` minimises the batch mean of) and the named terms of `loss_terms` |
-| `log_weights(x, num_samples, seed, condition, shared_noise)` | `LIKELIHOOD` | `(num_samples, batch)` log importance weights: their log-mean-exp bounds `log p(x)` |
-| `encode_tensor(x, condition)` | `ENCODER` | `(codes, log_variances)` tensors (`log_variances` None without `POSTERIOR`) |
-| `decode_tensor(z, condition)` | | images in [0, 1], a tensor |
+- `compute_losses(x, training, condition)` (needs `LOSSES`): a dict of
+  per-image float32 `(batch,)` tensors, `"loss"` (what `fit` minimises the
+  batch mean of) and the named terms of `loss_terms`.
+- `log_weights(x, num_samples, seed, condition, shared_noise)` (needs
+  `LIKELIHOOD`): `(num_samples, batch)` log importance weights, whose
+  log-mean-exp bounds `log p(x)`.
+- `encode_tensor(x, condition)` (needs `ENCODER`): `(codes, log_variances)`
+  tensors (`log_variances` None without `POSTERIOR`).
+- `decode_tensor(z, condition)`: images in [0, 1], a tensor.
 
 The one `train_step` and `test_step` here minimise the batch mean of
 `compute_losses(...)["loss"]` and report the mean of every key of
@@ -66,7 +69,6 @@ from keras_vae.validation import check_images
 from keras_vae.validation import check_int
 from keras_vae.validation import check_shape_matches
 from keras_vae.validation import check_values
-
 
 ENCODER = "encoder"
 """Encodes images to codes: `encode`, `latent_codes`, `reconstruct`, `encode_tensor`."""
