@@ -4,8 +4,11 @@ The models are package data in `keras_vae/resources/pretrained/` (inside the
 wheel, found with `importlib.resources` from any working folder), beside
 `registry.json`, which records for each name its file, SHA-256, the command
 and commit that trained it, its test negative log-likelihood and its
-reconstruction MSE on the first 100 test images, and `README.md`, the same
-table for people (written from the registry by `scripts/add_pretrained.py`).
+reconstruction MSE on the first 100 test images, `README.md`, the same
+table for people, and `cards/NAME.md`, each model's card (intended use,
+training data and its provenance, training, evaluation, limitations,
+licence, how to cite), both written from the registry by
+`scripts/add_pretrained.py`.
 
 ```python
 import keras_vae
@@ -13,6 +16,7 @@ keras_vae.pretrained.names()                  # the shipped models
 model = keras_vae.pretrained.load(name)       # a keras_vae model, its file checked first
 keras_vae.pretrained.info(name)["nll"]        # what it was measured at
 keras_vae.pretrained.path(name)               # its checked .keras file
+print(keras_vae.pretrained.card(name))        # its model card (use, data, limits, licence)
 ```
 
 This module only reads the registry. A maintainer registers a new model with
@@ -88,13 +92,34 @@ def info(name, registry=None):
     policy it was computed in: `keras-vae evaluate --precision` that policy
     reproduces it) and `reconstruction_mse` (per pixel, on the first
     `mse_images` test images of `dataset` as `keras_vae.datasets.load`
-    gives them).
+    gives them), and `references` (the papers of its method).
 
     Args:
         name: A name from `names()`.
         registry: Path of a `registry.json`; None for the shipped one.
     """
     return dict(_entry(name, registry)[1])
+
+
+def card(name, registry=None):
+    """Returns the model card of a shipped model: Markdown text.
+
+    What it is, its intended use, its training data and their provenance,
+    how it was trained and evaluated (the numbers of `info(name)`), its
+    limitations, its licence and how to cite it.
+
+    Args:
+        name: A name from `names()`.
+        registry: Path of a `registry.json`; None for the shipped one.
+
+    Raises:
+        FileNotFoundError: the card is missing beside the registry.
+    """
+    registry_path, _ = _entry(name, registry)
+    file = registry_path.parent / "cards" / f"{name}.md"
+    if not file.is_file():
+        raise FileNotFoundError(f"The model card of {name!r}, {file}, is missing.")
+    return file.read_text()
 
 
 def sha256(path):

@@ -17,7 +17,7 @@ import pytest
 from conftest import ROOT
 from conftest import run_python
 
-BUILD_FILES = ("setup.cfg", "pyproject.toml", "README.md")
+BUILD_FILES = ("setup.cfg", "pyproject.toml", "README.md", "LICENSE")
 
 
 def _pip(*args, cwd):
@@ -63,6 +63,32 @@ def test_the_wheel_ships_the_classifier_and_the_entry_point(installed):
             "keras_vae/resources/pretrained/README.md"} <= names
     assert not any(name.startswith(("data/", "tests/")) for name in names)
     assert "keras-vae = keras_vae.cli:main" in entry_points
+    # The licence and the model cards travel with the wheel, and its metadata says so.
+    assert {"keras_vae/resources/pretrained/cards/mnist-best.md",
+            "keras_vae/resources/pretrained/cards/mnist-default.md"} <= names
+    assert any(name.startswith("keras_vae-0.1.0.dist-info/") and name.endswith("LICENSE")
+               for name in names), sorted(n for n in names if "dist-info" in n)
+    with zipfile.ZipFile(wheel) as archive:
+        metadata = archive.read("keras_vae-0.1.0.dist-info/METADATA").decode()
+    assert "Apache-2.0" in metadata and "Author: The keras_vae authors" in metadata
+    assert "Classifier: Programming Language :: Python :: 3.11" in metadata
+    assert "Provides-Extra: app" in metadata and "Provides-Extra: dev" in metadata
+
+
+def test_the_extras_hold_only_what_they_need():
+    """Test tools (playwright, pytest, ruff) are in dev, never in a user's extra."""
+    import configparser
+
+    config = configparser.ConfigParser()
+    config.read(ROOT / "setup.cfg")
+    extras = {name: {line.split(">")[0].split("=")[0].strip() for line in value.splitlines()
+                     if line.strip()}
+              for name, value in config["options.extras_require"].items()}
+    assert extras["app"] == {"gradio", "gradio_client"}
+    assert extras["onnx"] == {"tf2onnx", "onnxruntime"}
+    assert {"pytest", "ruff", "playwright"} <= extras["dev"]
+    assert extras["app"] <= extras["dev"]  # the suite tests the explorer too
+    assert (ROOT / "LICENSE").read_text().lstrip().startswith("Apache License")
 
 
 @pytest.mark.slow

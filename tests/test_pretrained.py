@@ -186,6 +186,44 @@ def test_the_shipped_readme_is_written_from_the_shipped_registry():
         assert (folder / entry["file"]).is_file()
 
 
+@pytest.mark.parametrize("name", SHIPPED)
+def test_every_shipped_model_has_a_card_that_agrees_with_its_registry_entry(name):
+    entry = pretrained.info(name)
+    card = pretrained.card(name)
+    assert card == add_pretrained.card_text(name, entry)  # written from the registry
+    for section in ("## Intended use", "## Training data", "## Training", "## Evaluation",
+                    "## Limitations", "## Licence", "## How to cite"):
+        assert section in card, section
+    assert f"**{entry['nll']:.2f} nats per image**" in card
+    assert f"K = {entry['nll_num_samples']} samples on {entry['nll_images']:,} test images" \
+        in card
+    assert f"--precision {entry['nll_precision']}" in card
+    assert entry["sha256"] in card and entry["command"] in card
+    assert all(reference in card for reference in entry["references"])
+    assert "Apache-2.0" in card and "MNIST" in card
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_every_registry_command_runs_from_a_clone(name):
+    """Relative paths only: no folder of the machine that trained the model."""
+    command = pretrained.info(name)["command"]
+    paths = [word for word in command.replace(";", " ").split() if "/" in word]
+    assert paths and not any(word.startswith(("/", "~")) for word in paths), paths
+    assert "python -m benchmarks." in command  # the repository's protocol, as the card says
+
+
+def test_add_writes_the_card_and_a_missing_card_is_one_line(registered):
+    registry, entry, _ = registered
+    card = registry.parent / "cards" / "tiny-vae.md"
+    assert card.read_text() == add_pretrained.card_text("tiny-vae", entry)
+    card.unlink()
+    with pytest.raises(FileNotFoundError, match="The model card of 'tiny-vae'"):
+        pretrained.card("tiny-vae", registry=registry)
+    add_pretrained.write_readme(registry)
+    assert pretrained.card("tiny-vae", registry=registry).startswith(
+        "# Model card: tiny-vae")
+
+
 @pytest.mark.parametrize("name", SHIPPED or [pytest.param(None, marks=pytest.mark.skip(
     reason="no pretrained model is registered yet (keras_vae/resources/pretrained/"
            "registry.json is empty)"))])
