@@ -2,7 +2,9 @@
 
 Each part becomes its own TensorFlow SavedModel, written by Keras 3's
 export machinery (`keras.export.ExportArchive`, what `Model.export` uses)
-with one named serving signature, also reachable as `serving_default`:
+with one named serving signature, also reachable as `serving_default`, and
+only the variables that part reads (the decoder carries no encoder
+weights), so each part can be deployed alone:
 
 | part | signature | inputs | outputs |
 | --- | --- | --- | --- |
@@ -54,12 +56,33 @@ from keras_vae.validation import check_images
 from keras_vae.validation import check_int
 
 FORMATS = ("tf_saved_model", "onnx", "litert")
+PARTS = ("decoder", "encoder", "scorer")
+"""The parts a model can have: every model a decoder, a model with an encoder all three."""
+
+QUANTIZATIONS = ("none", "float16", "dynamic_int8")
+"""LiteRT's post-training options: float32 weights, float16 weights, or int8 weights
+with float computation (dynamic range); see `export_model`."""
 SIGNATURES = {"decoder": "decode", "encoder": "encode", "scorer": "score"}
 """The part exported and the name of its serving signature."""
 
 
 class ExportWarning(UserWarning):
     """A part of the model that the chosen format cannot hold was not exported."""
+
+
+class MissingPartError(ValueError):
+    """A part asked for by name cannot be exported (the model lacks it, or the format)."""
+
+
+def _check_parts(parts):
+    if isinstance(parts, str):
+        parts = [parts]
+    parts = list(parts)
+    unknown = [part for part in parts if part not in PARTS]
+    if unknown or not parts or len(set(parts)) != len(parts):
+        raise ValueError(f"parts must name distinct parts of {list(PARTS)}. Received: "
+                         f"parts={parts!r}")
+    return parts
 
 
 def negative_elbo(model, x, num_samples=64, seed=0, condition=None):
@@ -188,8 +211,18 @@ def _parts(model, num_samples, seed):
 
 
 def _write_saved_model(model, path, name, function, signature):
+    """Writes one part as a SavedModel holding only the variables its function reads.
+
+    The function is traced first and only the variables of that trace are
+    tracked, so the decoder ships without the encoder's weights (and the
+    encoder without the decoder's); the model itself is not tracked.
+    """
+    del model  # The part's own variables come from its trace.
+    used = tf.Module(name=f"{name}_variables")
+    used.variables_read = list(
+        tf.function(function, input_signature=signature).get_concrete_function().variables)
     archive = keras.export.ExportArchive()
-    archive.track(model)
+    archive.track(used)
     archive.add_endpoint(name, function, input_signature=signature)
     logger = tf.get_logger()  # TensorFlow logs "Assets written to ..." at INFO
     level = logger.level
@@ -216,17 +249,21 @@ def _write_onnx(path, function, signature):
     return None
 
 
-def _write_litert(model, path, name, function, signature):
+def _write_litert(model, path, name, function, signature, quantize="none"):
     with tempfile.TemporaryDirectory() as scratch:
         _write_saved_model(model, scratch, name, function, signature)
         converter = tf.lite.TFLiteConverter.from_saved_model(scratch, signature_keys=[name])
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS,
                                                tf.lite.OpsSet.SELECT_TF_OPS]
+        if quantize != "none":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        if quantize == "float16":
+            converter.target_spec.supported_types = [tf.float16]
         pathlib.Path(path).write_bytes(converter.convert())
 
 
 def export_model(model, directory, format="tf_saved_model", num_samples=64, seed=0,
-                 overwrite=False):
+                 overwrite=False, parts=None, quantize="none"):
     """Exports the decoder, encoder and scorer of `model` into `directory`.
 
     Every part is written into a scratch folder beside `directory` first and
@@ -245,6 +282,12 @@ def export_model(model, directory, format="tf_saved_model", num_samples=64, seed
         num_samples: Codes per image of the scorer's negative ELBO.
         seed: Seed of the scorer's fixed noise.
         overwrite: Replace the parts already in `directory`.
+        parts: The parts to export, from `PARTS`; None for every part the
+            model has. A part asked for by name that the model lacks or the
+            format cannot hold is an error, and then nothing is written.
+        quantize: With `format="litert"`, one of `QUANTIZATIONS`: `"float16"`
+            halves the file, `"dynamic_int8"` quarters its weights (see
+            benchmarks/RESULTS.md for what each costs in accuracy).
 
     Returns:
         A dict `{part: path}` of the files or folders written. A part that
@@ -260,7 +303,20 @@ def export_model(model, directory, format="tf_saved_model", num_samples=64, seed
     """
     if format not in FORMATS:
         raise ValueError(f"format must be one of {list(FORMATS)}. Received: format={format!r}")
+    if quantize not in QUANTIZATIONS:
+        raise ValueError(f"quantize must be one of {list(QUANTIZATIONS)}. Received: "
+                         f"quantize={quantize!r}")
+    if quantize != "none" and format != "litert":
+        raise ValueError(f"quantize applies to format='litert' only. Received: "
+                         f"quantize={quantize!r} with format={format!r}")
+    requested = None if parts is None else _check_parts(parts)
     parts, unavailable = _parts(model, num_samples, seed)
+    if requested is not None:
+        for part in requested:
+            if part in unavailable:
+                raise MissingPartError(f"The {part} cannot be exported: {unavailable[part]}.")
+        parts = {part: parts[part] for part in requested}
+        unavailable = {}
     if format == "onnx":
         _extras.require("tf2onnx", "onnx", "--format onnx")
     directory = pathlib.Path(directory)
@@ -284,12 +340,14 @@ def export_model(model, directory, format="tf_saved_model", num_samples=64, seed
                 _write_saved_model(model, path, SIGNATURES[part], function, signature)
             elif format == "onnx":
                 problem = _write_onnx(path, function, signature)
+                if problem is not None and requested is not None:
+                    raise MissingPartError(f"The {part} cannot be exported: {problem}.")
                 if problem is not None:
                     warnings.warn(f"The {part} was not exported: {problem}.", ExportWarning,
                                   stacklevel=2)
                     continue
             else:
-                _write_litert(model, path, SIGNATURES[part], function, signature)
+                _write_litert(model, path, SIGNATURES[part], function, signature, quantize)
             built[part] = path
         directory.mkdir(exist_ok=True)
         written = {}

@@ -19,6 +19,14 @@ keras_vae.pretrained.path(name)               # its checked .keras file
 print(keras_vae.pretrained.card(name))        # its model card (use, data, limits, licence)
 ```
 
+A model published elsewhere, at a URL with its SHA-256, is fetched into
+Keras's cache and checked (`fetch`, `load_url`); `saving.load_model` takes
+`hf://` and the other remote locations Keras reads itself:
+
+```python
+model = keras_vae.pretrained.load_url("https://example.org/vae.keras", file_hash="9f2c...")
+```
+
 This module only reads the registry. A maintainer registers a new model with
 the script `scripts/add_pretrained.py` of the repository (not installed),
 which writes a portable copy, records its checksum, measures its
@@ -31,6 +39,8 @@ import hashlib
 import importlib.resources
 import json
 import pathlib
+import re
+import urllib.parse
 
 from keras_vae import datasets
 from keras_vae import evaluation
@@ -178,6 +188,77 @@ def load(name, registry=None):
         FileNotFoundError: the registered file is missing.
     """
     return saving.load_model(path(name, registry))
+
+
+CACHE_SUBDIR = "keras_vae_models"
+"""Where `fetch` keeps downloaded models, inside Keras's cache (`~/.keras` or `KERAS_HOME`)."""
+
+
+def fetch(url, file_hash, cache_dir=None):
+    """Downloads a `.keras` model from `url` into a cache, checked against its SHA-256.
+
+    The file is downloaded once (`keras.utils.get_file`) into
+    `CACHE_SUBDIR` of Keras's cache and its SHA-256 checked: a damaged
+    cached copy is downloaded again, and a download whose SHA-256 differs is
+    refused and not kept, so a tampered or truncated file never loads.
+
+    Args:
+        url: Where the model is published (`https://...`, `http://...`, `file://...`).
+        file_hash: The SHA-256 its publisher gives, 64 hex digits (the
+            argument of `keras.utils.get_file`).
+        cache_dir: Folder of the cache; Keras's (`~/.keras`) when None.
+
+    Returns:
+        The path of the checked local file.
+
+    Raises:
+        ValueError: a malformed `sha256` or `url`, or a download whose
+            checksum differs (the message gives both).
+        OSError: the download failed (the message names the URL).
+    """
+    import keras
+
+    if not isinstance(file_hash, str) or not re.fullmatch(r"[0-9a-fA-F]{64}", file_hash):
+        raise ValueError("file_hash must be a SHA-256, 64 hex digits. Received: "
+                         f"file_hash={file_hash!r}")
+    expected = file_hash.lower()
+    parsed = urllib.parse.urlparse(str(url))
+    if parsed.scheme not in ("http", "https", "file") or not parsed.path:
+        raise ValueError(f"url must be an http(s):// or file:// address of a .keras file. "
+                         f"Received: url={url!r}")
+    basename = pathlib.PurePosixPath(parsed.path).name or "model.keras"
+    name = f"{expected[:16]}-{basename}"
+    if cache_dir is not None:  # Keras falls back to /tmp/.keras for a folder not made yet
+        pathlib.Path(cache_dir).mkdir(parents=True, exist_ok=True)
+    def download(again):
+        try:
+            return pathlib.Path(keras.utils.get_file(
+                fname=name, origin=str(url), cache_dir=cache_dir, cache_subdir=CACHE_SUBDIR,
+                force_download=again))
+        except Exception as error:
+            raise OSError(f"Could not download {url}: {error}") from error
+
+    local = download(again=False)  # the cached copy, if there is one
+    if sha256(local) != expected:  # a damaged cached copy: download it again
+        local = download(again=True)
+        digest = sha256(local)
+        if digest != expected:
+            local.unlink(missing_ok=True)
+            raise ValueError(f"The file at {url} is not the model whose sha256 is "
+                             f"{expected}: its sha256 is {digest}.")
+    return pathlib.Path(local)
+
+
+def load_url(url, file_hash, cache_dir=None):
+    """Loads a model published at `url`, after checking its SHA-256 (see `fetch`).
+
+    Args:
+        url: Where the model is published.
+        file_hash: The SHA-256 its publisher gives, 64 hex digits (the
+            argument of `keras.utils.get_file`).
+        cache_dir: Folder of the cache; Keras's when None.
+    """
+    return saving.load_model(fetch(url, file_hash, cache_dir))
 
 
 def reconstruction_mse(model, dataset="mnist", count=MSE_IMAGES):

@@ -172,14 +172,32 @@ def write_history_csv(path, history):
     return write_text(path, buffer.getvalue())
 
 
+REMOTE_SCHEMES = ("hf://", "gs://", "s3://", "hdfs://")
+"""Remote locations that `keras.saving.load_model` reads itself (`hf://` needs
+`huggingface_hub`); `load_model` passes them on."""
+
+
 def load_model(path):
     """Loads a `.keras` model, naming the file in any error.
 
+    Takes what `keras.saving.load_model` takes: a local `.keras` file, or a
+    remote location it reads itself (`hf://user/repo` on the Hugging Face
+    Hub, `gs://`, `s3://`, `hdfs://`). A model published at a plain URL is
+    fetched with its checksum by `keras_vae.pretrained.fetch`.
+
     Raises:
-        FileNotFoundError: there is no file at `path`.
+        FileNotFoundError: there is no file at a local `path`.
         ValueError: the file is truncated, not a `.keras` archive, or holds
-            something Keras cannot rebuild.
+            something Keras cannot rebuild; or a remote model could not be
+            read (the message names the location and Keras's reason).
     """
+    if isinstance(path, str) and path.startswith(REMOTE_SCHEMES):
+        try:
+            return keras.saving.load_model(path)
+        except Exception as error:
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else \
+                type(error).__name__
+            raise ValueError(f"Could not load a Keras model from {path}: {reason}") from error
     path = pathlib.Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"No model file at {path}.")

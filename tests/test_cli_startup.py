@@ -104,6 +104,8 @@ def test_the_flags_offer_exactly_the_library_names():
     assert _choices(parser, "evaluate", "--precision") == precision.CHOICES
     assert _choices(parser, "anomaly", "--score") == anomaly.SCORES
     assert _choices(parser, "export", "--format") == export.FORMATS
+    assert _choices(parser, "export", "--parts") == export.PARTS
+    assert _choices(parser, "export", "--quantize") == export.QUANTIZATIONS
 
 
 def test_user_errors_are_the_classes_of_the_modules_imported():

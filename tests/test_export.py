@@ -71,6 +71,10 @@ def test_saved_models_reload_in_a_fresh_process_and_match_the_model(tmp_path):
         out = {{}}
         decoder = tf.saved_model.load(paths["decoder"])
         assert set(decoder.signatures) == {{"decode", "serving_default"}}
+        out["counts"] = tf.constant([
+            len([name for name, _ in tf.train.list_variables(paths[part] + "/variables/variables")
+                 if name.endswith("VARIABLE_VALUE")])
+            for part in ("decoder", "encoder", "scorer")])
         out["images"] = decoder.signatures["decode"](codes=tf.constant(inputs["z"]))["images"]
         encoder = tf.saved_model.load(paths["encoder"])
         encoded = encoder.signatures["encode"](images=tf.constant(inputs["x"]))
@@ -85,6 +89,11 @@ def test_saved_models_reload_in_a_fresh_process_and_match_the_model(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip() == "False"
     out = np.load(tmp_path / "outputs.npz")
+    # Each part holds only the weights it reads: the decoder's and the encoder's apart,
+    # both in the scorer (the likelihood needs the decoder, the posterior the encoder).
+    decoder_weights, encoder_weights = len(model.decoder.weights), len(model.encoder.weights)
+    assert list(out["counts"]) == [decoder_weights, encoder_weights,
+                                   decoder_weights + encoder_weights]
     np.testing.assert_allclose(out["images"], model.decode(z), atol=1e-6)
     mean, log_var = model.encode(x)
     np.testing.assert_allclose(out["mean"], mean, atol=1e-6)
@@ -231,3 +240,47 @@ def test_cli_export_prints_the_parts_and_refuses_other_models(tmp_path, capsys):
     keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]).save(other)
     assert cli.main(["export", str(other), "--output", str(tmp_path / "o2")]) == 2
     assert "not a keras_vae model" in capsys.readouterr().err
+
+
+def test_parts_named_are_exported_or_the_command_fails_writing_nothing(tmp_path, capsys):
+    vae = small_vae()
+    assert set(export.export_model(vae, tmp_path / "one", parts=["decoder"])) == {"decoder"}
+    assert sorted(p.name for p in (tmp_path / "one").iterdir()) == ["decoder"]
+    gan = models.build_dcgan(latent_dim=4, filters=(4, 8), seed=0)
+    with pytest.raises(export.MissingPartError,
+                       match="The encoder cannot be exported: DCGAN has no encoder"):
+        export.export_model(gan, tmp_path / "gan", parts=["decoder", "encoder"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["one"]  # nothing written
+    for bad in (["decoder", "decoder"], [], ["weights"]):
+        with pytest.raises(ValueError, match="parts must name distinct parts"):
+            export.export_model(vae, tmp_path / "bad", parts=bad)
+    path = tmp_path / "gan.keras"
+    gan.save(path)
+    capsys.readouterr()
+    assert cli.main(["export", str(path), "--output", str(tmp_path / "served"),
+                     "--parts", "encoder"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err == ("keras-vae: error: The encoder cannot be exported: DCGAN "
+                                 "has no encoder.\n")
+    assert not (tmp_path / "served").exists()
+
+
+@pytest.mark.slow
+def test_litert_quantization_makes_smaller_files_that_stay_close(tmp_path):
+    model = keras_vae.build_vae(latent_dim=4, filters=(8, 16), hidden_units=64, seed=0)
+    z = np.random.RandomState(5).randn(8, 4).astype("float32")
+    sizes, decoded = {}, {}
+    for quantize in export.QUANTIZATIONS:
+        paths = export.export_model(model, tmp_path / quantize, format="litert",
+                                    parts=["decoder"], quantize=quantize)
+        sizes[quantize] = (tmp_path / quantize / "decoder.tflite").stat().st_size
+        runner = tf.lite.Interpreter(model_path=paths["decoder"]).get_signature_runner()
+        decoded[quantize] = runner(codes=z)["images"]
+    # float16 halves the weights and int8 quarters them (the graph itself stays).
+    assert sizes["float16"] < 0.7 * sizes["none"] and sizes["dynamic_int8"] < sizes["float16"]
+    expected = model.decode(z)
+    np.testing.assert_allclose(decoded["none"], expected, atol=1e-5)
+    assert 0 < np.abs(decoded["float16"] - expected).max() < 1e-2
+    assert 0 < np.abs(decoded["dynamic_int8"] - expected).max() < 0.1
+    with pytest.raises(ValueError, match="quantize applies to format='litert' only"):
+        export.export_model(model, tmp_path / "x", quantize="float16")

@@ -234,3 +234,73 @@ def test_every_shipped_model_loads_and_reproduces_its_recorded_mse(name):
     assert entry["mse_images"] == pretrained.MSE_IMAGES
     assert pretrained.reconstruction_mse(model, entry["dataset"]) == pytest.approx(
         entry["reconstruction_mse"], rel=1e-4)
+
+
+@pytest.fixture
+def site(tmp_path):
+    """A static HTTP server on 127.0.0.1 for `tmp_path / "site"`; yields `(url, requests)`."""
+    import functools
+    import http.server
+    import threading
+
+    folder = tmp_path / "site"
+    folder.mkdir()
+    requests = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            requests.append(self.path)
+
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(Handler, directory=str(folder)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", requests
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_model_published_at_a_url_is_fetched_once_and_checked(site, tmp_path):
+    url, requests = site
+    vae = tiny_vae(seed=3)
+    vae.save(tmp_path / "site" / "vae.keras")
+    digest = hashlib.sha256((tmp_path / "site" / "vae.keras").read_bytes()).hexdigest()
+    cache = tmp_path / "cache"
+    z = np.random.default_rng(0).standard_normal((3, 4)).astype("float32")
+    loaded = pretrained.load_url(f"{url}/vae.keras", digest, cache_dir=cache)
+    np.testing.assert_allclose(loaded.decode(z), vae.decode(z), atol=1e-6)
+    assert len(requests) == 1
+    again = pretrained.fetch(f"{url}/vae.keras", digest.upper(), cache_dir=cache)
+    assert len(requests) == 1 and again.parent == cache / pretrained.CACHE_SUBDIR  # cached
+    # A damaged cached copy is noticed (its hash) and downloaded again.
+    again.write_bytes(again.read_bytes()[:-100])
+    assert pretrained.sha256(pretrained.fetch(f"{url}/vae.keras", digest,
+                                              cache_dir=cache)) == digest
+    assert len(requests) == 2
+    # A file that is not the published one is refused and not kept.
+    wrong = "0" * 64
+    with pytest.raises(ValueError, match=f"is not the model whose sha256 is {wrong}"):
+        pretrained.fetch(f"{url}/vae.keras", wrong, cache_dir=cache)
+    assert not list((cache / pretrained.CACHE_SUBDIR).glob("0000000000000000-*"))
+    with pytest.raises(OSError, match=f"Could not download {url}/missing.keras"):
+        pretrained.fetch(f"{url}/missing.keras", digest, cache_dir=cache)
+    for bad, message in (({"file_hash": "abc"}, "file_hash must be a SHA-256"),
+                         ({"url": "ftp://x/y.keras"}, "url must be an http")):
+        arguments = {"url": f"{url}/vae.keras", "file_hash": digest, **bad}
+        with pytest.raises(ValueError, match=message):
+            pretrained.fetch(cache_dir=cache, **arguments)
+
+
+def test_load_model_passes_remote_locations_to_keras(monkeypatch):
+    from keras_vae import saving
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # no network here: fail at once
+    with pytest.raises(ValueError, match="^Could not load a Keras model from "
+                                         "hf://keras-vae/nothing: "):
+        saving.load_model("hf://keras-vae/nothing")
+    seen = []
+    monkeypatch.setattr(keras.saving, "load_model", lambda path: seen.append(path) or "model")
+    assert saving.load_model("gs://bucket/vae.keras") == "model"
+    assert seen == ["gs://bucket/vae.keras"]

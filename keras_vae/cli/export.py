@@ -9,6 +9,12 @@ from keras_vae.cli import arguments
 FORMATS = ("tf_saved_model", "onnx", "litert")
 """`keras_vae.export.FORMATS`, written out so that building the parser imports no TensorFlow."""
 
+PARTS = ("decoder", "encoder", "scorer")
+"""`keras_vae.export.PARTS`, written out likewise."""
+
+QUANTIZATIONS = ("none", "float16", "dynamic_int8")
+"""`keras_vae.export.QUANTIZATIONS`, written out likewise."""
+
 
 def add_parser(commands):
     """Adds the `export` subcommand to `commands` (an argparse subparsers object)."""
@@ -34,6 +40,13 @@ def add_parser(commands):
                         help="codes per image of the scorer's negative ELBO")
     parser.add_argument("--seed", type=arguments.non_negative_int, default=0,
                         help="seed of the scorer's fixed noise")
+    parser.add_argument("--parts", nargs="+", choices=PARTS, default=None,
+                        help="the parts to export (default: every part the model has; a "
+                        "part named here that cannot be exported fails the command and "
+                        "nothing is written)")
+    parser.add_argument("--quantize", choices=QUANTIZATIONS, default="none",
+                        help="with --format litert: float16 weights or dynamic-range int8 "
+                        "weights, for a smaller file")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace parts already in --output")
     parser.set_defaults(run=run)
@@ -48,7 +61,8 @@ def run(args):
         warnings.simplefilter("always", export.ExportWarning)
         paths = export.export_model(model, args.output, format=args.format,
                                     num_samples=args.num_samples, seed=args.seed,
-                                    overwrite=args.overwrite)
+                                    overwrite=args.overwrite, parts=args.parts,
+                                    quantize=args.quantize)
     skipped = [str(warning.message) for warning in caught
                if issubclass(warning.category, export.ExportWarning)]
     for message in skipped:
@@ -59,5 +73,6 @@ def run(args):
                   for part, path in paths.items()},
         "conditional": model.num_classes is not None,
         "scorer_num_samples": args.num_samples, "seed": args.seed,
+        "quantize": args.quantize,
         "not_exported": skipped,
     }

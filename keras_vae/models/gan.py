@@ -101,6 +101,8 @@ class DCGAN(ImageModel):
         self.discriminator_optimizer.build(self.discriminator.trainable_variables)
 
     def get_compile_config(self):
+        if not self.compiled:  # as Keras's own: nothing to restore
+            return None
         return {
             "optimizer": keras.saving.serialize_keras_object(self.optimizer),
             "discriminator_optimizer": keras.saving.serialize_keras_object(
