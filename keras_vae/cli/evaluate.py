@@ -5,7 +5,6 @@ import sys
 
 from keras_vae import precision
 from keras_vae.cli import arguments
-from keras_vae.models import base
 
 FID_CHOICES = ("auto", "mnist_classifier", "inception", "none")
 
@@ -75,6 +74,7 @@ def run(args):
     """Evaluates the model as `args` asks and returns the JSON report."""
     from keras_vae import datasets
     from keras_vae import evaluation
+    from keras_vae.models import base
 
     model = arguments.load_image_model(args.model)
     model.require(base.LIKELIHOOD, f"keras-vae evaluate ({args.model})")
