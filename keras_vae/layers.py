@@ -470,6 +470,10 @@ class VectorQuantizer(keras.layers.Layer):
         In training (`training=True`) the EMA codebook and the restart
         counters are updated after the nearest codes are found, so the
         returned codes and losses are those of the codebook before the update.
+
+        Args:
+            inputs: Encoder outputs `(batch, ..., embedding_dim)`.
+            training: Whether to update the EMA codebook and the restart counters.
         """
         if not self.built:
             self.build(tuple(inputs.shape))

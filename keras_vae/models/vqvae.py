@@ -282,6 +282,11 @@ class VQVAE(ImageModel):
         docstring says. `perplexity` and `codebook_usage` are the batch's
         statistics, repeated for every image (see the class docstring).
         In training an EMA codebook and the dead-code counters are updated.
+
+        Args:
+            x: A batch of images in [0, 1], `(batch, *image_shape)`.
+            training: Keras's `training` flag; True also updates the quantizer.
+            condition: None (a VQ-VAE is unconditional).
         """
         del condition  # A VQ-VAE is unconditional.
         x = tf.cast(x, "float32")
@@ -306,13 +311,25 @@ class VQVAE(ImageModel):
         return self.decode_tensor(codes, training=training)
 
     def encode_tensor(self, x, condition=None, training=False):
-        """Returns `(indices, None)`: the int32 code map `(N, h, w)` of each image."""
+        """Returns `(indices, None)`: the int32 code map `(N, h, w)` of each image.
+
+        Args:
+            x: A batch of images in [0, 1], a float tensor.
+            condition: None (a VQ-VAE is unconditional).
+            training: Keras's `training` flag, passed to the encoder.
+        """
         del condition  # A VQ-VAE is unconditional.
         return self.quantizer.indices(self.encoder(tf.cast(x, "float32"),
                                                    training=training)), None
 
     def decode_tensor(self, z, condition=None, training=False):
-        """Returns the likelihood's mean for code maps `z`, int `(N, h, w)`, images in [0, 1]."""
+        """Returns the likelihood's mean for code maps `z`, images in [0, 1].
+
+        Args:
+            z: Code maps, an int tensor `(N, h, w)` (or flattened `(N, h * w)`).
+            condition: None (a VQ-VAE is unconditional).
+            training: Keras's `training` flag, passed to the decoder.
+        """
         del condition  # A VQ-VAE is unconditional.
         z = tf.reshape(tf.cast(z, "int32"), [-1, *self.code_shape])
         return self.likelihood_layer.mean(self.decoder(self.quantizer.lookup(z),
