@@ -272,13 +272,13 @@ class VectorQuantizer(keras.layers.Layer):
     ```python
     import keras, keras_vae
     inputs = keras.Input((28, 28, 1))
-    h = keras.layers.Conv2D(16, 4, strides=4)(inputs)          # (7, 7, 16)
+    h = keras.layers.Conv2D(16, 4, strides=4, name="encode")(inputs)  # (7, 7, 16)
     quantizer = keras_vae.layers.VectorQuantizer(64, 16, ema_decay=0.99, seed=0)
     q = quantizer(h)                                           # adds the VQ losses
     outputs = keras.layers.Conv2DTranspose(1, 4, strides=4, activation="sigmoid")(q)
     model = keras.Model(inputs, outputs)
     model.compile("adam", loss="binary_crossentropy")
-    codes = quantizer.indices(model.layers[1](x))             # int32 (N, 7, 7)
+    codes = quantizer.indices(model.get_layer("encode")(x))  # int32 (N, 7, 7)
     ```
 
     Reference:
