@@ -228,7 +228,10 @@ class VectorQuantizer(keras.layers.Layer):
     loss is then still reported but should not be minimised. With
     `restart_after` set, a code unused for that many training calls in a
     row is re-initialised to a random encoder output of the current batch
-    (a dead-code restart).
+    (a dead-code restart). Under a `tf.distribute` strategy the EMA
+    statistics, the codebook and the counters are averaged over the
+    replicas when assigned (their variables aggregate by mean), so each
+    replica's restart vector is averaged too.
 
     Three ways to use it:
 

@@ -272,6 +272,8 @@ def test_codes_are_index_maps_and_reconstruct_round_trips(images):
     np.testing.assert_allclose(model.reconstruct(x_test), model.decode(indices), atol=1e-6)
     np.testing.assert_allclose(model.decode(indices.reshape(16, 49)), model.decode(indices),
                                atol=1e-6)
+    with pytest.raises(ValueError, match="takes no labels|refuses|unconditional"):
+        model.encode(x_test[:2], labels=[1, 2])
     with pytest.raises(ValueError, match=r"z must be code maps of shape \(N, 7, 7\)"):
         model.decode(np.zeros((2, 3)))
     with pytest.raises(ValueError, match=r"z must hold code indices, ints in \[0, 8\)"):

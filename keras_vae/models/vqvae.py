@@ -361,6 +361,38 @@ class VQVAE(ImageModel):
                              f"Received: values from {z.min()} to {z.max()}")
         return z.astype("int32")
 
+    def encode(self, x, labels=None, batch_size=256):
+        """Encodes images to their code maps: `(indices, None)`.
+
+        Args:
+            x: Images in [0, 1], shape `(N, *image_shape)`.
+            labels: None (a VQ-VAE is unconditional and refuses labels).
+            batch_size: Images encoded at a time.
+
+        Returns:
+            A pair `(indices, None)`: int32 NumPy `(N, h, w)` code maps, and no
+            log-variance (the codes are deterministic).
+        """
+        codes, _ = super().encode(x, labels, batch_size)
+        return codes.reshape((-1, *self.code_shape)).astype("int32"), None
+
+    def sample(self, n, labels=None, seed=None):
+        """Generates `n` images by decoding code maps drawn from the prior (`draw_codes`).
+
+        Once `fit_prior` has run, the PixelCNN draws each map position by
+        position; before, every code is uniform and independent, which
+        decodes to noise.
+
+        Args:
+            n: Number of images.
+            labels: None (a VQ-VAE is unconditional and refuses labels).
+            seed: Optional int; the same seed gives the same images.
+
+        Returns:
+            A NumPy array of images, shape `(n, *image_shape)`.
+        """
+        return super().sample(n, labels, seed)
+
     @property
     def prior_fitted(self):
         """Whether `fit_prior` has trained the prior (else `sample` draws uniform codes)."""
