@@ -27,6 +27,7 @@ _NAMES = {"HierarchicalVAE": "keras_vae.models.hierarchical",
           "build_hierarchical_vae": "keras_vae.models.hierarchical",
           "Sampling": "keras_vae.layers",
           "VAE": "keras_vae.models.vae",
+          "VectorQuantizer": "keras_vae.layers",
           "build_vae": "keras_vae.models.vae"}
 """The classes and functions the package itself offers, and the module holding each."""
 

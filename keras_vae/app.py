@@ -84,54 +84,56 @@ def build_app(explorer, title="keras_vae explorer"):
             classes = [gr.Dropdown(choices=list(range(explorer.num_classes)), value=0,
                                    label="class", elem_id="class")]
 
-        with gr.Tab("Latent sliders"):
-            with gr.Row():
-                with gr.Column():
-                    sliders = [gr.Slider(-3.0, 3.0, value=0.0, step=0.05, label=name,
-                                         elem_id=f"slider-{i}")
-                               for i, name in enumerate(explorer.slider_names)]
-                slider_image = image("decoded", elem_id="slider-image")
-        gr.on([slider.change for slider in sliders] + [c.change for c in classes],
-              guarded(lambda *values: explorer.decode_sliders(
-                  values[:explorer.num_sliders], *values[explorer.num_sliders:]),
-                  lambda _: _blank(explorer)),
-              inputs=sliders + classes, outputs=slider_image, api_name="decode_sliders",
-              trigger_mode="always_last")
+        if explorer.continuous:  # a VQ-VAE's index maps have no sliders or map
+            with gr.Tab("Latent sliders"):
+                with gr.Row():
+                    with gr.Column():
+                        sliders = [gr.Slider(-3.0, 3.0, value=0.0, step=0.05, label=name,
+                                             elem_id=f"slider-{i}")
+                                   for i, name in enumerate(explorer.slider_names)]
+                    slider_image = image("decoded", elem_id="slider-image")
+            gr.on([slider.change for slider in sliders] + [c.change for c in classes],
+                  guarded(lambda *values: explorer.decode_sliders(
+                      values[:explorer.num_sliders], *values[explorer.num_sliders:]),
+                      lambda _: _blank(explorer)),
+                  inputs=sliders + classes, outputs=slider_image, api_name="decode_sliders",
+                  trigger_mode="always_last")
 
         if explorer.encodes:
-            with gr.Tab("Latent map"):
-                with gr.Row():
-                    map_image = gr.Image(value=explorer.map_image(), label="test codes "
-                                         "(click to decode)", format="png",
-                                         interactive=False, height=MAP_PIXELS,
-                                         elem_id="map")
-                    with gr.Column():
-                        u = gr.Number(value=0.0, label="u")
-                        v = gr.Number(value=0.0, label="v")
-                        point_button = gr.Button("Decode")
-                        point_image = image("decoded point", elem_id="point-image")
+            if explorer.continuous:
+                with gr.Tab("Latent map"):
+                    with gr.Row():
+                        map_image = gr.Image(value=explorer.map_image(), label="test codes "
+                                             "(click to decode)", format="png",
+                                             interactive=False, height=MAP_PIXELS,
+                                             elem_id="map")
+                        with gr.Column():
+                            u = gr.Number(value=0.0, label="u")
+                            v = gr.Number(value=0.0, label="v")
+                            point_button = gr.Button("Decode")
+                            point_image = image("decoded point", elem_id="point-image")
 
-            def clicked(event: gr.SelectData):
-                return explorer.map_point(*event.index[:2])
+                def clicked(event: gr.SelectData):
+                    return explorer.map_point(*event.index[:2])
 
-            decode_point = guarded(explorer.decode_point, lambda _: _blank(explorer))
-            map_image.select(clicked, None, [u, v], api_name=False).then(
-                decode_point, [u, v] + classes, point_image, api_name=False)
-            point_button.click(decode_point, [u, v] + classes, point_image,
-                               api_name="decode_point")
+                decode_point = guarded(explorer.decode_point, lambda _: _blank(explorer))
+                map_image.select(clicked, None, [u, v], api_name=False).then(
+                    decode_point, [u, v] + classes, point_image, api_name=False)
+                point_button.click(decode_point, [u, v] + classes, point_image,
+                                   api_name="decode_point")
 
-            with gr.Tab("Interpolation"):
-                with gr.Row():
-                    first = gr.Number(value=0, precision=0, label="first test image")
-                    last = gr.Number(value=1, precision=0, label="last test image")
-                    steps = gr.Slider(2, 16, value=8, step=1, label="steps")
-                interpolate_button = gr.Button("Interpolate")
-                strip = gr.Image(label="interpolation", format="png", interactive=False,
-                                 image_mode=None, height=IMAGE_HEIGHT // 2,
-                                 elem_classes=["vae-image"])
-            interpolate_button.click(
-                guarded(explorer.interpolate, lambda _: _blank(explorer)),
-                [first, last, steps] + classes, strip, api_name="interpolate")
+                with gr.Tab("Interpolation"):
+                    with gr.Row():
+                        first = gr.Number(value=0, precision=0, label="first test image")
+                        last = gr.Number(value=1, precision=0, label="last test image")
+                        steps = gr.Slider(2, 16, value=8, step=1, label="steps")
+                    interpolate_button = gr.Button("Interpolate")
+                    strip = gr.Image(label="interpolation", format="png", interactive=False,
+                                     image_mode=None, height=IMAGE_HEIGHT // 2,
+                                     elem_classes=["vae-image"])
+                interpolate_button.click(
+                    guarded(explorer.interpolate, lambda _: _blank(explorer)),
+                    [first, last, steps] + classes, strip, api_name="interpolate")
 
             with gr.Tab("Draw or upload"):
                 with gr.Row():
@@ -154,7 +156,7 @@ def build_app(explorer, title="keras_vae explorer"):
             upload.upload(guarded(explorer.score, blank_score), [upload] + classes,
                           [reconstruction, score_text], api_name="score_upload")
 
-        if explorer.variational or not explorer.encodes:
+        if explorer.variational or not explorer.encodes or not explorer.continuous:
             with gr.Tab("Samples"):
                 with gr.Row():
                     seed = gr.Number(value=0, precision=0, label="seed")
@@ -165,8 +167,9 @@ def build_app(explorer, title="keras_vae explorer"):
             sample_button.click(guarded(explorer.sample_grid, lambda _: _blank(explorer)),
                                 [seed] + classes, samples, api_name="sample_grid")
 
-        app.load(lambda *values: explorer.decode_sliders(
-            [0.0] * explorer.num_sliders, *values), classes, slider_image, api_name=False)
+        if explorer.continuous:
+            app.load(lambda *values: explorer.decode_sliders(
+                [0.0] * explorer.num_sliders, *values), classes, slider_image, api_name=False)
     return app
 
 

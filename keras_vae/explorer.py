@@ -16,8 +16,12 @@ app (`keras_vae.app`) with NumPy images and a line of text:
 
 A conditional model takes a class in every panel that decodes; a model
 without an encoder (`DCGAN`) offers the sliders over its raw dimensions and
-the sample grid only. Input the app cannot use raises `InputProblem`, whose
-message the page shows.
+the sample grid only. A model with discrete codes (`VQVAE`, whose codes are
+int index maps: `model.code_spec.dtype.is_integer`) has no continuous
+latent space to slide, map or interpolate in: those panels raise
+`InputProblem` saying so, and the draw-or-upload panel (its reconstruction
+error) and the sample grid (its PixelCNN prior) serve it. Input the app
+cannot use raises `InputProblem`, whose message the page shows.
 
 The file is a little over 300 lines: every panel reads the slider axes, map
 extent and reference scores that the constructor computes once, so they
@@ -83,6 +87,7 @@ class Explorer:
         self.num_classes = model.num_classes
         self.encodes = model.has(base.ENCODER)
         self.variational = model.has(base.POSTERIOR)  # codes shaped like the prior's
+        self.continuous = not model.code_spec.dtype.is_integer
         self.score_name = export.score_kind(model)
         self.num_samples = num_samples
         self.seed = seed
@@ -94,6 +99,10 @@ class Explorer:
         if not self.encodes:
             self._set_sliders(np.zeros(latent_dim), np.eye(latent_dim)[:max_sliders],
                               np.ones(min(latent_dim, max_sliders)), raw=True)
+            return
+        if not self.continuous:  # no sliders, no map: see the module docstring
+            self._set_sliders(np.zeros(0), np.zeros((0, latent_dim)), np.zeros(0), raw=True)
+            self.reference_scores = np.sort(self.scores(x_train, y_train))
             return
         codes = model.latent_codes(x_train, self._labels(y_train))
         center, directions, scales, explained = _principal_axes(codes)
@@ -175,6 +184,7 @@ class Explorer:
 
     def slider_code(self, values):
         """Returns the code `(latent_dim,)` that slider `values` (in standard deviations) pick."""
+        self._require_continuous("decode slider values")
         values = np.asarray(values, "float64")
         if values.shape != (self.num_sliders,):
             raise InputProblem(
@@ -195,9 +205,17 @@ class Explorer:
             raise InputProblem(f"This model ({type(self.model).__name__}) has no encoder: "
                                f"it cannot {what}.")
 
+    def _require_continuous(self, what):
+        if not self.continuous:
+            raise InputProblem(
+                f"This model ({type(self.model).__name__}) has discrete codes (index maps), "
+                f"no continuous latent space: it cannot {what}. Use the samples and the "
+                "draw-or-upload panels.")
+
     def map_image(self):
         """Returns the map of the test codes coloured by label, uint8 `(MAP_PIXELS, MAP_PIXELS, 3)`."""
         self._require_encoder("map the test images")
+        self._require_continuous("map the test images")
         figure = Figure(figsize=(4, 4), dpi=MAP_PIXELS / 4)
         canvas = FigureCanvasAgg(figure)
         axis = figure.add_axes([0, 0, 1, 1])
@@ -218,6 +236,7 @@ class Explorer:
             row: The pixel's row in the map image (from the top).
         """
         self._require_encoder("map the test images")
+        self._require_continuous("map the test images")
         x0, x1, y0, y1 = self.map_extent
         u = x0 + (column + 0.5) / MAP_PIXELS * (x1 - x0)
         v = y1 - (row + 0.5) / MAP_PIXELS * (y1 - y0)
@@ -232,6 +251,7 @@ class Explorer:
             label: The class to decode as, for a conditional model only.
         """
         self._require_encoder("map the test images")
+        self._require_continuous("map the test images")
         if u is None or v is None or not np.isfinite([u, v]).all():
             raise InputProblem(f"Give two finite map coordinates. Received: u={u}, v={v}")
         code = self.map_center + np.array([u, v]) @ self.map_axes
@@ -257,6 +277,7 @@ class Explorer:
             label: The class to decode as, for a conditional model only.
         """
         self._require_encoder("encode the ends of an interpolation")
+        self._require_continuous("interpolate between codes")
         first = self._test_index(first, "The first image")
         last = self._test_index(last, "The last image")
         steps = max(2, min(int(steps), 32))

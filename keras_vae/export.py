@@ -8,7 +8,7 @@ weights), so each part can be deployed alone:
 
 | part | signature | inputs | outputs |
 | --- | --- | --- | --- |
-| `decoder` | `decode` | `codes` float32 `(N, latent_dim)` | `images` in [0, 1] |
+| `decoder` | `decode` | `codes` float32 `(N, latent_dim)` (a `VQVAE`: int32 `(N, h, w)`) | `images` in [0, 1] |
 | `encoder` | `encode` | `images` float32 `(N, H, W, C)` | `mean`, `log_variance` (a VAE); `codes` (an `Autoencoder`) |
 | `scorer` | `score` | `images` | `neg_elbo` (a VAE); `reconstruction_error` (an `Autoencoder`) |
 
@@ -177,7 +177,7 @@ def _parts(model, num_samples, seed):
     check_int("seed", seed, minimum=0)
     conditional = model.has(base.LABELS)
     image_spec = tf.TensorSpec([None, *model.image_shape], tf.float32, name="images")
-    code_spec = tf.TensorSpec([None, model.latent_dim], tf.float32, name="codes")
+    code_spec = model.code_spec
     label_spec = [tf.TensorSpec([None], tf.int32, name="labels")] if conditional else []
 
     def condition_of(labels):

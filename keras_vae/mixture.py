@@ -135,6 +135,11 @@ class ExPostSampler:
                 "model must be a keras_vae model with an encoder (a VAE or an "
                 f"Autoencoder). Received: {type(model).__name__}")
         model.require(base.ENCODER, "ExPostSampler")
+        if model.code_spec.dtype.is_integer:
+            raise ValueError(
+                f"ExPostSampler fits a Gaussian mixture to continuous codes; {type(model).__name__}'s "
+                "codes are discrete indices: sample it with its own prior "
+                f"(fit_prior, then sample). Received: model={type(model).__name__}")
         self.model = model
         self.num_components = check_int("num_components", num_components)
         self.seed = seed

@@ -245,6 +245,7 @@ def plot_interpolation(model, start, end, steps=10, labels=None):
         A `Figure` with one row of `steps` panels, from `start` to `end`.
     """
     check_int("steps", steps, minimum=2)
+    _require_continuous_codes(model, "plot_interpolation")
     pair = np.stack([np.asarray(start), np.asarray(end)])
     z_mean = model.latent_codes(pair, labels)
     weights = np.linspace(0.0, 1.0, steps)[:, None]
@@ -255,6 +256,14 @@ def plot_interpolation(model, start, end, steps=10, labels=None):
     return _grid(_decode_grid(model, codes, 1, steps, classes),
                  col_labels=[f"{w:.2f}" for w in weights[:, 0]],
                  title="Interpolation between two latent codes")
+
+
+def _require_continuous_codes(model, what):
+    """Raises `ValueError` for a model whose codes are discrete indices (a `VQVAE`)."""
+    if model.code_spec.dtype.is_integer:
+        raise ValueError(
+            f"{what} moves along continuous codes; {type(model).__name__}'s codes are "
+            f"discrete indices (code maps). Received: model={type(model).__name__}")
 
 
 TRAVERSAL_VALUES = tuple(np.linspace(-3, 3, 9))
@@ -277,6 +286,7 @@ def plot_latent_traversal(model, image, dims=None, values=TRAVERSAL_VALUES, labe
     Returns:
         A `Figure` with one row per dimension and one column per value.
     """
+    _require_continuous_codes(model, "plot_latent_traversal")
     z_mean = model.latent_codes(np.asarray(image)[None], labels)
     dims = list(range(min(model.latent_dim, 16))) if dims is None else list(dims)
     for dim in dims:

@@ -277,3 +277,31 @@ def test_evaluate_refuses_a_model_that_is_not_a_vae(tmp_path, capsys):
     encoder.save(tmp_path / "plain.keras")
     assert cli.main(["evaluate", str(tmp_path / "plain.keras")]) == 2
     assert "not a keras_vae model" in capsys.readouterr().err
+
+
+def test_train_a_vqvae_with_its_prior(tmp_path, capsys):
+    run = tmp_path / "run"
+    status = cli.main(["train", "--model", "vqvae", "--limit", "64", "--epochs", "1",
+                       "--batch-size", "32", "--num-embeddings", "8", "--embedding-dim", "4",
+                       "--prior-epochs", "1", "--plot-every", "0", "--verbose", "0",
+                       "--output", str(run)])
+    out, err = capsys.readouterr()
+    assert status == 0, err
+    summary = json.loads(out)
+    for key in ("loss", "reconstruction_loss", "codebook_loss", "commitment_loss",
+                "perplexity", "codebook_usage"):
+        assert np.isfinite(summary[key]) and np.isfinite(summary[f"val_{key}"]), key
+    assert 0 < summary["prior_nll_bits"] < 49 * 3 + 1
+    report = json.loads((run / "run.json").read_text())
+    assert report["settings"]["num_embeddings"] == 8 and report["settings"]["prior_epochs"] == 1
+    assert report["prior"]["epochs"] == 1
+    assert report["prior"]["nll_bits"] == pytest.approx(summary["prior_nll_bits"])
+    assert not (run / "latent.png").exists() and (run / "samples.png").is_file()
+    model = keras.models.load_model(run / "model.keras")
+    assert type(model).__name__ == "VQVAE" and model.num_embeddings == 8 and model.prior_fitted
+    # The VAEs' flags are refused in one line.
+    status = cli.main(["train", "--model", "vqvae", "--kl-warmup", "2", "--limit", "64",
+                       "--verbose", "0", "--output", str(tmp_path / "other")])
+    out, err = capsys.readouterr()
+    assert status == 2 and out == "" and err.count("\n") == 1
+    assert "--kl-warmup applies to the VAEs" in err and "Received: --kl-warmup 2" in err

@@ -50,6 +50,8 @@ BUILDERS = {
                                                   top_hidden_units=(8,), **SMALL),
     "autoencoder": lambda: models.build_autoencoder(latent_dim=LATENT, **SMALL),
     "dcgan": lambda: models.build_dcgan(latent_dim=LATENT, filters=(4, 8), seed=0),
+    "vqvae": lambda: models.build_vqvae(num_embeddings=8, embedding_dim=LATENT, filters=(4, 4),
+                                        prior_filters=8, prior_blocks=1, seed=0),
 }
 
 VARIATIONAL = {base.ENCODER, base.POSTERIOR, base.LIKELIHOOD, base.LOSSES}
@@ -57,6 +59,7 @@ CAPABILITIES = {
     "vae": VARIATIONAL, "beta_vae": VARIATIONAL, "iwae_vae": VARIATIONAL,
     "cvae": VARIATIONAL | {base.LABELS}, "hvae": VARIATIONAL,
     "autoencoder": {base.ENCODER, base.LOSSES}, "dcgan": set(),
+    "vqvae": {base.ENCODER, base.LOSSES},
 }
 """What each class declares: written out here, not read from the classes."""
 
@@ -65,6 +68,16 @@ NAMES = list(BUILDERS)
 
 def has(name, capability):
     return capability in CAPABILITIES[name]
+
+
+def discrete(model):
+    """Whether the model's codes are index maps (a VQ-VAE), not points of a continuous space."""
+    return model.code_spec.dtype.is_integer
+
+
+def codes_for(model, n):
+    """`n` codes of the model's own kind (`decode` takes them): its prior's draws, seeded."""
+    return model.draw_codes(n, seed=0)
 
 
 @pytest.fixture(scope="module")
@@ -213,8 +226,12 @@ def test_reconstruction_scores_augmentation_and_the_mixture_sampler(trained, dat
         np.testing.assert_allclose(
             anomaly.anomaly_scores(model, x_test[:4], "reconstruction_error"), expected,
             rtol=1e-6)
-        sampler = mixture.ExPostSampler(model, num_components=2).fit(x)
-        assert sampler.sample(3, seed=0).shape == (3, 28, 28, 1)
+        if discrete(model):
+            with pytest.raises(ValueError, match="codes are discrete indices"):
+                mixture.ExPostSampler(model, num_components=2)
+        else:
+            sampler = mixture.ExPostSampler(model, num_components=2).fit(x)
+            assert sampler.sample(3, seed=0).shape == (3, 28, 28, 1)
     if has(name, base.POSTERIOR):
         images, new_labels = augmentation.perturb(model, x_test[:4], y_test[:4], scale=0.0)
         np.testing.assert_allclose(images, model.reconstruct(x_test[:4], labels), atol=1e-5)
@@ -245,7 +262,7 @@ def test_export_serves_what_the_model_computes(trained, data, name, tmp_path):
     _, (x_test, y_test) = data
     x, labels = x_test[:3], labels_for(name, y_test[:3])
     extra = {} if labels is None else {"labels": tf.constant(labels, tf.int32)}
-    z = np.random.default_rng(0).standard_normal((3, LATENT)).astype("float32")
+    z = codes_for(model, 3)
     formats = ["tf_saved_model", "litert"]
     for format in formats:
         with pytest.warns(export.ExportWarning) if not has(name, base.ENCODER) else _nothing():
@@ -310,6 +327,16 @@ def test_every_explorer_endpoint_answers_or_says_why_not(trained, data, name):
     explorer = Explorer(model, (x, y if conditional else None),
                         (x_test, y_test if conditional else None), num_samples=4)
     label = 3 if conditional else None
+    if discrete(model):
+        for call in (lambda: explorer.decode_sliders([]), explorer.map_image,
+                     lambda: explorer.interpolate(0, 1), lambda: explorer.decode_point(0.0, 0.0)):
+            with pytest.raises(InputProblem, match="VQVAE\\) has discrete codes"):
+                call()
+        assert explorer.sample_grid(seed=1).shape[:2] == (112, 112)
+        reconstruction, text = explorer.score((x_test[0, ..., 0] * 255).astype("uint8"))
+        assert reconstruction.dtype == np.uint8
+        assert text.startswith(f"reconstruction error: {explorer.scores(x_test[:1])[0]:.2f}")
+        return
     assert explorer.decode_sliders([0.0] * explorer.num_sliders, label).dtype == np.uint8
     assert explorer.sample_grid(seed=1, label=label).shape[:2] == (112, 112)  # 4 x 4 of 28
     drawing = (x_test[0, ..., 0] * 255).astype("uint8")
@@ -338,7 +365,7 @@ def test_a_bfloat16_copy_computes_the_same_numbers(trained, data, name):
     _, (x_test, y_test) = data
     copy = precision.with_policy(model, "mixed_bfloat16")
     assert type(copy) is type(model) and copy.capabilities == model.capabilities
-    z = np.random.default_rng(0).standard_normal((4, LATENT)).astype("float32")
+    z = codes_for(model, 4)
     labels = labels_for(name, y_test[:4])
     np.testing.assert_allclose(copy.decode(z, labels), model.decode(z, labels), atol=0.05)
     if has(name, base.LIKELIHOOD) and not has(name, base.LABELS):
@@ -357,6 +384,10 @@ def test_the_plotting_helpers_draw_every_model(trained, data, name):
     if has(name, base.ENCODER):
         figure = plotting.plot_reconstructions(x_test[:2], model.reconstruct(x_test[:2], labels))
         assert isinstance(figure, Figure)
+        if discrete(model):
+            with pytest.raises(ValueError, match="codes are discrete indices"):
+                plotting.plot_interpolation(model, x_test[0], x_test[1], steps=3)
+            return
         figure = plotting.plot_interpolation(model, x_test[0], x_test[1], steps=3,
                                              labels=labels)
         assert len(figure.axes) == 3
@@ -403,8 +434,8 @@ SAVED = textwrap.dedent("""
 
 def test_every_model_reloads_in_a_fresh_process(trained, tmp_path):
     paths, expected = {}, {}
-    z = np.random.default_rng(0).standard_normal((2, LATENT)).astype("float32")
     for name, (model, _) in trained.items():
+        z = codes_for(model, 2)
         path = str(tmp_path / f"{name}.keras")
         model.save(path)
         np.save(path + ".z.npy", z)

@@ -10,12 +10,14 @@ from keras_vae.cli.run_folder import RunFolder
 STORED_SETTINGS = ("dataset", "model", "likelihood", "prior", "epochs", "batch_size",
                    "latent_dim", "beta", "kl_warmup", "learning_rate", "lr_schedule", "seed",
                    "binarize", "limit", "image_size", "color_mode", "plot_every",
-                   "precision", "importance_samples", "validation_images")
+                   "precision", "importance_samples", "validation_images",
+                   "num_embeddings", "embedding_dim", "prior_epochs")
 """The flags a run stores in `backup/settings.json` and `run.json`."""
 
 SETTING_DEFAULTS = {"model": "vae", "likelihood": "bernoulli", "prior": "normal",
                     "lr_schedule": "constant", "precision": "float32",
-                    "importance_samples": 1, "validation_images": 0}
+                    "importance_samples": 1, "validation_images": 0,
+                    "num_embeddings": 64, "embedding_dim": 16, "prior_epochs": 10}
 """Settings added after runs were first stored, with the values those runs used."""
 
 MAX_CLASSES = 10_000
@@ -36,6 +38,13 @@ LR_SCHEDULES = ("constant", "cosine")
 STRATEGIES = ("none", "mirrored", "multi-worker")
 """`keras_vae.distribute.STRATEGIES`."""
 
+MODELS = ("vae", "conditional_vae", "hvae", "vqvae")
+"""The models `--model` builds (not a library list: the builders are in `run`)."""
+
+VAE_ONLY = {"prior": "normal", "beta": 1.0, "importance_samples": 1, "kl_warmup": 0,
+            "projector_every": 0}
+"""Flags that --model vqvae does not take, with their defaults."""
+
 
 def add_parser(commands):
     """Adds the `train` subcommand to `commands` (an argparse subparsers object)."""
@@ -55,10 +64,19 @@ def add_parser(commands):
                        help="images per training step")
     train.add_argument("--latent-dim", type=arguments.positive_int, default=32,
                        help="size of the latent code z")
-    train.add_argument("--model", choices=("vae", "conditional_vae", "hvae"), default="vae",
+    train.add_argument("--model", choices=MODELS, default="vae",
                        help="conditional_vae also gives the class label to the encoder "
                        "and decoder (the dataset must have labels); hvae has two stochastic "
-                       "layers, z1 of 64 and z2 of --latent-dim (--prior is p(z2))")
+                       "layers, z1 of 64 and z2 of --latent-dim (--prior is p(z2)); vqvae "
+                       "has discrete codes (--num-embeddings, --embedding-dim; it ignores "
+                       "--latent-dim) and a PixelCNN prior fitted after it (--prior-epochs)")
+    train.add_argument("--num-embeddings", type=arguments.positive_int, default=64,
+                       metavar="K", help="vqvae: codebook size")
+    train.add_argument("--embedding-dim", type=arguments.positive_int, default=16,
+                       help="vqvae: size of each codebook vector")
+    train.add_argument("--prior-epochs", type=arguments.non_negative_int, default=10,
+                       help="vqvae: epochs of its PixelCNN prior over the training codes, "
+                       "after the model's epochs (0: no prior; samples are then uniform codes)")
     train.add_argument("--likelihood", choices=LIKELIHOODS, default="bernoulli",
                        help="p(x|z); use --binarize none for the grey-level likelihoods")
     train.add_argument("--prior", choices=PRIORS, default="normal",
@@ -134,6 +152,19 @@ def _resume_settings(args, folder):
     return argparse.Namespace(**{**vars(args), **{k: stored[k] for k in STORED_SETTINGS}})
 
 
+def _check_vqvae_flags(args):
+    """Refuses the flags of the VAEs' KL term and latent space for --model vqvae."""
+    for key, default in VAE_ONLY.items():
+        if getattr(args, key) != default:
+            flag = "--" + key.replace("_", "-")
+            raise ValueError(f"{flag} applies to the VAEs (their prior, KL term or Gaussian "
+                             f"codes); --model vqvae has none. Received: {flag} "
+                             f"{getattr(args, key)}")
+    if args.prior_epochs and args.strategy == "multi-worker":
+        raise ValueError("--prior-epochs fits the prior on one machine: use --strategy none "
+                         "or mirrored, or --prior-epochs 0. Received: --strategy multi-worker")
+
+
 def _check_labels(y_train, y_test):
     """Returns the number of classes of a conditional VAE's labels, or raises."""
     if y_train is None or len(y_train) == 0:
@@ -174,6 +205,8 @@ def _checked_data(args, chief, folder):
         raise ValueError(f"{args.dataset} has no test images; train plots them (and "
                          "validates on them without --validation-images).")
     num_classes = _check_labels(y_train, y_test) if args.model == "conditional_vae" else None
+    if args.model == "vqvae":
+        _check_vqvae_flags(args)
     return args, (x_train, y_train), (x_test, y_test), num_classes
 
 
@@ -189,6 +222,7 @@ def run(args):
     from keras_vae.models.conditional_vae import build_conditional_vae
     from keras_vae.models.hierarchical import build_hierarchical_vae
     from keras_vae.models.vae import build_vae
+    from keras_vae.models.vqvae import build_vqvae
 
     # Made first: a MultiWorkerMirroredStrategy must exist before TensorFlow runs.
     strategy = distribute.make_strategy(args.strategy)
@@ -232,6 +266,11 @@ def run(args):
             vae = build_conditional_vae(num_classes=num_classes, **options)
         elif args.model == "hvae":
             vae = build_hierarchical_vae(**options)
+        elif args.model == "vqvae":
+            vae = build_vqvae(image_shape=options["image_shape"],
+                              num_embeddings=args.num_embeddings,
+                              embedding_dim=args.embedding_dim, likelihood=args.likelihood,
+                              seed=args.seed)
         else:
             vae = build_vae(**options)
         learning_rate = schedules.learning_rate(
@@ -279,6 +318,9 @@ def run(args):
 
         logs = history.history
         output = folder.path
+        prior_report = None
+        if args.model == "vqvae" and args.prior_epochs:
+            prior_report = _fit_prior(args, vae, strategy, x_train, x_test, dynamic)
         # model.keras is written last: its presence marks a finished run.
         _save_final_pictures(vae, logs, x_test, y_test, output, args.seed)
         saving.write_history_csv(output / "history.csv", logs)
@@ -297,10 +339,26 @@ def run(args):
             "strategy": args.strategy,
             "replicas": strategy.num_replicas_in_sync,
             "final_metrics": final,
+            **({} if prior_report is None else {"prior": prior_report}),
         })
         saving.save_model(vae, output / "model.keras")
         folder.finish()
-    return {"output": str(output), **final}
+    return {"output": str(output), **final,
+            **({} if prior_report is None else {"prior_nll_bits": prior_report["nll_bits"]})}
+
+
+def _fit_prior(args, vqvae, strategy, x_train, x_test, dynamic):
+    """Fits a VQ-VAE's PixelCNN prior; returns what run.json records of it."""
+    from keras_vae import datasets
+
+    images = datasets.binarize(x_train, seed=args.seed) if dynamic else x_train
+    with strategy.scope():
+        history = vqvae.fit_prior(images, epochs=args.prior_epochs,
+                                  batch_size=args.batch_size, learning_rate=args.learning_rate,
+                                  verbose=args.verbose)
+    bits = vqvae.prior_nll_bits(x_test)
+    return {"epochs": args.prior_epochs, "final_loss": float(history.history["loss"][-1]),
+            "nll_bits": float(bits.mean()), "test_images": int(len(bits))}
 
 
 def _fit(args, vae, strategy, train_data, validation, callbacks, steps, completed_epochs=0):
@@ -359,10 +417,11 @@ def _save_final_pictures(vae, history, x_test, y_test, output, seed):
             vae, n=32, seed=seed, labels=labels(np.arange(32) % (vae.num_classes or 1))),
         "reconstructions.png": plotting.plot_reconstructions(
             x_test[:10], vae.reconstruct(x_test[:10], labels(y_test[:10]))),
-        "latent.png": plotting.plot_latent_scatter(
-            vae.latent_codes(x_test[:2000], labels(y_test[:2000])), y_test[:2000]),
     }
-    if vae.latent_dim == 2 and not conditional:
+    if not vae.code_spec.dtype.is_integer:  # a VQ-VAE's index maps have no scatter
+        figures["latent.png"] = plotting.plot_latent_scatter(
+            vae.latent_codes(x_test[:2000], labels(y_test[:2000])), y_test[:2000])
+    if vae.latent_dim == 2 and not conditional and not vae.code_spec.dtype.is_integer:
         figures["manifold.png"] = plotting.plot_latent_manifold(vae)
     for name, figure in figures.items():
         figure.savefig(output / name, dpi=100)

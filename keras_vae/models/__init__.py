@@ -4,6 +4,7 @@
 - `ConditionalVAE`, conditioned on a class label;
 - `HierarchicalVAE`, two stochastic layers (Burda et al.'s two-layer model);
 - `Autoencoder`, the deterministic counterpart;
+- `VQVAE`, discrete codes from a learned codebook, with a PixelCNN prior to sample;
 - `DCGAN`, the adversarial baseline.
 
 All answer the same calls (see `keras_vae.models.base`): `encode(x, labels=None)`,
@@ -22,6 +23,8 @@ from keras_vae.models.hierarchical import HierarchicalVAE
 from keras_vae.models.hierarchical import build_hierarchical_vae
 from keras_vae.models.vae import VAE
 from keras_vae.models.vae import build_vae
+from keras_vae.models.vqvae import VQVAE
+from keras_vae.models.vqvae import build_vqvae
 
 __all__ = [
     "Autoencoder",
@@ -29,9 +32,11 @@ __all__ = [
     "DCGAN",
     "HierarchicalVAE",
     "VAE",
+    "VQVAE",
     "build_autoencoder",
     "build_conditional_vae",
     "build_dcgan",
     "build_hierarchical_vae",
     "build_vae",
+    "build_vqvae",
 ]

@@ -492,6 +492,17 @@ class ImageModel(keras.Model):
         """One-hot float32 rows `(N, num_classes)` for int `labels`; None for None."""
         return None if labels is None else tf.one_hot(labels, self.num_classes)
 
+    @property
+    def code_spec(self):
+        """The codes `decode_tensor` takes, as export's decoder input: a `tf.TensorSpec`.
+
+        Float32 `(None, latent_dim)` named `codes`; a model with discrete
+        codes (`VQVAE`: int32 index maps) says so here, and tools that need
+        continuous codes (the explorer's sliders, the mixture sampler) check
+        `code_spec.dtype.is_integer`.
+        """
+        return tf.TensorSpec([None, self.latent_dim], tf.float32, name="codes")
+
     # ------------------------------------------------------------ public API
 
     def check_codes(self, z):
