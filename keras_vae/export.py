@@ -286,8 +286,10 @@ def export_model(model, directory, format="tf_saved_model", num_samples=64, seed
             model has. A part asked for by name that the model lacks or the
             format cannot hold is an error, and then nothing is written.
         quantize: With `format="litert"`, one of `QUANTIZATIONS`: `"float16"`
-            halves the file, `"dynamic_int8"` quarters its weights (see
-            benchmarks/RESULTS.md for what each costs in accuracy).
+            halves the decoder's and encoder's files, `"dynamic_int8"` quarters
+            them (benchmarks/RESULTS.md gives what each costs in accuracy). The
+            scorer is always written in float32: quantized, its negative ELBO
+            was off by hundreds of nats (float16) or a third of a nat (int8).
 
     Returns:
         A dict `{part: path}` of the files or folders written. A part that
@@ -347,7 +349,10 @@ def export_model(model, directory, format="tf_saved_model", num_samples=64, seed
                                   stacklevel=2)
                     continue
             else:
-                _write_litert(model, path, SIGNATURES[part], function, signature, quantize)
+                # The scorer stays float32: its log-likelihood does not survive float16
+                # (benchmarks/RESULTS.md, "Export sizes and LiteRT quantization").
+                _write_litert(model, path, SIGNATURES[part], function, signature,
+                              "none" if part == "scorer" else quantize)
             built[part] = path
         directory.mkdir(exist_ok=True)
         written = {}

@@ -270,12 +270,18 @@ def test_litert_quantization_makes_smaller_files_that_stay_close(tmp_path):
     model = keras_vae.build_vae(latent_dim=4, filters=(8, 16), hidden_units=64, seed=0)
     z = np.random.RandomState(5).randn(8, 4).astype("float32")
     sizes, decoded = {}, {}
+    x = images(4)
     for quantize in export.QUANTIZATIONS:
         paths = export.export_model(model, tmp_path / quantize, format="litert",
-                                    parts=["decoder"], quantize=quantize)
+                                    parts=["decoder", "scorer"], quantize=quantize,
+                                    num_samples=8)
         sizes[quantize] = (tmp_path / quantize / "decoder.tflite").stat().st_size
         runner = tf.lite.Interpreter(model_path=paths["decoder"]).get_signature_runner()
         decoded[quantize] = runner(codes=z)["images"]
+        # The scorer is never quantized: the float32 negative ELBO whatever --quantize says.
+        scorer = tf.lite.Interpreter(model_path=paths["scorer"]).get_signature_runner()
+        np.testing.assert_allclose(scorer(images=x)["neg_elbo"],
+                                   export.scores(model, x, num_samples=8), rtol=1e-5)
     # float16 halves the weights and int8 quarters them (the graph itself stays).
     assert sizes["float16"] < 0.7 * sizes["none"] and sizes["dynamic_int8"] < sizes["float16"]
     expected = model.decode(z)

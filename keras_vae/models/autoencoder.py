@@ -102,7 +102,13 @@ class Autoencoder(ImageModel):
         return -self.likelihood_layer.log_prob(params, x)
 
     def compute_losses(self, x, training=False, condition=None):
-        """Returns `{"loss": -log p(x|z)}` per image (the model contract; see `compute_reconstruction_loss`)."""
+        """Returns `{"loss": -log p(x|z)}` per image (the model contract; see `compute_reconstruction_loss`).
+
+        Args:
+            x: A batch of images in [0, 1], `(batch, *image_shape)`.
+            training: Keras's `training` flag, passed to the networks.
+            condition: Must be None (the model is unconditional).
+        """
         del condition  # An autoencoder is unconditional.
         return {"loss": self.compute_reconstruction_loss(x, training)}
 
@@ -112,12 +118,24 @@ class Autoencoder(ImageModel):
         return self.likelihood_layer.mean(params)
 
     def encode_tensor(self, x, condition=None, training=False):
-        """Returns `(codes, None)`: a point code has no log-variance (see `ImageModel`)."""
+        """Returns `(codes, None)`: a point code has no log-variance (see `ImageModel`).
+
+        Args:
+            x: A batch of images in [0, 1], a float tensor.
+            condition: Must be None (the model is unconditional).
+            training: Keras's `training` flag, passed to the encoder.
+        """
         del condition  # An autoencoder is unconditional.
         return self.encoder(x, training=training), None
 
     def decode_tensor(self, z, condition=None, training=False):
-        """Returns the likelihood's mean at codes `z`, images in [0, 1] (see `ImageModel`)."""
+        """Returns the likelihood's mean at codes `z`, images in [0, 1] (see `ImageModel`).
+
+        Args:
+            z: Codes, a float tensor `(N, latent_dim)`.
+            condition: Must be None (the model is unconditional).
+            training: Keras's `training` flag, passed to the decoder.
+        """
         del condition  # An autoencoder is unconditional.
         return self.likelihood_layer.mean(self.decoder(z, training=training))
 

@@ -104,6 +104,10 @@ def repeat_batch(tensor, times):
 
     Row `s * batch + i` is row `i`: the layout of `(times, batch, ...)`
     draws flattened, as the models' importance weights use it.
+
+    Args:
+        tensor: A batch, `(batch, ...)`.
+        times: How many copies, an int or an int32 scalar tensor.
     """
     tiled = tf.tile(tensor[None], [times] + [1] * len(tensor.shape))
     return tf.reshape(tiled, tf.concat([[-1], tf.shape(tensor)[1:]], axis=0))
@@ -115,6 +119,10 @@ def replica_scaled_loss(optimizer, loss):
     tf.distribute sums the replicas' gradients, so each replica's batch mean
     is divided by their number to give the gradient of the global mean;
     `optimizer.scale_loss` applies float16's loss scaling (a no-op otherwise).
+
+    Args:
+        optimizer: The Keras optimizer that applies the gradients.
+        loss: The replica's batch-mean loss, a scalar tensor.
     """
     replicas = tf.distribute.get_strategy().num_replicas_in_sync
     return optimizer.scale_loss(loss / replicas)
@@ -134,6 +142,10 @@ def standard_normal(shape, seed):
     computed eagerly, outside any function being traced, so an exported
     graph holds them as a constant and needs no random-number op (LiteRT's
     builtins have none).
+
+    Args:
+        shape: The draws' shape, a list of ints (or of tensors).
+        seed: An int, a stateless int32 pair, or a seed tensor.
     """
     static = not tf.is_tensor(seed) and all(isinstance(d, (int, np.integer)) for d in shape)
     if static:
@@ -143,7 +155,12 @@ def standard_normal(shape, seed):
 
 
 def split_seed(seed, count):
-    """`count` stateless seeds from one (`stateless_split`), NumPy when `seed` is an int."""
+    """`count` stateless seeds from one (`stateless_split`), NumPy when `seed` is an int.
+
+    Args:
+        seed: An int, a stateless int32 pair, or a seed tensor.
+        count: How many seeds, an int.
+    """
     if tf.is_tensor(seed):
         return tf.random.experimental.stateless_split(tf.cast(seed, "int32"), count)
     with tf.init_scope():

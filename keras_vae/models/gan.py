@@ -167,7 +167,13 @@ class DCGAN(ImageModel):
         return tf.sigmoid(tf.cast(self.generator(inputs, training=training), "float32"))
 
     def decode_tensor(self, z, condition=None, training=False):
-        """Returns the generator's images in [0, 1] for codes `z` (see `ImageModel`)."""
+        """Returns the generator's images in [0, 1] for codes `z` (see `ImageModel`).
+
+        Args:
+            z: Codes, a float tensor `(N, latent_dim)`.
+            condition: Must be None (the model is unconditional).
+            training: Keras's `training` flag, passed to the decoder.
+        """
         del condition  # A DCGAN is unconditional.
         return self(z, training=training)
 

@@ -229,6 +229,11 @@ class HierarchicalVAE(ImageModel):
 
         What `encode`, `latent_codes`, `reconstruct` and export's encoder give,
         and what `decode_tensor` takes (see `ImageModel.encode_tensor`).
+
+        Args:
+            x: A batch of images in [0, 1], a float tensor.
+            condition: Must be None (the model is unconditional).
+            training: Keras's `training` flag, passed to the encoder.
         """
         self._check_condition(condition)
         z1_mean, _ = self._params(self.encoder, tf.cast(x, "float32"), training)
@@ -303,7 +308,16 @@ class HierarchicalVAE(ImageModel):
         `z1 = mean1 + exp(log_var1 / 2) * stateless_normal([K, batch, z1 size], s1)`
         and `z2` likewise from `q(z2|z1)` with `s2` (with `shared_noise`, the
         normal draws are `[K, 1, size]`, the same for every image). Usable
-        inside `tf.function`; see `ImageModel.log_weights` for the arguments.
+        inside `tf.function`.
+
+        Args:
+            x: A batch of images in [0, 1], `(batch, *image_shape)`.
+            num_samples: S, codes per image (an int, or an int32 scalar tensor).
+            seed: The stateless seed of the codes: an int, an int32 pair, or
+                None for a pair from the model's seed generator.
+            condition: Must be None (the model is unconditional).
+            shared_noise: If True, every image uses the same standard normal
+                draws (a function of `seed` and `S`): export's scorer.
 
         Returns:
             A float32 tensor `[num_samples, batch]`.
@@ -378,7 +392,13 @@ class HierarchicalVAE(ImageModel):
         return self.decode_tensor(z2, training=True)
 
     def decode_tensor(self, z, condition=None, training=False):
-        """Images from top codes `z`: the likelihood's mean at the mean of p(z1|z2)."""
+        """Images from top codes `z`: the likelihood's mean at the mean of p(z1|z2).
+
+        Args:
+            z: Top codes z2, a float tensor `(N, latent_dim)`.
+            condition: Must be None (the model is unconditional).
+            training: Keras's `training` flag, passed to the decoder.
+        """
         self._check_condition(condition)
         z1_mean, _ = self._params(self.top_decoder, tf.cast(z, "float32"), training)
         return self.likelihood_layer.mean(self.decoder(z1_mean, training=training))

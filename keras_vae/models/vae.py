@@ -23,7 +23,12 @@ tfd = tfp.distributions
 
 
 def gaussian(mean, log_var):
-    """A diagonal Gaussian `tfd.MultivariateNormalDiag` from its mean and log-variance."""
+    """A diagonal Gaussian `tfd.MultivariateNormalDiag` from its mean and log-variance.
+
+    Args:
+        mean: The means, `(..., dim)`.
+        log_var: The log-variances, the same shape.
+    """
     return tfd.MultivariateNormalDiag(loc=mean, scale_diag=tf.exp(0.5 * log_var))
 
 LOG_VAR_BOUND = 10.0
@@ -259,6 +264,11 @@ class VAE(ImageModel):
 
         See `ImageModel.encode_tensor`; the log-variance is bounded by
         `LOG_VAR_BOUND`.
+
+        Args:
+            x: A batch of images in [0, 1], a float tensor.
+            condition: One-hot classes for a `ConditionalVAE`; None for a plain VAE.
+            training: Keras's `training` flag, passed to the encoder.
         """
         z_mean, z_log_var = self._encoder_outputs(x, training, condition)
         z_mean = tf.cast(z_mean, "float32")
@@ -301,7 +311,16 @@ class VAE(ImageModel):
         bound on `log p(x)` that `keras_vae.evaluation` reduces, `mean_s
         log w_s` an estimate of the ELBO. Deterministic networks
         (`training=False`), usable inside a `tf.function`; `beta` plays no
-        part. See `ImageModel.log_weights` for the arguments.
+        part.
+
+        Args:
+            x: A batch of images in [0, 1], `(batch, *image_shape)`.
+            num_samples: S, codes per image (an int, or an int32 scalar tensor).
+            seed: The stateless seed of the codes: an int, an int32 pair, or
+                None for a pair from the model's seed generator.
+            condition: One-hot classes for a `ConditionalVAE`; None for a plain VAE.
+            shared_noise: If True, every image uses the same standard normal
+                draws (a function of `seed` and `S`): export's scorer.
 
         Returns:
             A float32 `tf.Tensor` `(num_samples, batch)`, in nats.
@@ -399,7 +418,13 @@ class VAE(ImageModel):
         return self.decode_tensor(z, condition, training)
 
     def decode_tensor(self, z, condition=None, training=False):
-        """Returns the likelihood's mean at codes `z`, images in [0, 1] (see `ImageModel`)."""
+        """Returns the likelihood's mean at codes `z`, images in [0, 1] (see `ImageModel`).
+
+        Args:
+            z: Codes, a float tensor `(N, latent_dim)`.
+            condition: One-hot classes for a `ConditionalVAE`; None for a plain VAE.
+            training: Keras's `training` flag, passed to the decoder.
+        """
         return self.likelihood_layer.mean(self._decoder_params(z, training, condition))
 
     # ------------------------------------------------------------ public API
