@@ -37,7 +37,7 @@ def test_dcgan_trains_both_networks_and_samples(mnist_small, tmp_path):
     assert samples.shape == (6, 28, 28, 1) and 0 <= samples.min() and samples.max() <= 1
     np.testing.assert_array_equal(samples, gan.sample(6, seed=3))
     assert gan.predict(np.zeros((2, 8), "float32"), verbose=0).shape == (2, 28, 28, 1)
-    with pytest.raises(NotImplementedError, match="no encoder"):
+    with pytest.raises(NotImplementedError, match="needs a model with an encoder: DCGAN has none"):
         gan.reconstruct(x_train[:2])
 
 
