@@ -305,3 +305,57 @@ def test_train_a_vqvae_with_its_prior(tmp_path, capsys):
     out, err = capsys.readouterr()
     assert status == 2 and out == "" and err.count("\n") == 1
     assert "--kl-warmup applies to the VAEs" in err and "Received: --kl-warmup 2" in err
+
+
+def _tensorboard_tags(folder):
+    """`{tag: steps}` of the summaries in a TensorBoard run folder (TensorBoard's reader)."""
+    from tensorboard.backend.event_processing import event_accumulator
+
+    accumulator = event_accumulator.EventAccumulator(
+        str(folder), size_guidance={event_accumulator.TENSORS: 0})
+    accumulator.Reload()
+    return {tag: [event.step for event in accumulator.Tensors(tag)]
+            for tag in accumulator.Tags()["tensors"]}
+
+
+def test_train_writes_tensorboard_logs_and_a_log_file_without_control_characters(tmp_path):
+    result = _run_cli(["train", *SMALL, "--verbose", "1", "--kl-warmup", "2",
+                       "--output", "run"], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    # stderr is a pipe here, as a log file would be: one line per epoch, no redrawn bar.
+    assert "\r" not in result.stderr and "\x1b[" not in result.stderr
+    assert result.stderr.count("4/4 - ") == 2, result.stderr[-2000:]  # 4 steps an epoch
+    logs = tmp_path / "run" / "logs"
+    train = _tensorboard_tags(logs / "train")
+    for tag in ("epoch_loss", "epoch_reconstruction_loss", "epoch_kl_loss",
+                "epoch_learning_rate", "epoch_beta"):
+        assert train.get(tag) == [0, 1], (tag, sorted(train))
+    validation = _tensorboard_tags(logs / "validation")
+    for tag in ("epoch_loss", "epoch_reconstruction_loss", "epoch_kl_loss"):
+        assert validation.get(tag) == [0, 1], (tag, sorted(validation))
+    images = _tensorboard_tags(logs / "images")
+    assert images == {"reconstructions": [1, 2], "samples": [1, 2]}
+    # The KL weight logged is the warm-up's: 0 then 0.5 of the target 1.
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert history["beta"] == [0.0, 0.5]
+
+
+def test_no_tensorboard_writes_no_logs(tmp_path):
+    assert cli.main(["train", *SMALL, "--epochs", "1", "--plot-every", "0",
+                     "--no-tensorboard", "--output", str(tmp_path / "run")]) == 0
+    assert not (tmp_path / "run" / "logs").exists()
+
+
+def test_fit_verbosity_keeps_the_bar_for_a_terminal_only():
+    from keras_vae.cli import train
+
+    class Stream:
+        def __init__(self, tty):
+            self.tty = tty
+
+        def isatty(self):
+            return self.tty
+
+    assert train.fit_verbosity(1, Stream(True)) == 1
+    assert train.fit_verbosity(1, Stream(False)) == 2
+    assert [train.fit_verbosity(v, Stream(False)) for v in (0, 2)] == [0, 2]

@@ -123,6 +123,10 @@ def add_parser(commands):
                        metavar="N",
                        help="save reconstruction and sample grids into OUTPUT/plots "
                        "every N epochs (0: none)")
+    train.add_argument("--tensorboard", action=argparse.BooleanOptionalAction, default=True,
+                       help="write TensorBoard logs into OUTPUT/logs: every loss term, "
+                       "validation term, the learning rate and the KL weight per epoch, and "
+                       "the reconstruction and sample grids (tensorboard --logdir OUTPUT/logs)")
     train.add_argument("--projector-every", type=arguments.non_negative_int, default=0,
                        metavar="N",
                        help="write the codes of 1000 test images, their labels and a "
@@ -134,8 +138,10 @@ def add_parser(commands):
         "TF_CONFIG (start every worker with the same flags; only the chief writes "
         "--output). --batch-size is the global batch, split between replicas")
     train.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
-                       help="Keras fit verbosity: 0 silent, 1 progress bar, 2 a line per "
-                       "epoch (2 also shows TensorFlow's start-up log)")
+                       help="Keras fit verbosity: 0 silent, 1 progress bar (a line per epoch "
+                       "when stderr is not a terminal, so a log file gets no control "
+                       "characters), 2 a line per epoch (2 also shows TensorFlow's start-up "
+                       "log)")
     train.set_defaults(run=run)
 
 
@@ -296,10 +302,17 @@ def run(args):
         if args.kl_warmup:
             callbacks.append(vae_callbacks.LinearKLWarmup(target=args.beta,
                                                           length=args.kl_warmup))
+        log_dir = folder.path / "logs" if args.tensorboard else None
+        if log_dir is not None:
+            import keras
+
+            callbacks.append(keras.callbacks.TensorBoard(log_dir=str(log_dir),
+                                                         write_graph=False))
         if args.plot_every:
             callbacks.append(vae_callbacks.ReconstructionPlotter(
                 x_test[:10], folder.path / "plots", every=args.plot_every, num_samples=16,
-                seed=args.seed, labels=y_test[:10] if conditional else None))
+                seed=args.seed, labels=y_test[:10] if conditional else None,
+                log_dir=log_dir))
         if args.projector_every:
             callbacks.append(vae_callbacks.EmbeddingProjector(
                 x_test[:1000], folder.path / "projector",
@@ -355,7 +368,7 @@ def _fit_prior(args, vqvae, strategy, x_train, x_test, dynamic):
     with strategy.scope():
         history = vqvae.fit_prior(images, epochs=args.prior_epochs,
                                   batch_size=args.batch_size, learning_rate=args.learning_rate,
-                                  verbose=args.verbose)
+                                  verbose=fit_verbosity(args.verbose))
     bits = vqvae.prior_nll_bits(x_test)
     return {"epochs": args.prior_epochs, "final_loss": float(history.history["loss"][-1]),
             "nll_bits": float(bits.mean()), "test_images": int(len(bits))}
@@ -382,7 +395,27 @@ def _fit(args, vae, strategy, train_data, validation, callbacks, steps, complete
     return vae.fit(
         train_data.repeat().skip(completed_epochs * steps), epochs=args.epochs,
         steps_per_epoch=steps, validation_data=validation, validation_batch_size=256,
-        callbacks=callbacks, verbose=args.verbose).history
+        callbacks=callbacks, verbose=fit_verbosity(args.verbose)).history
+
+
+def fit_verbosity(verbose, stream=None):
+    """Keras's `verbose` for `fit`: a progress bar only on a terminal.
+
+    Keras redraws its bar with carriage returns and ANSI codes whenever it
+    runs on Linux, which fills a redirected log with control characters; a
+    bar asked for (1) becomes one line per epoch (2) when the command's
+    output (stderr, where its progress goes) is not a terminal.
+
+    Args:
+        verbose: The `--verbose` flag, 0, 1 or 2.
+        stream: The stream the progress goes to; `sys.stderr` when None.
+    """
+    import sys
+
+    stream = sys.stderr if stream is None else stream
+    if verbose == 1 and not (hasattr(stream, "isatty") and stream.isatty()):
+        return 2
+    return verbose
 
 
 def _train_worker(args, vae, strategy, train_data, validation, steps):
