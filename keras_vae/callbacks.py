@@ -21,6 +21,7 @@ from keras_vae import evaluation
 from keras_vae import plotting
 from keras_vae import projector
 from keras_vae import saving
+from keras_vae.models import base as model_base
 from keras_vae.validation import check_images
 from keras_vae.validation import check_int
 from keras_vae.validation import check_number
@@ -415,17 +416,24 @@ class EmbeddingProjector(keras.callbacks.Callback):
     """Writes the latent codes of fixed images for TensorBoard's Projector, every N epochs.
 
     At the chosen epochs the codes (`model.latent_codes`, the posterior
-    means of a VAE) are saved as a checkpoint in `log_dir`; the Projector
-    shows the latest one. The labels and the sprite are written once, at
-    the start of training (see `keras_vae.projector`).
+    means of a VAE) are added to a checkpoint in `log_dir` as a new
+    embedding, `epoch_001`, `epoch_002`, ...: the Projector lists one per
+    written epoch, so the same images can be followed as training goes on
+    (a resumed run keeps the embeddings written before). Each has a metadata
+    table: the image's `index`, its `label` (if given), its `split` and, for
+    a model with a likelihood, its `neg_elbo` at that epoch (export's
+    scorer: `num_samples` codes with fixed noise). The sprite is written
+    once, at the start of training (see `keras_vae.projector`).
 
     Args:
         images: Images `(N, height, width, channels)` in [0, 1]; a few
             hundred to a few thousand.
         log_dir: The TensorBoard log folder (created if needed).
-        labels: Optional int labels `(N,)`, written as the metadata each
-            point is coloured by; a conditional model also encodes with them.
+        labels: Optional int labels `(N,)`, written as metadata each point
+            can be coloured by; a conditional model also encodes with them.
         every: Write the codes every `every` epochs (and after the last one).
+        split: What the images are, the `split` column (e.g. `"test"`).
+        num_samples: Codes per image of the `neg_elbo` column.
 
     Example:
 
@@ -437,7 +445,7 @@ class EmbeddingProjector(keras.callbacks.Callback):
     ```
     """
 
-    def __init__(self, images, log_dir, labels=None, every=1):
+    def __init__(self, images, log_dir, labels=None, every=1, split="test", num_samples=8):
         super().__init__()
         self.images = check_images(images, name="images")
         self.labels = None if labels is None else np.asarray(labels)
@@ -447,26 +455,56 @@ class EmbeddingProjector(keras.callbacks.Callback):
                 f"Received: labels.shape={self.labels.shape}")
         self.log_dir = pathlib.Path(log_dir)
         self.every = check_int("every", every)
-        self.checkpoint = None
+        self.split = str(split)
+        self.num_samples = check_int("num_samples", num_samples)
+        self.codes = {}
+        """`{epoch: tf.Variable}` of the codes written, this run's and a resumed run's."""
         self.written = []
-        """The epochs (1-based) whose codes were written."""
+        """The epochs (1-based) whose codes this run wrote."""
 
     def on_train_begin(self, logs=None):
-        projector.write_config(self.log_dir, self.images, self.labels)
-        self.codes = tf.Variable(self._codes(), name="latent_codes")
-        self.checkpoint = tf.train.Checkpoint(latent_codes=self.codes)
+        projector.write_sprite(self.log_dir, self.images)
+        latest = tf.train.latest_checkpoint(str(self.log_dir))
+        if latest is not None:  # a resumed run keeps the epochs written before
+            for name, _ in tf.train.list_variables(latest):
+                if name.startswith("epoch_") and name.endswith("/.ATTRIBUTES/VARIABLE_VALUE"):
+                    epoch = int(name.split("/")[0][len("epoch_"):])
+                    self.codes[epoch] = tf.Variable(tf.train.load_variable(latest, name))
 
-    def _codes(self):
-        labels = self.labels if self.model.num_classes is not None else None
-        return self.model.latent_codes(self.images, labels)
+    def _labels_for_model(self):
+        return self.labels if self.model.num_classes is not None else None
+
+    def _metadata(self):
+        columns = {"index": list(range(len(self.images)))}
+        if self.labels is not None:
+            columns["label"] = self.labels.tolist()
+        columns["split"] = [self.split] * len(self.images)
+        if self.model.has(model_base.LIKELIHOOD):
+            from keras_vae import export
+
+            columns["neg_elbo"] = export.scores(self.model, self.images,
+                                                self._labels_for_model(),
+                                                num_samples=self.num_samples).tolist()
+        return columns
 
     def on_epoch_end(self, epoch, logs=None):
-        last = self.params.get("epochs") == epoch + 1
-        if (epoch + 1) % self.every == 0 or last:
-            self.codes.assign(self._codes())
-            self.checkpoint.write(str(self.log_dir / "latent_codes.ckpt"))
-            projector.write_checkpoint_index(self.log_dir, "latent_codes.ckpt")
-            self.written.append(epoch + 1)
+        number = epoch + 1
+        last = self.params.get("epochs") == number
+        if number % self.every and not last:
+            return
+        self.codes[number] = tf.Variable(
+            self.model.latent_codes(self.images, self._labels_for_model()))
+        name = projector.embedding_name(number)
+        projector.write_metadata(self.log_dir / f"metadata_{name}.tsv", self._metadata())
+        checkpoint = tf.train.Checkpoint(**{projector.embedding_name(e): v
+                                            for e, v in sorted(self.codes.items())})
+        checkpoint.write(str(self.log_dir / projector.CHECKPOINT))
+        projector.write_config(
+            self.log_dir, self.images.shape[1:],
+            [(projector.tensor_name(e), f"metadata_{projector.embedding_name(e)}.tsv")
+             for e in sorted(self.codes)])
+        projector.write_checkpoint_index(self.log_dir, projector.CHECKPOINT)
+        self.written.append(number)
 
 
 class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):

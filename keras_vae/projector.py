@@ -1,11 +1,14 @@
 """The files TensorBoard's embedding projector reads: codes, labels and a sprite.
 
 `write_config` writes, into a TensorBoard log folder, the Projector's
-configuration, the labels of a fixed set of images (`metadata.tsv`) and a
-sprite of the images, so each point is drawn as its digit; the latent codes
-are a checkpoint beside them, which `write_checkpoint_index` names as the
-latest. The callback `keras_vae.callbacks.EmbeddingProjector` decides when
-to write them as a model trains. Open `tensorboard --logdir LOG_DIR`, then
+configuration with one embedding per written epoch (`epoch_001`, ...: the
+codes of the same images as training went on), `write_metadata` a table per
+epoch (index, label, split, and the negative ELBO where the model has a
+likelihood), and `write_sprite` a sprite of the images, so each point is
+drawn as its digit; the codes of every written epoch are one checkpoint
+beside them, which `write_checkpoint_index` names as the latest. The
+callback `keras_vae.callbacks.EmbeddingProjector` decides when to write them
+as a model trains. Open `tensorboard --logdir LOG_DIR`, then
 the Projector tab, and pick PCA, t-SNE or UMAP.
 """
 
@@ -17,8 +20,19 @@ from tensorboard.plugins import projector
 
 from keras_vae import saving
 
-TENSOR_NAME = "latent_codes/.ATTRIBUTES/VARIABLE_VALUE"
-"""The name of the codes in the checkpoint (what `projector_config.pbtxt` points to)."""
+CHECKPOINT = "latent_codes.ckpt"
+"""The checkpoint's prefix inside the log folder: one variable of codes per written epoch."""
+
+
+def embedding_name(epoch):
+    """The name of epoch `epoch`'s codes (1-based): `epoch_003`, shown in the Projector's list."""
+    return f"epoch_{epoch:03d}"
+
+
+def tensor_name(epoch):
+    """The name of epoch `epoch`'s codes in the checkpoint (what the configuration points to)."""
+    return f"{embedding_name(epoch)}/.ATTRIBUTES/VARIABLE_VALUE"
+
 
 MAX_SPRITE_PIXELS = 8192
 """TensorBoard's largest sprite side, in pixels."""
@@ -46,29 +60,54 @@ def sprite(images):
         side * height, side * width, 3)
 
 
-def write_config(log_dir, images, labels=None):
-    """Writes the sprite, the labels and the Projector's configuration into `log_dir`.
-
-    The configuration points the Projector at the codes saved under
-    `TENSOR_NAME` in the latest checkpoint of `log_dir`.
-
-    Args:
-        log_dir: The TensorBoard log folder (created if needed).
-        images: Checked images `(N, height, width, channels)` in [0, 1].
-        labels: Optional labels `(N,)`, written to `metadata.tsv`; each
-            point is coloured by its label.
-    """
+def write_sprite(log_dir, images):
+    """Writes `sprite.png` of `images` (see `sprite`) into `log_dir` (created if needed)."""
     log_dir = pathlib.Path(log_dir)
     log_dir.mkdir(parents=True, exist_ok=True)
     (log_dir / "sprite.png").write_bytes(tf.io.encode_png(sprite(images)).numpy())
+
+
+def write_metadata(path, columns):
+    """Writes a Projector metadata file: a header row, then one row per point.
+
+    Args:
+        path: The `.tsv` file to write.
+        columns: `{name: values}`, each with one value per point (index,
+            label, split, negative ELBO ...); the Projector colours and
+            searches by any of them.
+    """
+    names = list(columns)
+    rows = zip(*(columns[name] for name in names))
+    text = "\t".join(names) + "\n" + "".join(
+        "\t".join(_cell(value) for value in row) + "\n" for row in rows)
+    saving.write_text(path, text)
+
+
+def _cell(value):
+    if isinstance(value, (float, np.floating)):
+        return f"{float(value):.4f}"
+    return str(value).replace("\t", " ").replace("\n", " ")
+
+
+def write_config(log_dir, image_shape, embeddings):
+    """Writes the Projector's configuration: one embedding per written epoch.
+
+    Every embedding shares the sprite (`write_sprite`) and has its own
+    metadata file, and names its codes in the latest checkpoint of `log_dir`.
+
+    Args:
+        log_dir: The TensorBoard log folder.
+        image_shape: `(height, width, channels)` of the images.
+        embeddings: `(tensor_name, metadata file name)` pairs, in the
+            order the Projector lists them.
+    """
     config = projector.ProjectorConfig()
-    embedding = config.embeddings.add()
-    embedding.tensor_name = TENSOR_NAME
-    embedding.sprite.image_path = "sprite.png"
-    embedding.sprite.single_image_dim.extend([images.shape[2], images.shape[1]])
-    if labels is not None:
-        saving.write_text(log_dir / "metadata.tsv", "".join(f"{label}\n" for label in labels))
-        embedding.metadata_path = "metadata.tsv"
+    for name, metadata in embeddings:
+        embedding = config.embeddings.add()
+        embedding.tensor_name = name
+        embedding.metadata_path = metadata
+        embedding.sprite.image_path = "sprite.png"
+        embedding.sprite.single_image_dim.extend([image_shape[1], image_shape[0]])
     projector.visualize_embeddings(str(log_dir), config)
 
 
