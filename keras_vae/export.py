@@ -27,8 +27,9 @@ The scorer's negative ELBO is a Monte Carlo estimate with fixed noise:
 `num_samples` standard normal draws chosen once from `seed` and shared by
 every image, so an image's score is the same in any batch and in every
 call (`negative_elbo`, the model's `log_weights(..., shared_noise=True)`). `format="onnx"` converts the same functions
-with tf2onnx (a part with ops tf2onnx cannot convert, such as the
-scorer's TensorFlow Probability ops, is left out with an `ExportWarning`)
+with tf2onnx, their batch axis named `batch` (a part with ops tf2onnx
+cannot convert, such as the scorer's TensorFlow Probability ops, is left
+out with an `ExportWarning`)
 and `format="litert"` converts each SavedModel with TensorFlow's LiteRT
 (TFLite) converter.
 
@@ -245,6 +246,12 @@ def _write_onnx(path, function, signature):
     if unknown:
         return (f"tf2onnx cannot convert the TensorFlow ops {unknown}; use "
                 "format='tf_saved_model' or 'litert' for it")
+    # tf2onnx names an unknown dimension after its graph node ("unk__79"): every
+    # input and output here is a batch of images, codes or scores along axis 0.
+    for value in list(model_proto.graph.input) + list(model_proto.graph.output):
+        dims = value.type.tensor_type.shape.dim
+        if dims and not dims[0].HasField("dim_value"):
+            dims[0].dim_param = "batch"
     pathlib.Path(path).write_bytes(model_proto.SerializeToString())
     return None
 

@@ -312,6 +312,8 @@ def test_onnx_export_serves_the_decoder(trained, name, tmp_path):
     paths = export.export_model(model, tmp_path, format="onnx")
     z = np.random.default_rng(0).standard_normal((3, LATENT)).astype("float32")
     session = onnxruntime.InferenceSession(paths["decoder"])
+    assert session.get_inputs()[0].shape[0] == "batch"  # not tf2onnx's "unk__79"
+    assert session.get_outputs()[0].shape[0] == "batch"
     (decoded,) = session.run(None, {session.get_inputs()[0].name: z})
     np.testing.assert_allclose(decoded, model.decode(z), atol=1e-5)
 

@@ -177,9 +177,11 @@ def test_existing_parts_are_kept_unless_overwrite(tmp_path):
         export.export_model(model, tmp_path, format="pickle")
 
 
-@pytest.mark.skipif(importlib.util.find_spec("tf2onnx") is not None,
-                    reason="tf2onnx is installed: the missing-extra error cannot happen")
-def test_onnx_without_tf2onnx_is_a_one_line_error_naming_the_extra(tmp_path, capsys):
+def test_onnx_without_tf2onnx_is_a_one_line_error_naming_the_extra(tmp_path, capsys,
+                                                                    monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "tf2onnx", None)  # as if it were not installed
     path = tmp_path / "model.keras"
     small_vae().save(path)
     assert cli.main(["export", str(path), "--output", str(tmp_path / "out"),

@@ -87,7 +87,8 @@ def test_the_extras_hold_only_what_they_need():
     assert extras["app"] == {"gradio", "gradio_client"}
     assert extras["onnx"] == {"tf2onnx", "onnxruntime"}
     assert {"pytest", "ruff", "playwright"} <= extras["dev"]
-    assert extras["app"] <= extras["dev"]  # the suite tests the explorer too
+    # The suite exercises every export format and the explorer: dev holds both extras.
+    assert extras["app"] | extras["onnx"] <= extras["dev"]
     assert (ROOT / "LICENSE").read_text().lstrip().startswith("Apache License")
 
 
