@@ -50,6 +50,7 @@ import tensorflow as tf
 
 from keras_vae import _extras
 from keras_vae.models import base
+from keras_vae.validation import check_finite_output
 from keras_vae.validation import check_images
 from keras_vae.validation import check_int
 
@@ -145,7 +146,8 @@ def scores(model, x, labels=None, num_samples=64, seed=0, batch_size=256):
             result.append(negative_elbo(model, batch, num_samples, seed, condition).numpy())
         else:
             result.append(reconstruction_error(model, batch, condition).numpy())
-    return np.concatenate(result).astype("float64") if result else np.zeros(0)
+    result = np.concatenate(result).astype("float64") if result else np.zeros(0)
+    return check_finite_output(result, f"The scorer's {kind}")
 
 
 def _parts(model, num_samples, seed):

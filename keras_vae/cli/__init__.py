@@ -13,7 +13,8 @@ Stdout carries only that JSON: anything else written to stdout while a
 command runs (Keras progress bars, notes) goes to stderr. Errors in the
 user's input (`ValueError`, `OSError`, a model that cannot do what the
 command needs (`NotImplementedError`), a folder in use, a diverged run, a lost
-worker of a cluster, data that fails the in-graph checks) are printed as one line,
+worker of a cluster, data that fails the in-graph checks, a model whose outputs
+are NaN or infinite) are printed as one line,
 `keras-vae: error: ...`, with exit status 2; any other exception is a bug and
 keeps its traceback.
 """
@@ -43,6 +44,7 @@ USER_ERRORS = (
     ("keras_vae.callbacks", "TrainingDivergedError"),
     ("keras_vae._extras", "MissingExtraError"),
     ("keras_vae.distribute", "WorkerLostError"),
+    ("keras_vae.validation", "NonFiniteOutputError"),
     ("tensorflow", "errors.InvalidArgumentError"),
 )
 """Exceptions that report a problem with the user's input rather than a bug, by module."""
@@ -116,5 +118,6 @@ def main(argv=None):
     except user_errors() as error:
         print(f"keras-vae: error: {_first_line(error)}", file=sys.stderr)
         return 2
-    print(json.dumps(report, indent=2))
+    # Strict JSON: a NaN that escaped the checks is a bug, never printed as a number.
+    print(json.dumps(report, indent=2, allow_nan=False))
     return 0

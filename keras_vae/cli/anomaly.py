@@ -73,6 +73,7 @@ def run(args):
 
     from keras_vae import anomaly
     from keras_vae import saving
+    from keras_vae.validation import check_finite_output
 
     if args.output is not None:
         arguments.check_output_file(args.output, args.overwrite, [args.model])
@@ -95,7 +96,10 @@ def run(args):
     detector = anomaly.AnomalyDetector(model, score=args.score,
                                        num_samples=args.num_samples, seed=args.seed)
     detector.fit(reference, **rate)
-    scores = detector.score_samples(x)
+    check_finite_output(detector.threshold,
+                        f"The threshold ({args.score} of the --reference images)", args.model)
+    scores = check_finite_output(detector.score_samples(x),
+                                 f"{args.score} of the scored images", args.model)
     flagged = scores > detector.threshold
     report = {
         "model": str(args.model), "score": args.score, "threshold": float(detector.threshold),

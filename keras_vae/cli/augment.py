@@ -41,6 +41,7 @@ def run(args):
 
     from keras_vae import augmentation
     from keras_vae import saving
+    from keras_vae.validation import check_finite_output
 
     output = pathlib.Path(args.output)
     if output.suffix != ".npz":
@@ -62,6 +63,7 @@ def run(args):
                                               scale=args.scale, seed=args.seed)
         how = {"method": "perturbed codes", "source": f"{args.source} train",
                "copies": args.copies, "scale": args.scale}
+    check_finite_output(images, "The synthetic images", args.model)
     with saving.atomic_target(output) as target:
         with open(target, "wb") as handle:
             np.savez_compressed(handle, images=images.astype("float32"),
