@@ -89,6 +89,10 @@ class Explorer:
         self.image_shape = tuple(model.image_shape)
         x_train, y_train = train
         self.x_test, self.y_test = test
+        if len(x_train) < 2 or len(self.x_test) < 2:
+            raise ValueError(
+                "Explorer needs at least 2 training and 2 test images. Received: "
+                f"{len(x_train)} training and {len(self.x_test)} test images")
         latent_dim = model.latent_dim
         self.dark_background = bool(np.mean(_border(x_train)) < 0.5) if len(x_train) else True
         if not self.encodes:

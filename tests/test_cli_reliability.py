@@ -102,3 +102,179 @@ def test_json_on_stdout_is_always_strict(good_vae, monkeypatch, capsys):
     with pytest.raises(ValueError, match="JSON compliant"):  # a bug: loud, never printed
         cli.main(["evaluate", str(good_vae)])
     assert "NaN" not in capsys.readouterr().out
+
+
+# ------------------------------------------------- B: user errors are one line
+
+
+@pytest.fixture(scope="module")
+def other_models(tmp_path_factory):
+    """An Autoencoder and a DCGAN (no likelihood; the DCGAN has no encoder either)."""
+    from keras_vae.models.autoencoder import build_autoencoder
+    from keras_vae.models.gan import build_dcgan
+
+    folder = tmp_path_factory.mktemp("others")
+    saving.save_model(build_autoencoder(latent_dim=2, filters=(4, 8), hidden_units=16,
+                                        seed=0), folder / "ae.keras")
+    gan = build_dcgan(latent_dim=2, filters=(4, 8), seed=0)
+    gan.compile()
+    saving.save_model(gan, folder / "gan.keras")
+    return folder / "ae.keras", folder / "gan.keras"
+
+
+def _npz(path, x_train, y_train, x_test=None, y_test=None):
+    x = np.random.default_rng(0).random((6, 8, 8, 1), dtype=np.float32)
+    y = np.zeros(6, "int64")
+    np.savez(path, x_train=x_train, y_train=y_train,
+             x_test=x if x_test is None else x_test, y_test=y if y_test is None else y_test)
+    return path
+
+
+_TINY_TRAIN = ["--epochs", "1", "--latent-dim", "2", "--batch-size", "8", "--plot-every", "0",
+               "--verbose", "0"]
+
+
+@pytest.mark.parametrize("arrays, message", [
+    ({"x_train": np.random.default_rng(0).random((6, 8, 8, 1)).astype("float32"),
+      "y_train": np.array(["cat"] * 6)}, "y_train must hold integer class indices"),
+    ({"x_train": np.float32(0.5), "y_train": np.zeros(6, "int64")},
+     r"x_train must hold images, of shape .* Received: x_train.shape=\(\)"),
+])
+def test_a_damaged_npz_is_one_line_before_the_run_folder(tmp_path, capsys, arrays, message):
+    data = _npz(tmp_path / "bad.npz", **arrays)
+    assert cli.main(["train", "--dataset", str(data), "--output", str(tmp_path / "run"),
+                     *_TINY_TRAIN]) == 2
+    err = _one_line_error(capsys)
+    assert str(data) in err
+    assert __import__("re").search(message, err), err
+    assert not (tmp_path / "run").exists()
+
+
+def test_anomaly_picks_a_score_the_model_has(other_models, capsys):
+    autoencoder, gan = other_models
+    assert cli.main(["anomaly", str(autoencoder), "--limit", "20"]) == 0
+    report = _strict_json(capsys.readouterr().out)
+    assert report["score"] == "reconstruction_error" and report["num_images"] == 20
+    assert cli.main(["anomaly", str(autoencoder), "--limit", "20", "--score", "nll"]) == 2
+    assert "use --score reconstruction_error" in _one_line_error(capsys)
+    assert cli.main(["anomaly", str(gan), "--limit", "20"]) == 2
+    err = _one_line_error(capsys)
+    assert "DCGAN, which has no encoder: no --score works" in err
+
+
+def test_augment_with_an_autoencoder_is_one_line(other_models, tmp_path, capsys):
+    assert cli.main(["augment", str(other_models[0]), "--source", "mnist", "--limit", "8",
+                     "--output", str(tmp_path / "more.npz")]) == 2
+    assert "Autoencoder, which has no Gaussian posterior" in _one_line_error(capsys)
+    assert not (tmp_path / "more.npz").exists()
+
+
+def test_explore_with_one_image_is_one_line(tmp_path, capsys, mnist_small):
+    pytest.importorskip("gradio")
+    model = build_vae(latent_dim=4, filters=(4, 8), hidden_units=16, seed=0)
+    (x, y), (x_test, y_test) = mnist_small
+    with pytest.raises(ValueError, match="Received: 1 training"):  # was an IndexError
+        Explorer(model, (x[:1], y[:1]), (x_test[:4], y_test[:4]))
+    saving.save_model(model, tmp_path / "vae4.keras")
+    assert cli.main(["explore", str(tmp_path / "vae4.keras"), "--limit", "1",
+                     "--port", "0"]) == 2
+    err = _one_line_error(capsys)
+    assert "at least 2 training and 2 test images" in err and "--limit 1" in err
+
+
+def test_an_int_flag_too_large_for_tensorflow_is_refused_by_the_parser(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["train", "--importance-samples", "100000000000000000000",
+                  "--output", str(tmp_path / "run")])
+    assert exit_info.value.code == 2
+    assert "--importance-samples: expected a positive int up to 2147483647" in (
+        capsys.readouterr().err)
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_model_too_large_for_memory_names_the_flag(tmp_path, capsys):
+    assert cli.main(["train", "--latent-dim", "1000000000", "--limit", "16",
+                     "--output", str(tmp_path / "run"), *_TINY_TRAIN[:2]]) == 2
+    err = _one_line_error(capsys)
+    assert "Out of memory for --latent-dim 1000000000 with 28x28x1 images" in err
+    assert "OOM when allocating tensor with shape[" in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_images_too_large_for_memory_name_the_flag(tmp_path, capsys, monkeypatch):
+    from keras_vae import datasets
+
+    def out_of_memory(*args, **kwargs):  # what 30000x30000 images do to a real machine
+        raise MemoryError("Unable to allocate 3.35 GiB for an array")
+
+    monkeypatch.setattr(datasets, "load", out_of_memory)
+    assert cli.main(["train", "--dataset", "./photos", "--image-size", "30000", "30000",
+                     "--output", str(tmp_path / "run"), *_TINY_TRAIN]) == 2
+    err = _one_line_error(capsys)
+    assert "Out of memory for --image-size 30000 30000 (grayscale)" in err
+    assert "Unable to allocate 3.35 GiB" in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_ctrl_c_during_train_is_one_line_exit_130_and_keeps_the_run(tmp_path, capsys,
+                                                                    monkeypatch):
+    from keras_vae.cli import train
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train, "_fit", interrupted)
+    run = tmp_path / "run"
+    assert cli.main(["train", "--limit", "16", "--output", str(run), *_TINY_TRAIN]) == 130
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1
+    assert captured.err.startswith("keras-vae: interrupted: training stopped; ")
+    assert f"keras-vae train --output {run} --resume" in captured.err
+    assert (run / "backup" / "settings.json").is_file()
+    assert not (run / ".keras-vae.lock").exists()
+
+
+@pytest.mark.parametrize("key, value, problem", [
+    ("latent_dim", "8", "expected a number, received str"),
+    ("latent_dim", 0, "expected a positive int"),
+    ("likelihood", "poisson", "expected one of"),
+    ("image_size", [28], "expected a list of 2 values"),
+])
+def test_resume_refuses_hand_edited_settings_in_one_line(tmp_path, capsys, key, value,
+                                                         problem):
+    from keras_vae.cli import train
+
+    run = tmp_path / "run"
+    settings = {"dataset": "mnist", "epochs": 1, "batch_size": 8, "latent_dim": 2,
+                "beta": 1.0, "kl_warmup": 0, "learning_rate": 0.001, "seed": 0,
+                "binarize": "dynamic", "limit": 16, "image_size": [28, 28],
+                "color_mode": "grayscale", "plot_every": 0}
+    assert set(settings) | set(train.SETTING_DEFAULTS) == set(train.STORED_SETTINGS)
+    saving.write_json(run / "backup" / "settings.json", {**settings, key: value})
+    before = (run / "backup" / "settings.json").read_bytes()
+    assert cli.main(["train", "--output", str(run), "--resume", "--verbose", "0"]) == 2
+    err = _one_line_error(capsys)
+    assert f"holds {key}={value!r}, which --{key.replace('_', '-')} does not accept" in err
+    assert problem in err
+    assert (run / "backup" / "settings.json").read_bytes() == before
+
+
+@pytest.mark.parametrize("text, received", [
+    ("{not json", "not JSON, Expecting property name"),
+    ('{"mnist": {}}', 'no "models" object'),
+    ('{"models": []}', 'no "models" object'),
+    ('{"models": {"m": {"file": "m.keras"}}}', "the entry 'm' without a \"file\""),
+    ('{"models": {"m": "m.keras"}}', "the entry 'm' without"),
+])
+def test_a_damaged_pretrained_registry_is_one_line_naming_it(tmp_path, capsys, monkeypatch,
+                                                             text, received):
+    from keras_vae import pretrained
+
+    registry = tmp_path / "registry.json"
+    registry.write_text(text)
+    with pytest.raises(ValueError, match=f"registry {registry} is damaged"):
+        pretrained.names(registry)
+    monkeypatch.setattr(pretrained, "REGISTRY_PATH", registry)
+    assert cli.main(["evaluate", "pretrained:m"]) == 2
+    err = _one_line_error(capsys)
+    assert str(registry) in err and "reinstall keras_vae" in err and received in err
