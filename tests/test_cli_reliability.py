@@ -278,3 +278,34 @@ def test_a_damaged_pretrained_registry_is_one_line_naming_it(tmp_path, capsys, m
     assert cli.main(["evaluate", "pretrained:m"]) == 2
     err = _one_line_error(capsys)
     assert str(registry) in err and "reinstall keras_vae" in err and received in err
+
+
+# ------------------------- C: bad data is refused before the run folder is touched
+
+
+@pytest.mark.parametrize("arrays, message", [
+    ({"x_train": np.full((6, 8, 8, 1), 0.5, "float32"), "y_train": np.zeros(6, "int64"),
+      "x_test": np.full((6, 6, 6, 1), 0.5, "float32")},
+     r"train and test images differ in shape. Received: x_train images of \(8, 8, 1\), "
+     r"x_test images of \(6, 6, 1\)"),
+    ({"x_train": np.full((6, 8, 8, 4), 0.5, "float32"), "y_train": np.zeros(6, "int64"),
+      "x_test": np.full((6, 8, 8, 4), 0.5, "float32")},
+     "has images with 4 channels; keras-vae trains on grayscale"),
+    ({"x_train": np.full((6, 8, 8, 1), 0.5, "float32"), "y_train": np.full(6, 0.5)},
+     "y_train must be whole numbers"),
+])
+def test_bad_data_leaves_no_run_folder_and_a_fixed_rerun_works(tmp_path, capsys, arrays,
+                                                               message):
+    data = _npz(tmp_path / "bad.npz", **arrays)
+    run = tmp_path / "run"
+    assert cli.main(["train", "--dataset", str(data), "--output", str(run),
+                     *_TINY_TRAIN]) == 2
+    err = _one_line_error(capsys)
+    assert __import__("re").search(message, err), err
+    assert not run.exists()  # not even backup/settings.json: a rerun is not "interrupted"
+    good = np.full((6, 8, 8, 1), 0.5, "float32")
+    _npz(data, good, np.zeros(6, "int64"), good, np.zeros(6, "int64"))
+    assert cli.main(["train", "--dataset", str(data), "--output", str(run),
+                     "--binarize", "none", "--likelihood", "continuous_bernoulli",
+                     *_TINY_TRAIN]) == 0
+    assert (run / "model.keras").is_file() and not (run / "backup").exists()
