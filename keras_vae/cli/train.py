@@ -1,6 +1,7 @@
 """`keras-vae train`: train a VAE with `model.fit` and write the run into a folder."""
 
 import argparse
+import contextlib
 import sys
 
 from keras_vae import precision
@@ -317,65 +318,72 @@ def run(args):
             folder.stored_settings()  # still there now that the folder is ours
         else:
             folder.start(settings, args.overwrite)
-        history = vae_callbacks.HistoryCheckpoint(folder.backup / "history.json")
-        guard = vae_callbacks.DivergenceGuard(raise_error=False)
-        # At each epoch's end the pictures and the history are written before
-        # the checkpoint, so a crash in between makes the resumed run redo (and
-        # rewrite) that epoch rather than skip its pictures.
-        callbacks = []
-        if args.kl_warmup:
-            callbacks.append(vae_callbacks.LinearKLWarmup(target=args.beta,
-                                                          length=args.kl_warmup))
-        if args.plot_every:
-            callbacks.append(vae_callbacks.ReconstructionPlotter(
-                x_test[:10], folder.path / "plots", every=args.plot_every, num_samples=16,
-                seed=args.seed, labels=y_test[:10] if conditional else None))
-        if args.projector_every:
-            callbacks.append(vae_callbacks.EmbeddingProjector(
-                x_test[:1000], folder.path / "projector",
-                labels=None if y_test is None else y_test[:1000],
-                every=args.projector_every))
-        callbacks += [history, folder.backup_callback(), guard]
-        try:
+        with _run_kept_on_interrupt(folder, args):
+            history = vae_callbacks.HistoryCheckpoint(folder.backup / "history.json")
+            guard = vae_callbacks.DivergenceGuard(raise_error=False)
+            # At each epoch's end the pictures and the history are written before
+            # the checkpoint, so a crash in between makes the resumed run redo (and
+            # rewrite) that epoch rather than skip its pictures.
+            callbacks = []
+            if args.kl_warmup:
+                callbacks.append(vae_callbacks.LinearKLWarmup(target=args.beta,
+                                                              length=args.kl_warmup))
+            if args.plot_every:
+                callbacks.append(vae_callbacks.ReconstructionPlotter(
+                    x_test[:10], folder.path / "plots", every=args.plot_every, num_samples=16,
+                    seed=args.seed, labels=y_test[:10] if conditional else None))
+            if args.projector_every:
+                callbacks.append(vae_callbacks.EmbeddingProjector(
+                    x_test[:1000], folder.path / "projector",
+                    labels=None if y_test is None else y_test[:1000],
+                    every=args.projector_every))
+            callbacks += [history, folder.backup_callback(), guard]
             _fit(args, vae, strategy, train_data, validation, callbacks, steps,
                  completed_epochs=folder.completed_epochs())
-        except KeyboardInterrupt:
-            raise KeyboardInterrupt(
-                f"training stopped; {folder.backup} keeps the run's settings and its last "
-                f"completed epoch: keras-vae train --output {args.output} --resume "
-                "continues it") from None
-        if guard.diverged is not None:
-            last_good = folder.path / "last_good.keras"
-            saving.save_model(vae, last_good)
-            folder.finish()  # the backup may hold the diverged epoch
-            raise vae_callbacks.TrainingDivergedError(
-                f"{guard.message()} The last good model is in {last_good}; "
-                "no model.keras was written.")
+            if guard.diverged is not None:
+                last_good = folder.path / "last_good.keras"
+                saving.save_model(vae, last_good)
+                folder.finish()  # the backup may hold the diverged epoch
+                raise vae_callbacks.TrainingDivergedError(
+                    f"{guard.message()} The last good model is in {last_good}; "
+                    "no model.keras was written.")
 
-        logs = history.history
-        output = folder.path
-        # model.keras is written last: its presence marks a finished run.
-        _save_final_pictures(vae, logs, x_test, y_test, output, args.seed)
-        saving.write_history_csv(output / "history.csv", logs)
-        saving.write_json(output / "history.json", logs)
-        final = {key: values[-1] for key, values in logs.items()}
-        saving.write_json(output / "run.json", {
-            "settings": settings,
-            "train_images": int(x_train.shape[0]),
-            "test_images": int(x_test.shape[0]),
-            "validation": {"images": int(x_val.shape[0]),
-                           "source": (f"the last {held_out} training images" if held_out
-                                      else "the test images")},
-            "image_shape": list(x_train.shape[1:]),
-            "precision": {"policy": policy, "reason": reason},
-            "hardware": precision.describe_hardware(),
-            "strategy": args.strategy,
-            "replicas": strategy.num_replicas_in_sync,
-            "final_metrics": final,
-        })
-        saving.save_model(vae, output / "model.keras")
-        folder.finish()
+            logs = history.history
+            output = folder.path
+            # model.keras is written last: its presence marks a finished run.
+            _save_final_pictures(vae, logs, x_test, y_test, output, args.seed)
+            saving.write_history_csv(output / "history.csv", logs)
+            saving.write_json(output / "history.json", logs)
+            final = {key: values[-1] for key, values in logs.items()}
+            saving.write_json(output / "run.json", {
+                "settings": settings,
+                "train_images": int(x_train.shape[0]),
+                "test_images": int(x_test.shape[0]),
+                "validation": {"images": int(x_val.shape[0]),
+                               "source": (f"the last {held_out} training images" if held_out
+                                          else "the test images")},
+                "image_shape": list(x_train.shape[1:]),
+                "precision": {"policy": policy, "reason": reason},
+                "hardware": precision.describe_hardware(),
+                "strategy": args.strategy,
+                "replicas": strategy.num_replicas_in_sync,
+                "final_metrics": final,
+            })
+            saving.save_model(vae, output / "model.keras")
+            folder.finish()
     return {"output": str(output), **final}
+
+
+@contextlib.contextmanager
+def _run_kept_on_interrupt(folder, args):
+    """Turns Ctrl+C into an interruption that says where the run is kept."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(
+            f"training stopped; {folder.backup} keeps the run's settings and its last "
+            f"completed epoch: keras-vae train --output {args.output} --resume "
+            "continues it") from None
 
 
 def _fit(args, vae, strategy, train_data, validation, callbacks, steps, completed_epochs=0):
