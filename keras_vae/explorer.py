@@ -36,6 +36,10 @@ MAP_PIXELS = 400
 """Width and height of the latent map, in pixels."""
 
 
+MAX_SEED = 2 ** 31 - 1
+"""Largest seed of the sample grid (TensorFlow's stateless seeds are int32)."""
+
+
 class InputProblem(ValueError):
     """Input the app cannot use; the message is shown in the page."""
 
@@ -350,10 +354,11 @@ class Explorer:
         """
         try:
             seed = int(seed)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # OverflowError: inf
             raise InputProblem(f"The seed must be an int. Received: {seed!r}") from None
-        if seed < 0:
-            raise InputProblem(f"The seed must be >= 0. Received: {seed}")
+        if not 0 <= seed <= MAX_SEED:
+            raise InputProblem(f"The seed must be an int from 0 to {MAX_SEED}. "
+                               f"Received: {seed:.6g}")
         label = self._check_class(label)
         images = self.model.sample(n, None if label is None else label, seed=seed)
         return to_uint8(tile(images, 4))

@@ -10,6 +10,7 @@ from keras_vae import cli
 from keras_vae import export
 from keras_vae import saving
 from keras_vae.cli import evaluate
+from keras_vae.cli import explore as explore_cli
 from keras_vae.explorer import Explorer
 from keras_vae.models.vae import build_vae
 from keras_vae.validation import NonFiniteOutputError
@@ -309,3 +310,77 @@ def test_bad_data_leaves_no_run_folder_and_a_fixed_rerun_works(tmp_path, capsys,
                      "--binarize", "none", "--likelihood", "continuous_bernoulli",
                      *_TINY_TRAIN]) == 0
     assert (run / "model.keras").is_file() and not (run / "backup").exists()
+
+
+# ----------------------------------------------------------------- E: smaller
+
+
+def test_evaluate_one_image_reports_no_fid_with_a_note(good_vae, capsys):
+    assert cli.main(["evaluate", str(good_vae), "--limit", "1", "--num-samples", "2",
+                     "--fid", "auto", "--verbose", "0"]) == 0
+    report = _strict_json(capsys.readouterr().out)
+    assert report["fid"] is None and "at least 2 images; 1 evaluated" in report["fid_note"]
+    assert np.isfinite(report["nll"])
+
+
+def test_explore_refuses_an_empty_host_whatever_the_environment(good_vae, capsys,
+                                                                 monkeypatch):
+    pytest.importorskip("gradio")
+    from keras_vae import app
+
+    monkeypatch.setenv("GRADIO_SERVER_NAME", "0.0.0.0")
+    launched = []
+    monkeypatch.setattr(app, "launch", lambda *args: launched.append(args) or "http://x/")
+
+    class Clock:  # were it served, Ctrl+C at once rather than a test that never ends
+        monotonic = staticmethod(lambda: 0.0)
+
+        @staticmethod
+        def sleep(seconds):
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(explore_cli, "time", Clock)
+    assert cli.main(["explore", str(good_vae), "--host", "", "--limit", "8"]) == 2
+    assert "--host must be an address to listen on" in _one_line_error(capsys)
+    assert launched == []  # nothing served on 0.0.0.0 behind a localhost URL
+    with pytest.raises(ValueError, match="Received: --host ' '"):
+        app.check_host(" ")
+
+
+@pytest.mark.parametrize("seed", [1e30, float("inf"), 2 ** 31, -1])
+def test_the_sample_grid_answers_a_huge_seed_with_a_note(good_vae, mnist_small, seed):
+    from keras_vae.explorer import InputProblem
+
+    (x, y), (x_test, y_test) = mnist_small
+    explorer = Explorer(saving.load_model(good_vae), (x[:8], y[:8]), (x_test[:8], y_test[:8]))
+    with pytest.raises(InputProblem, match="The seed must be an int"):
+        explorer.sample_grid(seed)
+    assert explorer.sample_grid(2 ** 31 - 1).shape == (112, 112)
+
+
+def test_the_exported_scorer_refuses_pixels_outside_0_1(tmp_path, mnist_small):
+    import tensorflow as tf
+
+    model = _small_vae()
+    paths = export.export_model(model, tmp_path / "out", num_samples=2)
+    score = tf.saved_model.load(paths["scorer"]).signatures["score"]
+    x = mnist_small[1][0][:3]
+    np.testing.assert_allclose(score(images=tf.constant(x))["neg_elbo"],
+                               export.scores(model, x, num_samples=2), rtol=1e-5)
+    for bad in (x * 255.0, x - 0.5, np.full_like(x, np.nan)):
+        with pytest.raises(tf.errors.InvalidArgumentError, match=r"pixel values in \[0, 1\]"):
+            score(images=tf.constant(bad))
+
+
+@pytest.mark.slow
+def test_the_litert_scorer_gives_nan_for_pixels_outside_0_1(tmp_path, mnist_small):
+    """LiteRT's converter drops asserts: an image outside [0, 1] scores NaN, not a number."""
+    import tensorflow as tf
+
+    model = _small_vae()
+    paths = export.export_model(model, tmp_path / "out", format="litert", num_samples=2)
+    runner = tf.lite.Interpreter(model_path=paths["scorer"]).get_signature_runner("score")
+    x = mnist_small[1][0][:1]
+    np.testing.assert_allclose(runner(images=x)["neg_elbo"],
+                               export.scores(model, x, num_samples=2), rtol=1e-4)
+    assert np.isnan(runner(images=x * 255.0)["neg_elbo"]).all()

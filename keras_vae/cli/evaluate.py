@@ -59,6 +59,8 @@ def _fid(choice, model, x, seed, model_name):
 
     if choice == "none":
         return None, "--fid none"
+    if len(x) < 2:  # a covariance needs two images
+        return None, f"FID needs at least 2 images; {len(x)} evaluated"
     mnist_shaped = tuple(model.image_shape) == evaluation.MNIST_IMAGE_SHAPE
     if choice == "mnist_classifier" or (choice == "auto" and mnist_shaped):
         extractor = evaluation.mnist_classifier_features()

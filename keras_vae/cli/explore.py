@@ -51,6 +51,7 @@ def start(args):
     from keras_vae.explorer import Explorer
 
     web_app.require_gradio()  # a missing extra fails before any work
+    web_app.check_host(args.host)
     model = arguments.load_image_model(args.model)
     image_size, color_mode = arguments.image_options(args, model)
     (x_train, y_train), (x_test, y_test) = arguments.load_splits(
