@@ -384,3 +384,26 @@ def test_the_litert_scorer_gives_nan_for_pixels_outside_0_1(tmp_path, mnist_smal
     np.testing.assert_allclose(runner(images=x)["neg_elbo"],
                                export.scores(model, x, num_samples=2), rtol=1e-4)
     assert np.isnan(runner(images=x * 255.0)["neg_elbo"]).all()
+
+
+def test_grey_gifs_load_in_grayscale(tmp_path):
+    from PIL import Image
+
+    from keras_vae import datasets
+
+    values = {}
+    for label in ("a", "b"):
+        (tmp_path / "gifs" / label).mkdir(parents=True)
+        for i in range(5):
+            value = 20 * i + (100 if label == "b" else 0)
+            Image.fromarray(np.full((8, 8), value, "uint8"), mode="L").save(
+                tmp_path / "gifs" / label / f"{i}.gif")
+            values.setdefault(label, set()).add(value)
+    (x_train, y_train), (x_test, y_test) = datasets.load(
+        path=tmp_path / "gifs", image_size=(8, 8), color_mode="grayscale")
+    x, y = np.concatenate([x_train, x_test]), np.concatenate([y_train, y_test])
+    assert x.shape == (10, 8, 8, 1)
+    for image, label in zip(x, y):  # each grey level back, within a rounding
+        level = image.mean() * 255.0
+        assert np.ptp(image) < 1e-6
+        assert min(abs(level - v) for v in values["ab"[label]]) < 0.5, (level, label)
