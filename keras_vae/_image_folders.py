@@ -47,10 +47,13 @@ def load(path, image_size, color_mode, test_fraction, seed):
     print(f"keras_vae: {path}: {total} images in {len(counts)} classes ({shown}{more}); "
           f"{total - num_test} for training, {num_test} for test{ignored}",
           file=sys.stderr)
+    # TensorFlow decodes a GIF to 3 channels only, even a grey one: with GIFs
+    # in the folder, grayscale images are read as rgb and converted here.
+    decode_mode = "rgb" if color_mode == "grayscale" and _has_gif(path) else color_mode
     try:
         with contextlib.redirect_stdout(io.StringIO()):  # keras prints the split sizes
             train, test = keras.utils.image_dataset_from_directory(
-                path, labels="inferred", label_mode="int", color_mode=color_mode,
+                path, labels="inferred", label_mode="int", color_mode=decode_mode,
                 image_size=tuple(image_size), batch_size=256, shuffle=True, seed=seed,
                 validation_split=test_fraction, subset="both", verbose=False)
     except ValueError as error:
@@ -62,11 +65,19 @@ def load(path, image_size, color_mode, test_fraction, seed):
         try:
             batches = [(x.numpy(), y.numpy()) for x, y in dataset]
         except tf.errors.OpError as error:  # a file that cannot be read or decoded
-            _raise_for_undecodable(train.file_paths + test.file_paths, color_mode, error)
+            _raise_for_undecodable(train.file_paths + test.file_paths, decode_mode, error)
             raise
+        if decode_mode != color_mode:
+            batches = [(tf.image.rgb_to_grayscale(x).numpy(), y) for x, y in batches]
         splits.append((np.concatenate([x for x, _ in batches]) / 255.0,
                        np.concatenate([y for _, y in batches])))
     return tuple(splits)
+
+
+def _has_gif(path):
+    """Whether a file under `path` is a GIF (by its extension)."""
+    return any(name.lower().endswith(".gif") for _, _, files in os.walk(path)
+               for name in files)
 
 
 def _check_arguments(image_size, color_mode, test_fraction):

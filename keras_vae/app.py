@@ -173,6 +173,18 @@ def build_app(explorer, title="keras_vae explorer"):
     return app
 
 
+def check_host(host):
+    """Raises `ValueError` unless `host` is an address to listen on.
+
+    Gradio reads an empty `server_name` as "not given" and then listens where
+    `GRADIO_SERVER_NAME` says (0.0.0.0: every interface) while the URL
+    printed says localhost; an empty host is refused instead.
+    """
+    if not isinstance(host, str) or not host.strip():
+        raise ValueError("--host must be an address to listen on (127.0.0.1 for this "
+                         f"machine, 0.0.0.0 for the network). Received: --host {host!r}")
+
+
 def launch(app, host="127.0.0.1", port=None):
     """Starts `app` on `host:port` (a free port if None) without blocking; returns its URL.
 
@@ -182,6 +194,7 @@ def launch(app, host="127.0.0.1", port=None):
         port: The port; None picks a free one.
     """
     require_gradio()
+    check_host(host)
     port = free_port(host) if port is None else port
     _, url, _ = app.launch(server_name=host, server_port=port, prevent_thread_lock=True,
                            quiet=True, share=False, ssr_mode=False, inbrowser=False,

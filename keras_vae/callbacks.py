@@ -10,8 +10,10 @@ checkpoint every epoch without ever leaving a half-written file
 
 import json
 import math
+import os
 import pathlib
 import sys
+import time
 
 import keras
 import numpy as np
@@ -516,15 +518,20 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     through `keras_vae.saving.save_weights` (scratch file, then rename) and the
     epoch number after them, so the folder always holds the last complete
     checkpoint. A checkpoint that still cannot be read (one written by an
-    older version) is discarded with a note on stderr, and training restarts
-    from the first epoch.
+    older version, or for other settings) is never deleted: it is moved to a
+    new folder `unreadable-checkpoint-<time>` in `aside_dir`, one line on
+    stderr says where, and training restarts from the first epoch.
 
     Args:
         backup_dir: the folder of the checkpoint.
+        aside_dir: the folder receiving an unreadable checkpoint's folder
+            (default: `backup_dir`; `keras-vae train` gives the run folder,
+            which outlives `backup/`).
     """
 
-    def __init__(self, backup_dir):
+    def __init__(self, backup_dir, aside_dir=None):
         super().__init__(str(backup_dir), delete_checkpoint=False)
+        self.aside_dir = pathlib.Path(backup_dir if aside_dir is None else aside_dir)
 
     def _seed_states(self):
         """The model's random-number states, which `save_weights` leaves out."""
@@ -550,9 +557,23 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
                 if path in stored.get("seed_states", {}):
                     variable.assign(stored["seed_states"][path])
         except (OSError, ValueError) as error:
+            aside = self._move_aside()
             print(f"keras-vae: the checkpoint in {self.backup_dir} cannot be read "
-                  f"({str(error).splitlines()[0]}); starting again from the first epoch.",
+                  f"({(str(error).strip().splitlines() or [type(error).__name__])[0]}); "
+                  f"it was moved to {aside}; starting again from the first epoch.",
                   file=sys.stderr)
-            for path in (self._weights_path, self._training_metadata_path):
-                pathlib.Path(path).unlink(missing_ok=True)
             self.model._initial_epoch = 0
+
+    def _move_aside(self):
+        """Moves the checkpoint's files into a new `unreadable-checkpoint-<time>` folder."""
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        aside = self.aside_dir / f"unreadable-checkpoint-{stamp}"
+        number = 1
+        while aside.exists():
+            number += 1
+            aside = self.aside_dir / f"unreadable-checkpoint-{stamp}-{number}"
+        aside.mkdir(parents=True)
+        for path in map(pathlib.Path, (self._weights_path, self._training_metadata_path)):
+            if path.exists():
+                os.replace(path, aside / path.name)
+        return aside

@@ -81,7 +81,8 @@ def load(name=None, *, path=None, image_size=(28, 28), color_mode="grayscale",
         TypeError: `name` or `path` is not a string or path.
         ValueError: unknown name, missing or unreadable file, missing
             arrays, images that are empty or not 8-bit / [0, 1] values,
-            labels that are not whole numbers, a folder without images or
+            labels that are not whole numbers (or not numbers), train and
+            test images of different shapes, a folder without images or
             with a file that is not an image.
         OSError: no copy of a `keras.datasets` dataset and its download
             failed (offline), or a class folder that cannot be read.
@@ -191,9 +192,16 @@ def _to_float_images(splits, source):
     result = []
     for split, (x, y) in zip(("train", "test"), splits):
         x = np.asarray(x)
+        if x.ndim not in (3, 4):
+            raise ValueError(
+                f"{source}: x_{split} must hold images, of shape (N, height, width) or "
+                f"(N, height, width, channels). Received: x_{split}.shape={x.shape}")
         if x.ndim == 3:
             x = x[..., None]
-        y = check_labels(y, name=f"{source} y_{split}")
+        try:
+            y = check_labels(y, name=f"{source} y_{split}")
+        except TypeError as error:  # strings in a file: a bad value of the data
+            raise ValueError(str(error)) from None
         if x.shape[0] != y.shape[0]:
             raise ValueError(
                 f"{source}: x_{split} and y_{split} differ in length. "
@@ -201,8 +209,16 @@ def _to_float_images(splits, source):
             )
         if x.dtype == np.uint8:
             x = x.astype("float32") / 255.0
-        x = check_images(x, name=f"{source} x_{split}")
+        try:
+            x = check_images(x, name=f"{source} x_{split}")
+        except TypeError as error:
+            raise ValueError(str(error)) from None
         result.append((x.astype("float32", copy=False), y))
+    (x_train, _), (x_test, _) = result
+    if x_train.shape[1:] != x_test.shape[1:]:
+        raise ValueError(
+            f"{source}: the train and test images differ in shape. Received: "
+            f"x_train images of {x_train.shape[1:]}, x_test images of {x_test.shape[1:]}")
     return tuple(result)
 
 

@@ -40,6 +40,10 @@ MAP_PIXELS = 400
 """Width and height of the latent map, in pixels."""
 
 
+MAX_SEED = 2 ** 31 - 1
+"""Largest seed of the sample grid (TensorFlow's stateless seeds are int32)."""
+
+
 class InputProblem(ValueError):
     """Input the app cannot use; the message is shown in the page."""
 
@@ -94,6 +98,10 @@ class Explorer:
         self.image_shape = tuple(model.image_shape)
         x_train, y_train = train
         self.x_test, self.y_test = test
+        if len(x_train) < 2 or len(self.x_test) < 2:
+            raise ValueError(
+                "Explorer needs at least 2 training and 2 test images. Received: "
+                f"{len(x_train)} training and {len(self.x_test)} test images")
         latent_dim = model.latent_dim
         self.dark_background = bool(np.mean(_border(x_train)) < 0.5) if len(x_train) else True
         if not self.encodes:
@@ -367,10 +375,11 @@ class Explorer:
         """
         try:
             seed = int(seed)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # OverflowError: inf
             raise InputProblem(f"The seed must be an int. Received: {seed!r}") from None
-        if seed < 0:
-            raise InputProblem(f"The seed must be >= 0. Received: {seed}")
+        if not 0 <= seed <= MAX_SEED:
+            raise InputProblem(f"The seed must be an int from 0 to {MAX_SEED}. "
+                               f"Received: {seed:.6g}")
         label = self._check_class(label)
         images = self.model.sample(n, None if label is None else label, seed=seed)
         return to_uint8(tile(images, 4))

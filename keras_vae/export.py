@@ -53,6 +53,7 @@ import tensorflow as tf
 
 from keras_vae import _extras
 from keras_vae.models import base
+from keras_vae.validation import check_finite_output
 from keras_vae.validation import check_images
 from keras_vae.validation import check_int
 
@@ -169,7 +170,8 @@ def scores(model, x, labels=None, num_samples=64, seed=0, batch_size=256):
             result.append(negative_elbo(model, batch, num_samples, seed, condition).numpy())
         else:
             result.append(reconstruction_error(model, batch, condition).numpy())
-    return np.concatenate(result).astype("float64") if result else np.zeros(0)
+    result = np.concatenate(result).astype("float64") if result else np.zeros(0)
+    return check_finite_output(result, f"The scorer's {kind}")
 
 
 def _parts(model, num_samples, seed):
@@ -200,15 +202,36 @@ def _parts(model, num_samples, seed):
         return {"mean": codes, "log_variance": log_var}
 
     def score(images, *labels):
+        images = _checked_pixels(images)
         if score_kind(model) == "reconstruction_error":
-            return {"reconstruction_error": reconstruction_error(
-                model, images, condition_of(labels))}
-        return {"neg_elbo": negative_elbo(model, images, num_samples, seed,
-                                          condition_of(labels))}
+            values = reconstruction_error(model, images, condition_of(labels))
+        else:
+            values = negative_elbo(model, images, num_samples, seed, condition_of(labels))
+        # LiteRT's converter drops the asserts: there an image outside [0, 1]
+        # scores NaN, never a plausible number.
+        in_range = tf.reduce_all(tf.reshape((images >= 0.0) & (images <= 1.0),
+                                            [tf.shape(images)[0], -1]), axis=1)
+        values = tf.where(in_range, values, tf.fill(tf.shape(values), float("nan")))
+        return {score_kind(model): values}
 
     parts["encoder"] = (encode, [image_spec] + label_spec)
     parts["scorer"] = (score, [image_spec] + label_spec)
     return parts, {}
+
+
+def _checked_pixels(images):
+    """`images`, after in-graph asserts that every pixel is in [0, 1] (NaN fails too).
+
+    A scorer given 8-bit pixels (0..255) would return thousands of nats
+    without complaint; served, it answers with an InvalidArgumentError instead.
+    """
+    hint = "images must hold pixel values in [0, 1] (scale 8-bit images by 1/255)"
+    checks = [tf.debugging.assert_greater_equal(images, tf.zeros([], images.dtype),
+                                                message=hint),
+              tf.debugging.assert_less_equal(images, tf.ones([], images.dtype),
+                                             message=hint)]
+    with tf.control_dependencies(checks):
+        return tf.identity(images)
 
 
 def _write_saved_model(model, path, name, function, signature):

@@ -61,6 +61,8 @@ def read_registry(registry=None):
 
     Raises:
         FileNotFoundError: the shipped registry is missing.
+        ValueError: the registry is damaged: not JSON, or without a `models`
+            object whose entries each name a `file` and its `sha256`.
     """
     path = pathlib.Path(str(REGISTRY_PATH if registry is None else registry))
     if not path.is_file():
@@ -68,7 +70,22 @@ def read_registry(registry=None):
             raise FileNotFoundError(
                 f"The pretrained registry {path} is missing; reinstall keras_vae.")
         return path, {}
-    models = json.loads(path.read_text())["models"]
+    fix = "reinstall keras_vae" if registry is None else "repair or remove it"
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"The pretrained registry {path} is damaged ({fix}). Received: "
+                         f"not JSON, {error}") from None
+    models = data.get("models") if isinstance(data, dict) else None
+    if not isinstance(models, dict):
+        raise ValueError(f"The pretrained registry {path} is damaged ({fix}). Received: no "
+                         "\"models\" object")
+    for name, entry in models.items():
+        if not (isinstance(entry, dict) and isinstance(entry.get("file"), str)
+                and isinstance(entry.get("sha256"), str)):
+            raise ValueError(
+                f"The pretrained registry {path} is damaged ({fix}). Received: the entry "
+                f"{name!r} without a \"file\" and its \"sha256\" (strings): {entry!r:.200}")
     return path, models
 
 

@@ -192,6 +192,39 @@ def check_values(array, name="x"):
         )
 
 
+class NonFiniteOutputError(ArithmeticError):
+    """A model computed NaN or infinity: an error of the model (its weights), not a result.
+
+    Raised by `check_finite_output`; the command line reports it in one line.
+    """
+
+
+def check_finite_output(values, quantity, model_name=None):
+    """Returns `values` if every one is finite; else raises `NonFiniteOutputError`.
+
+    A model whose weights hold NaN gives NaN scores, images and bounds; they
+    are never reported as results (nor blamed on the data).
+
+    Args:
+        values: Array-like of what the model computed.
+        quantity: What `values` are, for the message (e.g. "neg_elbo").
+        model_name: The model's file (or name), for the message; None: "the model".
+
+    Raises:
+        NonFiniteOutputError: a value is NaN or infinite.
+    """
+    array = np.asarray(values, dtype="float64")
+    finite = np.isfinite(array)
+    if not np.all(finite):
+        bad = int(array.size - np.count_nonzero(finite))
+        model = "the model" if model_name is None else f"the model {model_name}"
+        raise NonFiniteOutputError(
+            f"{quantity} computed by {model} is not finite: its weights are broken "
+            f"(NaN or infinite), not the data. Received: {bad} NaN or infinite "
+            f"value(s) of {array.size}")
+    return values
+
+
 def deserialize_config(name, config, base):
     """Rebuilds a `base` instance from its Keras config dict, for `likelihoods.get`/`priors.get`.
 

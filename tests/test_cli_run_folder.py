@@ -38,12 +38,11 @@ def _killed_in_final_save(run, monkeypatch):
     """Trains SMALL into `run` and stops it as a kill would while it saves model.keras."""
 
     def killed(model, path):
-        raise KeyboardInterrupt  # not a user error: it propagates, as a kill ends a run
+        raise KeyboardInterrupt  # Ctrl+C while saving: exit 130, the backup kept
 
     with monkeypatch.context() as patch:
         patch.setattr(saving, "save_model", killed)
-        with pytest.raises(KeyboardInterrupt):
-            cli.main(["train", *SMALL, "--output", str(run)])
+        assert cli.main(["train", *SMALL, "--output", str(run)]) == cli.INTERRUPTED
     assert (run / run_folder.BACKUP_DIR / "latest.weights.h5").is_file()
     assert not (run / "model.keras").exists()
 
@@ -189,7 +188,7 @@ def test_killed_during_final_save_suggests_resume_and_resume_cleans_up(
     assert sorted(p.name for p in run.iterdir() if p.name.startswith(".")) == [".notes"]
 
 
-def test_an_unreadable_checkpoint_is_discarded_and_an_empty_metadata_file_named(
+def test_an_unreadable_checkpoint_is_moved_aside_and_an_empty_metadata_file_named(
         tmp_path, capsys, monkeypatch):
     run = tmp_path / "run"
     _killed_in_final_save(run, monkeypatch)
@@ -203,8 +202,32 @@ def test_an_unreadable_checkpoint_is_discarded_and_an_empty_metadata_file_named(
     metadata.write_text(stored)
     weights = backup / "latest.weights.h5"
     weights.write_bytes(weights.read_bytes()[:4096])  # as an older version left it
+    truncated = weights.read_bytes()
     assert cli.main(["train", "--output", str(run), "--resume", "--verbose", "0"]) == 0
     assert "cannot be read" in capsys.readouterr().err
     history = json.loads((run / "history.json").read_text())
     assert len(history["loss"]) == 2  # retrained from the first epoch
     assert not backup.exists()
+    (aside,) = run.glob("unreadable-checkpoint-*")  # moved aside, never deleted
+    assert (aside / "latest.weights.h5").read_bytes() == truncated
+
+
+def test_resume_moves_a_checkpoint_of_other_settings_aside_and_never_deletes_it(
+        tmp_path, capsys, monkeypatch):
+    run = tmp_path / "run"
+    _killed_in_final_save(run, monkeypatch)
+    capsys.readouterr()
+    backup = run / run_folder.BACKUP_DIR
+    checkpoint = (backup / "latest.weights.h5").read_bytes()
+    metadata = (backup / "training_metadata.json").read_text()
+    settings = json.loads((backup / "settings.json").read_text())
+    settings["latent_dim"] = 3  # a valid value, but the checkpoint holds latent_dim 2
+    (backup / "settings.json").write_text(json.dumps(settings))
+    assert cli.main(["train", "--output", str(run), "--resume", "--verbose", "0"]) == 0
+    notes = [line for line in capsys.readouterr().err.splitlines() if "cannot be read" in line]
+    (aside,) = run.glob("unreadable-checkpoint-*")
+    assert len(notes) == 1 and f"it was moved to {aside}" in notes[0]
+    assert (aside / "latest.weights.h5").read_bytes() == checkpoint
+    assert (aside / "training_metadata.json").read_text() == metadata
+    assert json.loads((run / "run.json").read_text())["settings"]["latent_dim"] == 3
+    assert (run / "model.keras").is_file() and not backup.exists()

@@ -114,9 +114,11 @@ def test_user_errors_are_the_classes_of_the_modules_imported():
     from keras_vae import callbacks
     from keras_vae import distribute
     from keras_vae.cli.run_folder import RunFolderBusyError
+    from keras_vae.validation import NonFiniteOutputError
 
     errors = cli.user_errors()
     for error in (ValueError, OSError, NotImplementedError, RunFolderBusyError,
+                  NonFiniteOutputError,
                   callbacks.TrainingDivergedError, distribute.WorkerLostError,
                   tf.errors.InvalidArgumentError):
         assert error in errors
@@ -131,5 +133,5 @@ def test_user_errors_are_the_classes_of_the_modules_imported():
     """, cwd=ROOT)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split("\n")[:2] == [
-        "['InvalidArgumentError', 'NotImplementedError', 'OSError', 'RunFolderBusyError', "
-        "'ValueError']", "False False"]
+        "['InvalidArgumentError', 'NonFiniteOutputError', 'NotImplementedError', 'OSError', "
+        "'RunFolderBusyError', 'ValueError']", "False False"]

@@ -13,9 +13,11 @@ Stdout carries only that JSON: anything else written to stdout while a
 command runs (Keras progress bars, notes) goes to stderr. Errors in the
 user's input (`ValueError`, `OSError`, a model that cannot do what the
 command needs (`NotImplementedError`), a folder in use, a diverged run, a lost
-worker of a cluster, data that fails the in-graph checks) are printed as one line,
+worker of a cluster, data that fails the in-graph checks, a model whose outputs
+are NaN or infinite) are printed as one line,
 `keras-vae: error: ...`, with exit status 2; any other exception is a bug and
-keeps its traceback.
+keeps its traceback. Ctrl+C prints one line and exits with status 130
+(`INTERRUPTED`), as shells expect; `train` says where the run is kept.
 """
 
 import argparse
@@ -43,9 +45,14 @@ USER_ERRORS = (
     ("keras_vae.callbacks", "TrainingDivergedError"),
     ("keras_vae._extras", "MissingExtraError"),
     ("keras_vae.distribute", "WorkerLostError"),
+    ("keras_vae.validation", "NonFiniteOutputError"),
     ("tensorflow", "errors.InvalidArgumentError"),
 )
 """Exceptions that report a problem with the user's input rather than a bug, by module."""
+
+
+INTERRUPTED = 130
+"""Exit status after Ctrl+C (SIGINT): 128 + 2, as shells report it."""
 
 
 def user_errors():
@@ -116,5 +123,10 @@ def main(argv=None):
     except user_errors() as error:
         print(f"keras-vae: error: {_first_line(error)}", file=sys.stderr)
         return 2
-    print(json.dumps(report, indent=2))
+    except KeyboardInterrupt as error:  # Ctrl+C: one line, and the status shells expect
+        reason = str(error).strip()
+        print(f"keras-vae: interrupted{': ' + reason if reason else ''}", file=sys.stderr)
+        return INTERRUPTED
+    # Strict JSON: a NaN that escaped the checks is a bug, never printed as a number.
+    print(json.dumps(report, indent=2, allow_nan=False))
     return 0

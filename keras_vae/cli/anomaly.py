@@ -30,8 +30,10 @@ def add_parser(commands):
                                  image_size_default=None, color_mode_default=None)
     parser.add_argument("--data", default=None,
                         help="data to score (its test split); default: --reference")
-    parser.add_argument("--score", choices=SCORES, default="neg_elbo",
-                        help="anomaly score; the likelihood scores need a VAE")
+    parser.add_argument("--score", choices=SCORES, default=None,
+                        help="anomaly score (default: neg_elbo for a model with a "
+                        "likelihood, reconstruction_error for an autoencoder); the "
+                        "likelihood scores need a VAE")
     rates = parser.add_mutually_exclusive_group()
     rates.add_argument("--false-positive-rate", type=arguments.positive_float, default=None,
                        help="fraction of normal images flagged (default 0.05)")
@@ -67,12 +69,32 @@ def scores_csv(labels, scores, flagged):
     return buffer.getvalue()
 
 
+def _score(args, model):
+    """The score `model` can give: `--score`, or the best one it has; else raises."""
+    from keras_vae.models import base
+
+    kind = type(model).__name__
+    if not model.has(base.ENCODER):
+        raise ValueError(
+            f"{args.model} holds a {kind}, which has no encoder: no --score works with it "
+            "(reconstruction_error needs an encoder, neg_elbo and nll a likelihood).")
+    score = args.score
+    if score is None:
+        score = "neg_elbo" if model.has(base.LIKELIHOOD) else "reconstruction_error"
+    if score != "reconstruction_error" and not model.has(base.LIKELIHOOD):
+        raise ValueError(
+            f"--score {score} needs a model with a likelihood; {args.model} holds a {kind}, "
+            "which has none: use --score reconstruction_error.")
+    return score
+
+
 def run(args):
     """Scores the images as `args` asks and returns the JSON summary."""
     import numpy as np
 
     from keras_vae import anomaly
     from keras_vae import saving
+    from keras_vae.validation import check_finite_output
 
     if args.output is not None:
         arguments.check_output_file(args.output, args.overwrite, [args.model])
@@ -81,6 +103,7 @@ def run(args):
         raise ValueError(
             f"{args.model} holds a conditional {type(model).__name__}; anomaly scores "
             "images without labels and needs an unconditional VAE or Autoencoder.")
+    score = _score(args, model)
     image_size, color_mode = arguments.image_options(args, model)
     static = args.binarize == "static"
     (reference, _), (x, y) = arguments.load_splits(args.reference, args, image_size,
@@ -92,13 +115,16 @@ def run(args):
         rate = {"contamination": args.contamination}
     else:
         rate = {"false_positive_rate": args.false_positive_rate or 0.05}
-    detector = anomaly.AnomalyDetector(model, score=args.score,
+    detector = anomaly.AnomalyDetector(model, score=score,
                                        num_samples=args.num_samples, seed=args.seed)
     detector.fit(reference, **rate)
-    scores = detector.score_samples(x)
+    check_finite_output(detector.threshold,
+                        f"The threshold ({score} of the --reference images)", args.model)
+    scores = check_finite_output(detector.score_samples(x),
+                                 f"{score} of the scored images", args.model)
     flagged = scores > detector.threshold
     report = {
-        "model": str(args.model), "score": args.score, "threshold": float(detector.threshold),
+        "model": str(args.model), "score": score, "threshold": float(detector.threshold),
         "num_images": int(len(x)), "num_flagged": int(flagged.sum()),
         "fraction_flagged": float(flagged.mean()),
         "settings": {"reference": f"{args.reference} train", "data": f"{data_name} test",

@@ -5,12 +5,17 @@ models import what they use.
 """
 
 import argparse
+import contextlib
 import math
 import pathlib
+import re
+
+MAX_INT = 2 ** 31 - 1
+"""Largest int flag: TensorFlow's shapes and counts are int32 (and NumPy seeds 32-bit)."""
 
 
-def _number(cast, minimum, strict, description):
-    """Returns an argparse `type` accepting finite numbers above `minimum`."""
+def _number(cast, minimum, strict, description, maximum=None):
+    """Returns an argparse `type` accepting finite numbers above `minimum` (and <= `maximum`)."""
 
     def parse(text):
         try:
@@ -18,17 +23,43 @@ def _number(cast, minimum, strict, description):
         except ValueError:
             value = None
         if (value is None or not math.isfinite(value) or value < minimum
-                or (strict and value == minimum)):
+                or (strict and value == minimum)
+                or (maximum is not None and value > maximum)):
             raise argparse.ArgumentTypeError(f"expected {description}, received {text!r}")
         return value
 
     return parse
 
 
-positive_int = _number(int, 0, True, "a positive int")
+positive_int = _number(int, 0, True, f"a positive int up to {MAX_INT}", MAX_INT)
 positive_float = _number(float, 0.0, True, "a positive number")
 non_negative_float = _number(float, 0.0, False, "a number >= 0")
-non_negative_int = _number(int, 0, False, "an int >= 0")
+non_negative_int = _number(int, 0, False, f"an int from 0 to {MAX_INT}", MAX_INT)
+
+
+@contextlib.contextmanager
+def memory_for(request):
+    """Turns running out of memory in the block into a `ValueError` naming `request`.
+
+    A flag that asks for more memory than the machine has (`--latent-dim
+    1000000000`, `--image-size 30000 30000`) is the user's error, reported in
+    one line with the flags and the allocation that failed.
+
+    Args:
+        request: What was asked, naming the flags, e.g. "--latent-dim 8 with
+            28x28x1 images".
+    """
+    import tensorflow as tf
+
+    try:
+        yield
+    except (MemoryError, tf.errors.ResourceExhaustedError) as error:
+        text = error.message if isinstance(error, tf.errors.OpError) else str(error)
+        match = re.search(r"OOM when allocating tensor with shape\s*\[[^\]]*\]", text)
+        detail = match.group(0) if match else (text.strip().splitlines() or [""])[0]
+        raise ValueError(
+            f"Out of memory for {request}: ask for less. Received: "
+            f"{type(error).__name__}: {detail or 'no memory left'}") from None
 
 COLOR_MODES = ("grayscale", "rgb")
 
@@ -112,8 +143,10 @@ def load_splits(name, args, image_size, color_mode, binarize=False):
     from keras_vae import datasets
 
     splits = []
-    for x, y in datasets.load(name, image_size=image_size, color_mode=color_mode,
-                              seed=args.seed):
+    with memory_for(f"--image-size {image_size[0]} {image_size[1]} ({color_mode})"):
+        loaded = datasets.load(name, image_size=image_size, color_mode=color_mode,
+                               seed=args.seed)
+    for x, y in loaded:
         if args.limit is not None:
             x, y = x[:args.limit], y[:args.limit]
         if binarize:

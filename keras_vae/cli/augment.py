@@ -41,6 +41,8 @@ def run(args):
 
     from keras_vae import augmentation
     from keras_vae import saving
+    from keras_vae.models import base
+    from keras_vae.validation import check_finite_output
 
     output = pathlib.Path(args.output)
     if output.suffix != ".npz":
@@ -51,6 +53,11 @@ def run(args):
         images, labels = augmentation.synthesize(model, args.per_class, seed=args.seed)
         how = {"method": "conditional samples", "per_class": args.per_class}
     else:
+        if not model.has(base.POSTERIOR):
+            raise ValueError(
+                f"{args.model} holds a {type(model).__name__}, which has no Gaussian "
+                "posterior to draw codes around: augment needs a ConditionalVAE "
+                "(--per-class) or a VAE (--source).")
         if args.source is None:
             raise ValueError(
                 f"{args.model} holds an unconditional {type(model).__name__}, which needs "
@@ -62,6 +69,7 @@ def run(args):
                                               scale=args.scale, seed=args.seed)
         how = {"method": "perturbed codes", "source": f"{args.source} train",
                "copies": args.copies, "scale": args.scale}
+    check_finite_output(images, "The synthetic images", args.model)
     with saving.atomic_target(output) as target:
         with open(target, "wb") as handle:
             np.savez_compressed(handle, images=images.astype("float32"),

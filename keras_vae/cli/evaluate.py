@@ -51,12 +51,15 @@ def add_parser(commands):
     parser.set_defaults(run=run)
 
 
-def _fid(choice, model, x, seed):
+def _fid(choice, model, x, seed, model_name):
     """Returns the FID report of `model`'s samples against `x`, or a reason for none."""
     from keras_vae import evaluation
+    from keras_vae.validation import check_finite_output
 
     if choice == "none":
         return None, "--fid none"
+    if len(x) < 2:  # a covariance needs two images
+        return None, f"FID needs at least 2 images; {len(x)} evaluated"
     mnist_shaped = tuple(model.image_shape) == evaluation.MNIST_IMAGE_SHAPE
     if choice == "mnist_classifier" or (choice == "auto" and mnist_shaped):
         extractor = evaluation.mnist_classifier_features()
@@ -67,7 +70,10 @@ def _fid(choice, model, x, seed):
             if choice == "inception":
                 raise ValueError(str(error)) from error
             return None, f"no feature extractor: {error}"
-    return evaluation.fid(x, model.sample(len(x), seed=seed), extractor), None
+    samples = check_finite_output(model.sample(len(x), seed=seed), "Samples", model_name)
+    report = evaluation.fid(x, samples, extractor)
+    check_finite_output(report["value"], "FID", model_name)
+    return report, None
 
 
 def run(args):
@@ -75,6 +81,7 @@ def run(args):
     from keras_vae import datasets
     from keras_vae import evaluation
     from keras_vae.models import base
+    from keras_vae.validation import check_finite_output
 
     model = arguments.load_image_model(args.model)
     model.require(base.LIKELIHOOD, f"keras-vae evaluate ({args.model})")
@@ -110,10 +117,14 @@ def run(args):
     }
     likelihood = evaluation.likelihood_report(
         model, data, num_samples=args.num_samples, seed=args.seed, verbose=args.verbose)
+    for quantity in ("neg_elbo", "nll"):
+        check_finite_output(likelihood[quantity], quantity, args.model)
     report.update({key: value for key, value in likelihood.items()
                    if key not in ("num_samples", "num_images")})
     report["mse"] = evaluation.reconstruction_mse(model, data)
-    report["fid"], note = _fid(args.fid, model, x, args.seed)
+    for quantity, value in report["mse"].items():
+        check_finite_output(value, quantity, args.model)
+    report["fid"], note = _fid(args.fid, model, x, args.seed, args.model)
     if note is not None:
         report["fid_note"] = note
     return report

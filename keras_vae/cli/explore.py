@@ -51,12 +51,17 @@ def start(args):
     from keras_vae.explorer import Explorer
 
     web_app.require_gradio()  # a missing extra fails before any work
+    web_app.check_host(args.host)
     model = arguments.load_image_model(args.model)
     image_size, color_mode = arguments.image_options(args, model)
     (x_train, y_train), (x_test, y_test) = arguments.load_splits(
         args.dataset, args, image_size, color_mode)
-    if len(x_train) == 0 or len(x_test) == 0:
-        raise ValueError(f"--dataset {args.dataset} needs training and test images.")
+    if len(x_train) < 2 or len(x_test) < 2:
+        limit = "" if args.limit is None else f" with --limit {args.limit}"
+        raise ValueError(
+            f"explore needs at least 2 training and 2 test images (their codes set the "
+            f"sliders and the map). Received: {len(x_train)} training and {len(x_test)} "
+            f"test images of --dataset {args.dataset}{limit}")
     if model.num_classes is not None and (y_train is None or y_test is None):
         raise ValueError(f"{args.model} is conditional: --dataset needs labels.")
     explorer = Explorer(model, (x_train[:TRAIN_IMAGES], _first(y_train, TRAIN_IMAGES)),

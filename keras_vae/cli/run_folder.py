@@ -208,7 +208,8 @@ class RunFolder:
         """Returns the callback that checkpoints each epoch into `backup/`."""
         from keras_vae.callbacks import AtomicBackupAndRestore
 
-        return AtomicBackupAndRestore(self.backup)
+        # An unreadable checkpoint is moved beside backup/, which finish() removes.
+        return AtomicBackupAndRestore(self.backup, aside_dir=self.path)
 
     def finish(self):
         """Removes the backup once the run's files are written."""

@@ -1,6 +1,7 @@
 """`keras-vae train`: train a VAE with `model.fit` and write the run into a folder."""
 
 import argparse
+import contextlib
 import sys
 
 from keras_vae import precision
@@ -149,10 +150,16 @@ def _resume_settings(args, folder):
     """Returns `args` with the settings stored by the interrupted run."""
     if args.overwrite:
         raise ValueError("--resume continues a run and --overwrite replaces it: pass one.")
-    stored = {**SETTING_DEFAULTS, **folder.stored_settings()}
+    stored = folder.stored_settings()
+    path = folder.backup / "settings.json"
+    if not isinstance(stored, dict):
+        raise ValueError(f"{path} must hold a JSON object of settings. Received: "
+                         f"{type(stored).__name__}")
+    stored = {**SETTING_DEFAULTS, **stored}
     missing = [key for key in STORED_SETTINGS if key not in stored]
     if missing:
-        raise ValueError(f"{folder.backup / 'settings.json'} lacks the settings {missing}.")
+        raise ValueError(f"{path} lacks the settings {missing}.")
+    _check_stored_settings(stored, path)
     print(f"keras-vae: resuming the run in {args.output} with its stored settings",
           file=sys.stderr)
     return argparse.Namespace(**{**vars(args), **{k: stored[k] for k in STORED_SETTINGS}})
@@ -169,6 +176,59 @@ def _check_vqvae_flags(args):
     if args.prior_epochs and args.strategy == "multi-worker":
         raise ValueError("--prior-epochs fits the prior on one machine: use --strategy none "
                          "or mirrored, or --prior-epochs 0. Received: --strategy multi-worker")
+
+
+def _check_stored_settings(stored, path):
+    """Raises `ValueError` unless each stored setting is a value its flag accepts.
+
+    `backup/settings.json` is JSON a person can edit: `"latent_dim": "8"` or
+    `"likelihood": "poisson"` is refused in one line naming the setting,
+    rather than failing deep inside the model.
+    """
+    commands = argparse.ArgumentParser().add_subparsers()
+    add_parser(commands)
+    train_parser = commands.choices["train"]
+    actions = {action.dest: action for action in train_parser._actions}
+    for key in STORED_SETTINGS:
+        problem = _stored_problem(actions[key], stored[key])
+        if problem:
+            raise ValueError(
+                f"{path} holds {key}={stored[key]!r}, which --{key.replace('_', '-')} does "
+                f"not accept ({problem}); the file was edited or damaged. Fix it, or pass "
+                "--overwrite instead of --resume to start the run again.")
+
+
+def _stored_problem(action, value):
+    """Why `value` is not a value of the flag `action` stores, or None."""
+    if value is None:
+        return None if action.default is None else "expected a value, received null"
+    if action.nargs is not None:
+        if not isinstance(value, list) or len(value) != action.nargs:
+            return f"expected a list of {action.nargs} values"
+        return next(filter(None, (_stored_problem(_One(action), item) for item in value)),
+                    None)
+    if action.choices is not None:
+        return None if value in action.choices else f"expected one of {list(action.choices)}"
+    if action.type is None:
+        return None if isinstance(value, str) else "expected a string"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return f"expected a number, received {type(value).__name__}"
+    if action.type in (arguments.positive_int, arguments.non_negative_int) and (
+            not isinstance(value, int)):
+        return "expected an int"
+    try:
+        action.type(str(value))
+    except argparse.ArgumentTypeError as error:
+        return str(error)
+    return None
+
+
+class _One:
+    """One item of a flag that takes several (`--image-size`): its type, no nargs."""
+
+    def __init__(self, action):
+        self.default, self.nargs, self.choices, self.type = (
+            None, None, action.choices, action.type)
 
 
 def _check_labels(y_train, y_test):
@@ -198,8 +258,16 @@ def _checked_data(args, chief, folder):
             folder.check_can_start(args.overwrite)
     from keras_vae import datasets
 
-    (x_train, y_train), (x_test, y_test) = datasets.load(
-        args.dataset, image_size=args.image_size, color_mode=args.color_mode, seed=args.seed)
+    with arguments.memory_for(f"--image-size {args.image_size[0]} {args.image_size[1]} "
+                              f"({args.color_mode})"):
+        (x_train, y_train), (x_test, y_test) = datasets.load(
+            args.dataset, image_size=args.image_size, color_mode=args.color_mode,
+            seed=args.seed)
+    channels = x_train.shape[-1]
+    if channels not in (1, 3):
+        raise ValueError(
+            f"{args.dataset} has images with {channels} channels; keras-vae trains on "
+            f"grayscale (1) or rgb (3) images. Received: image shape {x_train.shape[1:]}")
     if args.limit is not None:
         x_train, y_train = x_train[:args.limit], y_train[:args.limit]
         x_test, y_test = x_test[:args.limit], y_test[:args.limit]
@@ -267,7 +335,9 @@ def run(args):
     policy, reason = precision.resolve(args.precision)
     if args.precision != "float32":  # the default goes unsaid
         print(f"keras-vae: precision {reason}", file=sys.stderr)
-    with strategy.scope(), precision.policy_scope(policy):
+    size = "x".join(str(d) for d in x_train.shape[1:])
+    with (arguments.memory_for(f"--latent-dim {args.latent_dim} with {size} images"),
+          strategy.scope(), precision.policy_scope(policy)):
         if conditional:
             vae = build_conditional_vae(num_classes=num_classes, **options)
         elif args.model == "hvae":
@@ -293,69 +363,70 @@ def run(args):
             folder.stored_settings()  # still there now that the folder is ours
         else:
             folder.start(settings, args.overwrite)
-        history = vae_callbacks.HistoryCheckpoint(folder.backup / "history.json")
-        guard = vae_callbacks.DivergenceGuard(raise_error=False)
-        # At each epoch's end the pictures and the history are written before
-        # the checkpoint, so a crash in between makes the resumed run redo (and
-        # rewrite) that epoch rather than skip its pictures.
-        callbacks = []
-        if args.kl_warmup:
-            callbacks.append(vae_callbacks.LinearKLWarmup(target=args.beta,
-                                                          length=args.kl_warmup))
-        log_dir = folder.path / "logs" if args.tensorboard else None
-        if log_dir is not None:
-            import keras
+        with _run_kept_on_interrupt(folder, args):
+            history = vae_callbacks.HistoryCheckpoint(folder.backup / "history.json")
+            guard = vae_callbacks.DivergenceGuard(raise_error=False)
+            # At each epoch's end the pictures and the history are written before
+            # the checkpoint, so a crash in between makes the resumed run redo (and
+            # rewrite) that epoch rather than skip its pictures.
+            callbacks = []
+            if args.kl_warmup:
+                callbacks.append(vae_callbacks.LinearKLWarmup(target=args.beta,
+                                                              length=args.kl_warmup))
+            log_dir = folder.path / "logs" if args.tensorboard else None
+            if log_dir is not None:
+                import keras
 
-            callbacks.append(keras.callbacks.TensorBoard(log_dir=str(log_dir),
-                                                         write_graph=False))
-        if args.plot_every:
-            callbacks.append(vae_callbacks.ReconstructionPlotter(
-                x_test[:10], folder.path / "plots", every=args.plot_every, num_samples=16,
-                seed=args.seed, labels=y_test[:10] if conditional else None,
-                log_dir=log_dir))
-        if args.projector_every:
-            callbacks.append(vae_callbacks.EmbeddingProjector(
-                x_test[:1000], folder.path / "projector",
-                labels=None if y_test is None else y_test[:1000],
-                every=args.projector_every))
-        callbacks += [history, folder.backup_callback(), guard]
-        _fit(args, vae, strategy, train_data, validation, callbacks, steps,
-             completed_epochs=folder.completed_epochs())
-        if guard.diverged is not None:
-            last_good = folder.path / "last_good.keras"
-            saving.save_model(vae, last_good)
-            folder.finish()  # the backup may hold the diverged epoch
-            raise vae_callbacks.TrainingDivergedError(
-                f"{guard.message()} The last good model is in {last_good}; "
-                "no model.keras was written.")
+                callbacks.append(keras.callbacks.TensorBoard(log_dir=str(log_dir),
+                                                             write_graph=False))
+            if args.plot_every:
+                callbacks.append(vae_callbacks.ReconstructionPlotter(
+                    x_test[:10], folder.path / "plots", every=args.plot_every, num_samples=16,
+                    seed=args.seed, labels=y_test[:10] if conditional else None,
+                    log_dir=log_dir))
+            if args.projector_every:
+                callbacks.append(vae_callbacks.EmbeddingProjector(
+                    x_test[:1000], folder.path / "projector",
+                    labels=None if y_test is None else y_test[:1000],
+                    every=args.projector_every))
+            callbacks += [history, folder.backup_callback(), guard]
+            _fit(args, vae, strategy, train_data, validation, callbacks, steps,
+                 completed_epochs=folder.completed_epochs())
+            if guard.diverged is not None:
+                last_good = folder.path / "last_good.keras"
+                saving.save_model(vae, last_good)
+                folder.finish()  # the backup may hold the diverged epoch
+                raise vae_callbacks.TrainingDivergedError(
+                    f"{guard.message()} The last good model is in {last_good}; "
+                    "no model.keras was written.")
 
-        logs = history.history
-        output = folder.path
-        prior_report = None
-        if args.model == "vqvae" and args.prior_epochs:
-            prior_report = _fit_prior(args, vae, strategy, x_train, x_test, dynamic)
-        # model.keras is written last: its presence marks a finished run.
-        _save_final_pictures(vae, logs, x_test, y_test, output, args.seed)
-        saving.write_history_csv(output / "history.csv", logs)
-        saving.write_json(output / "history.json", logs)
-        final = {key: values[-1] for key, values in logs.items()}
-        saving.write_json(output / "run.json", {
-            "settings": settings,
-            "train_images": int(x_train.shape[0]),
-            "test_images": int(x_test.shape[0]),
-            "validation": {"images": int(x_val.shape[0]),
-                           "source": (f"the last {held_out} training images" if held_out
-                                      else "the test images")},
-            "image_shape": list(x_train.shape[1:]),
-            "precision": {"policy": policy, "reason": reason},
-            "hardware": precision.describe_hardware(),
-            "strategy": args.strategy,
-            "replicas": strategy.num_replicas_in_sync,
-            "final_metrics": final,
-            **({} if prior_report is None else {"prior": prior_report}),
-        })
-        saving.save_model(vae, output / "model.keras")
-        folder.finish()
+            logs = history.history
+            output = folder.path
+            prior_report = None
+            if args.model == "vqvae" and args.prior_epochs:
+                prior_report = _fit_prior(args, vae, strategy, x_train, x_test, dynamic)
+            # model.keras is written last: its presence marks a finished run.
+            _save_final_pictures(vae, logs, x_test, y_test, output, args.seed)
+            saving.write_history_csv(output / "history.csv", logs)
+            saving.write_json(output / "history.json", logs)
+            final = {key: values[-1] for key, values in logs.items()}
+            saving.write_json(output / "run.json", {
+                "settings": settings,
+                "train_images": int(x_train.shape[0]),
+                "test_images": int(x_test.shape[0]),
+                "validation": {"images": int(x_val.shape[0]),
+                               "source": (f"the last {held_out} training images" if held_out
+                                          else "the test images")},
+                "image_shape": list(x_train.shape[1:]),
+                "precision": {"policy": policy, "reason": reason},
+                "hardware": precision.describe_hardware(),
+                "strategy": args.strategy,
+                "replicas": strategy.num_replicas_in_sync,
+                "final_metrics": final,
+                **({} if prior_report is None else {"prior": prior_report}),
+            })
+            saving.save_model(vae, output / "model.keras")
+            folder.finish()
     return {"output": str(output), **final,
             **({} if prior_report is None else {"prior_nll_bits": prior_report["nll_bits"]})}
 
@@ -372,6 +443,18 @@ def _fit_prior(args, vqvae, strategy, x_train, x_test, dynamic):
     bits = vqvae.prior_nll_bits(x_test)
     return {"epochs": args.prior_epochs, "final_loss": float(history.history["loss"][-1]),
             "nll_bits": float(bits.mean()), "test_images": int(len(bits))}
+
+
+@contextlib.contextmanager
+def _run_kept_on_interrupt(folder, args):
+    """Turns Ctrl+C into an interruption that says where the run is kept."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(
+            f"training stopped; {folder.backup} keeps the run's settings and its last "
+            f"completed epoch: keras-vae train --output {args.output} --resume "
+            "continues it") from None
 
 
 def _fit(args, vae, strategy, train_data, validation, callbacks, steps, completed_epochs=0):
