@@ -7,6 +7,7 @@ the multi-worker code, which are imported where they are used. Each check
 runs in a fresh process, as other tests import everything into this one.
 """
 
+import re
 import subprocess
 import sys
 
@@ -135,3 +136,14 @@ def test_user_errors_are_the_classes_of_the_modules_imported():
     assert result.stdout.split("\n")[:2] == [
         "['InvalidArgumentError', 'NonFiniteOutputError', 'NotImplementedError', 'OSError', "
         "'RunFolderBusyError', 'ValueError']", "False False"]
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate", "anomaly", "augment", "explore",
+                                     "export"])
+def test_help_says_each_default_once(command, capsys):
+    with pytest.raises(SystemExit):
+        cli.main([command, "--help"])
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines anywhere
+    options = re.split(r" (?=--[a-z])", text)
+    twice = [option[:80] for option in options if option.count("default") > 1]
+    assert not twice, twice

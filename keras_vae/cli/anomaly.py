@@ -1,6 +1,5 @@
 """`keras-vae anomaly MODEL`: score images with a saved model and flag the anomalous ones."""
 
-import argparse
 import csv
 import io
 
@@ -21,7 +20,7 @@ def add_parser(commands):
             "flagged, and ROC AUC when --anomalous-classes names the anomalies); "
             "--output writes one CSV row per scored image. Images are loaded at the "
             "model's input size."),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=arguments.HelpFormatter,
     )
     parser.add_argument("model", help="path to a saved VAE or Autoencoder (.keras), "
                         "or pretrained:NAME for a model shipped with keras_vae")

@@ -160,6 +160,19 @@ def binarization_note(args):
     return f"static, seed {args.seed}" if args.binarize == "static" else "none"
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """argparse's defaults in `--help`, except where a flag's help already says its default.
+
+    A help that explains its default ("default 0.05", "default: the model's
+    input size") would otherwise read "(default 0.05) (default: None)".
+    """
+
+    def _get_help_string(self, action):
+        if "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
 PRETRAINED = "pretrained:"
 """Prefix of a model argument naming a shipped model (`pretrained:mnist-default`)."""
 

@@ -1,6 +1,5 @@
 """`keras-vae augment MODEL`: write labelled synthetic images from a saved (conditional) VAE."""
 
-import argparse
 import pathlib
 
 from keras_vae.cli import arguments
@@ -16,7 +15,7 @@ def add_parser(commands):
             "VAE, re-decode the training images of --source from codes drawn around "
             "their posteriors, keeping their labels. Writes an .npz with float32 "
             "`images` in [0, 1] and int32 `labels`, and prints a JSON summary."),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=arguments.HelpFormatter,
     )
     parser.add_argument("model", help="path to a saved ConditionalVAE or VAE (.keras), "
                         "or pretrained:NAME for a model shipped with keras_vae")

@@ -1,6 +1,5 @@
 """`keras-vae evaluate MODEL`: likelihood, reconstruction error and FID of a saved VAE."""
 
-import argparse
 import sys
 
 from keras_vae import precision
@@ -21,7 +20,7 @@ def add_parser(commands):
             "and per image), fid (with its extractor, or null with the reason) and the "
             "settings used. Images are loaded at the model's input size. Progress goes "
             "to stderr, the JSON to stdout."),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=arguments.HelpFormatter,
     )
     parser.add_argument("model", help="path to a .keras file written by keras-vae train, "
                         "or pretrained:NAME for a model shipped with keras_vae")

@@ -5,7 +5,6 @@ interrupted (Ctrl+C). Its URL is printed on stderr as soon as it serves;
 once stopped, the command prints its JSON summary on stdout.
 """
 
-import argparse
 import sys
 import time
 
@@ -29,7 +28,7 @@ def add_parser(commands):
             "interrupted (Ctrl+C). The URL is printed on stderr; the JSON summary on "
             "stdout when the app stops. Needs the app extra: pip install "
             "'keras_vae[app]'."),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=arguments.HelpFormatter,
     )
     parser.add_argument("model", help="path to a saved keras_vae model (.keras), "
                         "or pretrained:NAME for a model shipped with keras_vae")

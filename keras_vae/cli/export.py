@@ -1,6 +1,5 @@
 """`keras-vae export MODEL`: write the decoder, encoder and anomaly scorer for serving."""
 
-import argparse
 import sys
 import warnings
 
@@ -27,7 +26,7 @@ def add_parser(commands):
             "saved model into --output, each as a TensorFlow SavedModel with a named "
             "serving signature (decode, encode, score); a conditional model's signatures "
             "also take labels. --format onnx needs tf2onnx. Prints a JSON summary."),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=arguments.HelpFormatter,
     )
     parser.add_argument("model", help="path to a saved keras_vae model (.keras), "
                         "or pretrained:NAME for a model shipped with keras_vae")

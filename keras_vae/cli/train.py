@@ -56,7 +56,7 @@ def add_parser(commands):
             "Train a convolutional VAE with model.fit on a dataset (the shipped "
             "MNIST by default) and write model.keras, history.csv, "
             "history.json and run.json into the output folder. Prints a JSON summary."),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=arguments.HelpFormatter,
     )
     arguments.add_data_arguments(train)
     train.add_argument("--epochs", type=arguments.positive_int, default=10,
