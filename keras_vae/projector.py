@@ -61,7 +61,12 @@ def sprite(images):
 
 
 def write_sprite(log_dir, images):
-    """Writes `sprite.png` of `images` (see `sprite`) into `log_dir` (created if needed)."""
+    """Writes `sprite.png` of `images` (see `sprite`) into `log_dir` (created if needed).
+
+    Args:
+        log_dir: The TensorBoard log folder.
+        images: Checked images `(N, height, width, channels)` in [0, 1].
+    """
     log_dir = pathlib.Path(log_dir)
     log_dir.mkdir(parents=True, exist_ok=True)
     (log_dir / "sprite.png").write_bytes(tf.io.encode_png(sprite(images)).numpy())
