@@ -227,9 +227,10 @@ class Explorer:
         figure = Figure(figsize=(4, 4), dpi=MAP_PIXELS / 4)
         canvas = FigureCanvasAgg(figure)
         axis = figure.add_axes([0, 0, 1, 1])
-        colours = None if self.y_test is None else np.asarray(self.y_test) % 10
-        axis.scatter(self.test_points[:, 0], self.test_points[:, 1], c=colours, s=4,
-                     cmap="tab10", vmin=0, vmax=9)
+        # Coloured by label where there are labels, in one colour otherwise.
+        colours = ({} if self.y_test is None else
+                   {"c": np.asarray(self.y_test) % 10, "cmap": "tab10", "vmin": 0, "vmax": 9})
+        axis.scatter(self.test_points[:, 0], self.test_points[:, 1], s=4, **colours)
         axis.set_xlim(self.map_extent[0], self.map_extent[1])
         axis.set_ylim(self.map_extent[2], self.map_extent[3])
         axis.set_axis_off()
