@@ -296,9 +296,10 @@ def export_model(model, directory, format="tf_saved_model", num_samples=64, seed
                  overwrite=False, parts=None, quantize="none"):
     """Exports the decoder, encoder and scorer of `model` into `directory`.
 
-    Every part is written into a scratch folder beside `directory` first and
-    moved into place once all of them are written, so a failure partway
-    leaves `directory` as it was (and creates none).
+    Every part is written into a scratch folder inside `directory` first
+    and moved into place once all of them are written, so a failure while
+    the parts are built leaves `directory` as it was (and a new one is
+    removed again).
 
     Args:
         model: A keras_vae model: every model has a decoder; a model with an
@@ -361,9 +362,12 @@ def export_model(model, directory, format="tf_saved_model", num_samples=64, seed
                               "to replace it.")
     for part, why in unavailable.items():
         warnings.warn(f"The {part} was not exported: {why}.", ExportWarning, stacklevel=2)
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    scratch = pathlib.Path(tempfile.mkdtemp(prefix=f".{directory.name}.export-",
-                                            dir=directory.parent))
+    created = not directory.exists()
+    directory.mkdir(parents=True, exist_ok=True)
+    # The scratch folder is inside `directory`: the same filesystem (a mount point
+    # works), and no write access to its parent is needed.
+    scratch = pathlib.Path(tempfile.mkdtemp(prefix=".export-", dir=directory))
+    finished = False
     try:
         built = {}
         for part, (function, signature) in parts.items():
@@ -384,7 +388,6 @@ def export_model(model, directory, format="tf_saved_model", num_samples=64, seed
                 _write_litert(model, path, SIGNATURES[part], function, signature,
                               "none" if part == "scorer" else quantize)
             built[part] = path
-        directory.mkdir(exist_ok=True)
         written = {}
         for part, path in built.items():
             target = directory / names[part]
@@ -392,6 +395,9 @@ def export_model(model, directory, format="tf_saved_model", num_samples=64, seed
                 target.rename(scratch / f"replaced-{names[part]}")
             path.rename(target)
             written[part] = str(target)
+        finished = True
         return written
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+        if created and not finished and not any(directory.iterdir()):
+            directory.rmdir()  # a failed export into a new folder leaves no folder

@@ -244,6 +244,8 @@ def fetch(url, file_hash, cache_dir=None):
         raise ValueError(f"url must be an http(s):// or file:// address of a .keras file. "
                          f"Received: url={url!r}")
     basename = pathlib.PurePosixPath(parsed.path).name or "model.keras"
+    if not basename.endswith(".keras"):  # keras.saving.load_model reads .keras names only
+        basename += ".keras"
     name = f"{expected[:16]}-{basename}"
     if cache_dir is not None:  # Keras falls back to /tmp/.keras for a folder not made yet
         pathlib.Path(cache_dir).mkdir(parents=True, exist_ok=True)

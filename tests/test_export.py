@@ -165,6 +165,17 @@ def test_a_failed_export_leaves_the_folder_as_it_was(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="No space left"):
         export.export_model(model, tmp_path / "new")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["served"]  # no "new", no scratch
+    # The scratch folder is inside the target (the same filesystem, so a mount point
+    # works, and the parent need not be writable), and it is gone afterwards.
+    monkeypatch.setattr(export, "_write_saved_model", original)
+    scratch_dirs = []
+    real_mkdtemp = export.tempfile.mkdtemp
+    monkeypatch.setattr(export.tempfile, "mkdtemp", lambda **kwargs: (
+        scratch_dirs.append(kwargs.get("dir")) or real_mkdtemp(**kwargs)))
+    assert set(export.export_model(model, tmp_path / "served", parts=["decoder"])) == {
+        "decoder"}
+    assert scratch_dirs == [tmp_path / "served"]
+    assert sorted(p.name for p in (tmp_path / "served").iterdir()) == ["decoder", "notes.txt"]
 
 
 def test_existing_parts_are_kept_unless_overwrite(tmp_path):

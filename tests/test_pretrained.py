@@ -284,6 +284,10 @@ def test_a_model_published_at_a_url_is_fetched_once_and_checked(site, tmp_path):
     with pytest.raises(ValueError, match=f"is not the model whose sha256 is {wrong}"):
         pretrained.fetch(f"{url}/vae.keras", wrong, cache_dir=cache)
     assert not list((cache / pretrained.CACHE_SUBDIR).glob("0000000000000000-*"))
+    # A link whose path does not end in .keras (a download endpoint) still loads.
+    (tmp_path / "site" / "download").write_bytes((tmp_path / "site" / "vae.keras").read_bytes())
+    linked = pretrained.load_url(f"{url}/download?version=1", digest, cache_dir=cache)
+    np.testing.assert_allclose(linked.decode(z), vae.decode(z), atol=1e-6)
     with pytest.raises(OSError, match=f"Could not download {url}/missing.keras"):
         pretrained.fetch(f"{url}/missing.keras", digest, cache_dir=cache)
     for bad, message in (({"file_hash": "abc"}, "file_hash must be a SHA-256"),
