@@ -197,7 +197,7 @@ def precision_recall(scores, labels, threshold):
 
     Returns:
         A dict with `"precision"`, `"recall"`, `"f1"` (0 where nothing is
-        flagged or there is no anomaly) and `"flagged"`, the number flagged.
+        flagged or there is no anomaly) and `"num_flagged"`, the number flagged.
     """
     scores, labels = _check_scores_and_labels(scores, labels)
     flagged = scores > threshold
@@ -206,4 +206,4 @@ def precision_recall(scores, labels, threshold):
     recall = true_positives / max(int(labels.sum()), 1)
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return {"precision": precision, "recall": recall, "f1": f1,
-            "flagged": int(flagged.sum())}
+            "num_flagged": int(flagged.sum())}

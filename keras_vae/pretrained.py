@@ -119,7 +119,10 @@ def info(name, registry=None):
     policy it was computed in: `keras-vae evaluate --precision` that policy
     reproduces it) and `reconstruction_mse` (per pixel, on the first
     `mse_images` test images of `dataset` as `keras_vae.datasets.load`
-    gives them), and `references` (the papers of its method).
+    gives them), `references` (the papers of its method) and
+    `validation_images` (how many of the last training images of `dataset`
+    its training held out: never trained on, they set `keras-vae anomaly`'s
+    thresholds; 0 or absent if none).
 
     Args:
         name: A name from `names()`.

@@ -35,7 +35,7 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 
 def add(name, model_path, command, commit, nll, nll_num_samples=5000, dataset="mnist",
         registry=None, overwrite=False, nll_images=10_000, nll_precision="float32",
-        description="", references=()):
+        description="", references=(), validation_images=0):
     """Registers a trained model: writes a portable copy, records checksum and measurements.
 
     `NAME.keras` beside the registry gets the model in float32 without its
@@ -63,6 +63,9 @@ def add(name, model_path, command, commit, nll, nll_num_samples=5000, dataset="m
             trained (shown in the README).
         references: The papers its method comes from, one string each
             (listed in its card under "How to cite").
+        validation_images: How many of the last training images of `dataset`
+            its training held out (0: none); `keras-vae anomaly` sets its
+            thresholds on them.
 
     Returns:
         The new entry, a dict (see `keras_vae.pretrained.info`).
@@ -79,6 +82,7 @@ def add(name, model_path, command, commit, nll, nll_num_samples=5000, dataset="m
                          f"cell). Received: description={description!r}")
     check_int("nll_num_samples", nll_num_samples)
     check_int("nll_images", nll_images)
+    check_int("validation_images", validation_images, minimum=0)
     path, models = pretrained.read_registry(registry)
     if name in models and not overwrite:
         raise ValueError(f"{name!r} is registered already; pass overwrite=True to replace "
@@ -101,6 +105,7 @@ def add(name, model_path, command, commit, nll, nll_num_samples=5000, dataset="m
         "reconstruction_mse": mse,
         "mse_images": pretrained.MSE_IMAGES,
         "references": [str(reference) for reference in references],
+        "validation_images": int(validation_images),
     }
     saving.write_json(path, {"models": dict(sorted(models.items()))})
     write_readme(registry)
@@ -222,6 +227,9 @@ def card_text(name, entry):
         f"- Command (from a clone of the repository, whose `benchmarks/` holds the protocol): "
         f"`{entry['command']}`",
         f"- Code: commit `{entry['commit']}` of keras_vae.",
+        *([f"- Held out: the last {entry['validation_images']:,} training images of "
+           f"`{dataset}` were never trained on (they chose the epoch); `keras-vae anomaly` "
+           "sets its thresholds on them."] if entry.get("validation_images") else []),
         "- The weights are shipped in float32 without the optimizer's state: "
         f"`{entry['file']}`, SHA-256 `{entry['sha256']}`.",
         "",
@@ -308,6 +316,8 @@ def main(argv=None):
                         help="dtype policy the NLL was computed in")
     parser.add_argument("--dataset", default="mnist", help="the dataset it models")
     parser.add_argument("--description", default="", help="one line for the README")
+    parser.add_argument("--validation-images", type=int, default=0,
+                        help="how many of the last training images its training held out")
     parser.add_argument("--reference", action="append", default=[],
                         help="a paper its method comes from, for its card (repeatable)")
     parser.add_argument("--registry", default=None,
@@ -319,7 +329,7 @@ def main(argv=None):
                 nll_num_samples=args.nll_num_samples, dataset=args.dataset,
                 registry=args.registry, overwrite=args.overwrite, nll_images=args.nll_images,
                 nll_precision=args.nll_precision, description=args.description,
-                references=args.reference)
+                references=args.reference, validation_images=args.validation_images)
     print(json.dumps(entry, indent=2))
     return 0
 

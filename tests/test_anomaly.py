@@ -41,7 +41,7 @@ def test_roc_auc_on_separable_and_reversed_cases():
 def test_precision_recall_counts():
     result = anomaly.precision_recall([0.1, 0.6, 0.7, 0.2, 0.9], [0, 1, 0, 0, 1], 0.5)
     assert result == {"precision": pytest.approx(2 / 3), "recall": 1.0,
-                      "f1": pytest.approx(0.8), "flagged": 3}
+                      "f1": pytest.approx(0.8), "num_flagged": 3}
 
 
 def test_scores_are_per_image_and_agree_with_the_likelihood_bounds(mnist_small):

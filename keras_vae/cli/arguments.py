@@ -37,6 +37,21 @@ non_negative_float = _number(float, 0.0, False, "a number >= 0")
 non_negative_int = _number(int, 0, False, f"an int from 0 to {MAX_INT}", MAX_INT)
 
 
+_up_to_one = _number(float, 0.0, True, "a number in (0, 1)", 1.0)
+
+
+def fraction(text):
+    """argparse `type` for a fraction strictly between 0 and 1 (`--validation-split 0.2`).
+
+    Args:
+        text: The flag's value as typed.
+    """
+    value = _up_to_one(text)
+    if value == 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), received {text!r}")
+    return value
+
+
 @contextlib.contextmanager
 def memory_for(request):
     """Turns running out of memory in the block into a `ValueError` naming `request`.
