@@ -42,6 +42,8 @@ scores = scorer.signatures["score"](images=tf.constant(x))["neg_elbo"]
 ```
 """
 
+import contextlib
+import logging
 import pathlib
 import shutil
 import tempfile
@@ -52,6 +54,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_vae import _extras
+from keras_vae import portable
 from keras_vae.models import base
 from keras_vae.validation import check_finite_output
 from keras_vae.validation import check_images
@@ -93,8 +96,11 @@ def negative_elbo(model, x, num_samples=64, seed=0, condition=None):
     `-(1/K) sum_k log w_k` over the model's log importance weights
     (`model.log_weights(x, K, seed, condition, shared_noise=True)`): the K
     standard normal draws are a function of `seed` alone, so an image's
-    score is the same in any batch and in every call. A tensor function,
-    usable inside a `tf.function` and a SavedModel.
+    score is the same in any batch and in every call. The weights are
+    computed inside `keras_vae.portable.plain_ops()`: the model's maths on
+    log-densities written in plain TensorFlow ops, which tf2onnx and LiteRT
+    convert, equal to TensorFlow Probability's to float32 rounding. A tensor
+    function, usable inside a `tf.function` and a SavedModel.
 
     Args:
         model: A keras_vae model with a likelihood (`VAE`, `ConditionalVAE`,
@@ -104,7 +110,8 @@ def negative_elbo(model, x, num_samples=64, seed=0, condition=None):
         seed: Seed of the draws, an int >= 0.
         condition: One-hot classes `(N, num_classes)` for a conditional model.
     """
-    log_w = model.log_weights(x, num_samples, seed, condition, shared_noise=True)
+    with portable.plain_ops():
+        log_w = model.log_weights(x, num_samples, seed, condition, shared_noise=True)
     return -tf.reduce_mean(log_w, axis=0)
 
 
@@ -207,12 +214,14 @@ def _parts(model, num_samples, seed):
             values = reconstruction_error(model, images, condition_of(labels))
         else:
             values = negative_elbo(model, images, num_samples, seed, condition_of(labels))
-        # LiteRT's converter drops the asserts: there an image outside [0, 1]
-        # scores NaN, never a plausible number.
-        in_range = tf.reduce_all(tf.reshape((images >= 0.0) & (images <= 1.0),
-                                            [tf.shape(images)[0], -1]), axis=1)
-        values = tf.where(in_range, values, tf.fill(tf.shape(values), float("nan")))
-        return {score_kind(model): values}
+        # LiteRT's converter drops the asserts (ONNX has none): there an image
+        # outside [0, 1] scores NaN, never a plausible number. The guard is
+        # in_range / in_range, 1 or 0/0 = NaN: tf2onnx turns a select into
+        # products, where the NaN branch would poison every image.
+        in_range = tf.cast(tf.reduce_all(tf.reshape((images >= 0.0) & (images <= 1.0),
+                                                    [tf.shape(images)[0], -1]), axis=1),
+                           values.dtype)
+        return {score_kind(model): values * (in_range / in_range)}
 
     parts["encoder"] = (encode, [image_spec] + label_spec)
     parts["scorer"] = (score, [image_spec] + label_spec)
@@ -257,13 +266,30 @@ def _write_saved_model(model, path, name, function, signature):
         logger.setLevel(level)
 
 
+@contextlib.contextmanager
+def _quiet_tf2onnx():
+    """Keeps tf2onnx's log lines ("Tensorflow op ... is not supported") off stderr.
+
+    What they say is reported once, by `_write_onnx`'s own check of the ops
+    that did not convert; a command's stderr holds keras_vae's lines only.
+    """
+    logger = logging.getLogger("tf2onnx")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def _write_onnx(path, function, signature):
     """Writes the ONNX file; returns None, or why the part cannot be converted."""
     tf2onnx = _extras.require("tf2onnx", "onnx", "--format onnx")
     onnx = _extras.require("onnx", "onnx", "--format onnx")
     traced = tf.function(function, input_signature=signature)
-    model_proto, _ = tf2onnx.convert.from_function(traced, input_signature=signature,
-                                                   opset=17)
+    with _quiet_tf2onnx():
+        model_proto, _ = tf2onnx.convert.from_function(traced, input_signature=signature,
+                                                       opset=17)
     unknown = sorted({node.op_type for node in model_proto.graph.node
                       if not onnx.defs.has(node.op_type, node.domain)})
     if unknown:

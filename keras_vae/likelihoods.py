@@ -26,6 +26,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from keras_vae import portable
 from keras_vae.validation import check_number
 from keras_vae.validation import deserialize_config
 
@@ -101,6 +102,17 @@ class Bernoulli(Likelihood):
     def in_support(self, x):
         x = np.asarray(x)
         return bool(np.all((x == 0) | (x == 1)))
+
+    def log_prob(self, params, x):
+        """Returns log p(x|z) per image, float32 `(N,)` (in plain ops inside `plain_ops()`).
+
+        Args:
+            params: Decoder outputs (logits) `(N, height, width, channels)`.
+            x: Images in [0, 1] of the same shape.
+        """
+        if portable.active():
+            return portable.bernoulli_log_prob(params, x)
+        return super().log_prob(params, x)
 
     def _pixel_distribution(self, params):
         return tfd.Bernoulli(logits=params, dtype=tf.float32)

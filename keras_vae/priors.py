@@ -14,6 +14,7 @@ import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from keras_vae import portable
 from keras_vae.validation import check_int
 from keras_vae.validation import deserialize_config
 
@@ -50,7 +51,11 @@ def kl_divergence(posterior, prior, z):
 
 
 class Prior(keras.layers.Layer):
-    """Base class: `distribution(encode)` returns p(z) over codes of size `latent_dim`."""
+    """Base class: `distribution(encode)` returns p(z) over codes of size `latent_dim`.
+
+    Inside `keras_vae.portable.plain_ops()` the built-in priors return the
+    same density in plain ops (`keras_vae.portable`), for export.
+    """
 
     def distribution(self, encode=None):
         raise NotImplementedError
@@ -70,6 +75,9 @@ class StandardNormal(Prior):
         self.built = True  # nothing to build: no weights
 
     def distribution(self, encode=None):
+        if portable.active():
+            return portable.DiagonalGaussian(tf.zeros([self.latent_dim]),
+                                             tf.ones([self.latent_dim]))
         return tfd.MultivariateNormalDiag(loc=tf.zeros([self.latent_dim]))
 
     def get_config(self):
@@ -106,6 +114,8 @@ class MixtureOfGaussians(Prior):
             dtype="float32")
 
     def distribution(self, encode=None):
+        if portable.active():
+            return portable.GaussianMixture(self.logits, self.means, tf.exp(self.log_scales))
         return tfd.MixtureSameFamily(
             mixture_distribution=tfd.Categorical(logits=self.logits),
             components_distribution=tfd.MultivariateNormalDiag(
@@ -150,6 +160,9 @@ class VampPrior(Prior):
                 "VampPrior.distribution needs the model's encoder. Received: "
                 "encode=None; use model.prior() instead")
         z_mean, z_log_var = encode(tf.sigmoid(self.pseudo_inputs))
+        if portable.active():
+            return portable.GaussianMixture(tf.zeros([self.num_pseudo_inputs]), z_mean,
+                                            tf.exp(0.5 * z_log_var))
         return tfd.MixtureSameFamily(
             mixture_distribution=tfd.Categorical(
                 logits=tf.zeros([self.num_pseudo_inputs])),

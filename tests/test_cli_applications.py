@@ -123,10 +123,11 @@ def _overfit_vae(x_train):
     keras.utils.set_random_seed(0)
     images = keras.Input((28, 28, 1))
     hidden = keras.layers.Dense(256, activation="relu")(keras.layers.Flatten()(images))
-    encoder = keras.Model(images, [keras.layers.Dense(8)(hidden), keras.layers.Dense(8)(hidden)])
+    encoder = keras.Model(images, [keras.layers.Dense(8)(hidden), keras.layers.Dense(8)(hidden)],
+                          name="encoder")
     codes = keras.Input((8,))
     logits = keras.layers.Dense(784)(keras.layers.Dense(256, activation="relu")(codes))
-    decoder = keras.Model(codes, keras.layers.Reshape((28, 28, 1))(logits))
+    decoder = keras.Model(codes, keras.layers.Reshape((28, 28, 1))(logits), name="decoder")
     vae = models.VAE(encoder, decoder, seed=0)
     vae.compile(optimizer=keras.optimizers.Adam(3e-3))
     vae.fit(x_train, epochs=12, batch_size=32, verbose=0)

@@ -139,9 +139,10 @@ def standard_normal(shape, seed):
     """`tf.random.stateless_normal(shape, seed)`, a constant of any graph when it can be.
 
     With a Python `shape` and an int (or NumPy) `seed`, the draws are
-    computed eagerly, outside any function being traced, so an exported
-    graph holds them as a constant and needs no random-number op (LiteRT's
-    builtins have none).
+    computed eagerly, outside any function being traced, and enter the
+    graph as a constant op, so an exported graph needs no random-number op
+    (LiteRT's builtins have none) and captures no tensor (tf2onnx would
+    make a captured tensor an input of the ONNX graph).
 
     Args:
         shape: The draws' shape, a list of ints (or of tensors).
@@ -150,7 +151,8 @@ def standard_normal(shape, seed):
     static = not tf.is_tensor(seed) and all(isinstance(d, (int, np.integer)) for d in shape)
     if static:
         with tf.init_scope():
-            return tf.random.stateless_normal(shape, seed=stateless_seed(seed))
+            values = tf.random.stateless_normal(shape, seed=stateless_seed(seed)).numpy()
+        return tf.constant(values)
     return tf.random.stateless_normal(shape, seed=stateless_seed(seed))
 
 

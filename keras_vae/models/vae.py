@@ -12,6 +12,7 @@ from keras import ops
 
 from keras_vae import likelihoods
 from keras_vae import networks
+from keras_vae import portable
 from keras_vae import priors
 from keras_vae.layers import Sampling
 from keras_vae.models import base
@@ -25,10 +26,15 @@ tfd = tfp.distributions
 def gaussian(mean, log_var):
     """A diagonal Gaussian `tfd.MultivariateNormalDiag` from its mean and log-variance.
 
+    Inside `keras_vae.portable.plain_ops()`, the same Gaussian in plain ops
+    (`keras_vae.portable.DiagonalGaussian`).
+
     Args:
         mean: The means, `(..., dim)`.
         log_var: The log-variances, the same shape.
     """
+    if portable.active():
+        return portable.DiagonalGaussian(mean, tf.exp(0.5 * log_var))
     return tfd.MultivariateNormalDiag(loc=mean, scale_diag=tf.exp(0.5 * log_var))
 
 LOG_VAR_BOUND = 10.0
