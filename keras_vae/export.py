@@ -43,6 +43,7 @@ scores = scorer.signatures["score"](images=tf.constant(x))["neg_elbo"]
 """
 
 import contextlib
+import json
 import logging
 import pathlib
 import shutil
@@ -69,6 +70,10 @@ QUANTIZATIONS = ("none", "float16", "dynamic_int8")
 with float computation (dynamic range); see `export_model`."""
 SIGNATURES = {"decoder": "decode", "encoder": "encode", "scorer": "score"}
 """The part exported and the name of its serving signature."""
+
+
+LITERT_METADATA = "keras_vae"
+"""Name of the metadata entry in every exported `.tflite` file: UTF-8 JSON (`litert_metadata`)."""
 
 
 class ExportWarning(UserWarning):
@@ -305,7 +310,105 @@ def _write_onnx(path, function, signature):
     return None
 
 
-def _write_litert(model, path, name, function, signature, quantize="none"):
+def describe_part(model, part, num_samples=64, seed=0, quantize="none"):
+    """Returns what an exported part takes and gives, the JSON its LiteRT file carries.
+
+    Args:
+        model: The keras_vae model exported.
+        part: One of `PARTS`.
+        num_samples: The scorer's K.
+        seed: The seed of the scorer's fixed draws.
+        quantize: The part's LiteRT weights, one of `QUANTIZATIONS`.
+
+    Returns:
+        A dict: `keras_vae_version`, `model_class`, `part`, `signature`,
+        `inputs` and `outputs` (name: dtype, shape and meaning), `quantize`,
+        and for the scorer `num_samples` and `seed`.
+    """
+    from keras_vae import __version__
+
+    height, width, channels = model.image_shape
+    images = (f"float32 (N, {height}, {width}, {channels}): pixel values in [0, 1] "
+              "(8-bit images scaled by 1/255)")
+    spec = model.code_spec
+    shape = ", ".join("N" if d is None else str(d) for d in spec.shape)
+    codes = f"{spec.dtype.name} ({shape}): codes as the encoder gives them"
+    labels = ({"labels": f"int32 (N,): class labels in [0, {model.num_classes})"}
+              if model.has(base.LABELS) else {})
+    if part == "decoder":
+        inputs = {"codes": codes}
+        outputs = {"images": f"float32 (N, {height}, {width}, {channels}) in [0, 1]: the "
+                             "images the codes decode to"}
+    elif part == "encoder":
+        inputs = {"images": images}
+        size = model.latent_dim
+        outputs = ({"mean": f"float32 (N, {size}): the mean of q(z|x), the image's code",
+                    "log_variance": f"float32 (N, {size}): the log-variance of q(z|x)"}
+                   if model.has(base.POSTERIOR) else {"codes": codes})
+    else:
+        inputs = {"images": images}
+        what = (f"the negative ELBO in nats, averaged over {num_samples} standard normal "
+                f"draws fixed by seed {seed}" if score_kind(model) == "neg_elbo"
+                else "the squared error of the reconstruction, summed over pixels")
+        outputs = {score_kind(model): f"float32 (N,): the anomaly score, {what}; higher is "
+                                      "more anomalous; NaN for an image with a pixel "
+                                      "outside [0, 1]"}
+    described = {"keras_vae_version": __version__, "model_class": type(model).__name__,
+                 "part": part, "signature": SIGNATURES[part],
+                 "inputs": {**inputs, **labels}, "outputs": outputs, "quantize": quantize}
+    if part == "scorer":
+        described.update(num_samples=int(num_samples), seed=int(seed))
+    return described
+
+
+def _with_metadata(flatbuffer, metadata):
+    """The LiteRT model `flatbuffer` (bytes) with a `LITERT_METADATA` entry holding `metadata`.
+
+    LiteRT models carry named metadata buffers (the converter writes its
+    own, `min_runtime_version` and `CONVERSION_METADATA`); runtimes ignore
+    names they do not know. TensorFlow's own flatbuffer tools add the entry,
+    so no package beyond TensorFlow is needed.
+    """
+    from tensorflow.lite.python import schema_py_generated as schema
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    tflite = flatbuffer_utils.convert_bytearray_to_object(bytearray(flatbuffer))
+    buffer = schema.BufferT()
+    buffer.data = np.frombuffer(json.dumps(metadata, sort_keys=True).encode("utf-8"),
+                                dtype=np.uint8)
+    tflite.buffers.append(buffer)
+    entry = schema.MetadataT()
+    entry.name = LITERT_METADATA
+    entry.buffer = len(tflite.buffers) - 1
+    tflite.metadata = [*(tflite.metadata or []), entry]
+    return flatbuffer_utils.convert_object_to_bytearray(tflite)
+
+
+def litert_metadata(path):
+    """Returns the metadata a `.tflite` file written by `export_model` carries: a dict.
+
+    See `describe_part` for its keys. The same entry is readable without
+    keras_vae: the LiteRT model's metadata named `"keras_vae"` (UTF-8 JSON).
+
+    Args:
+        path: The `.tflite` file.
+
+    Raises:
+        ValueError: the file carries no keras_vae metadata.
+    """
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    tflite = flatbuffer_utils.read_model(str(path))
+    for entry in tflite.metadata or []:
+        name = entry.name.decode() if isinstance(entry.name, bytes) else entry.name
+        if name == LITERT_METADATA:
+            data = tflite.buffers[entry.buffer].data
+            return json.loads(bytes(np.asarray(data, dtype=np.uint8)).decode("utf-8"))
+    raise ValueError(f"{path} carries no {LITERT_METADATA!r} metadata. Received: a .tflite "
+                     "file not written by keras_vae.export")
+
+
+def _write_litert(model, path, name, function, signature, quantize="none", metadata=None):
     with tempfile.TemporaryDirectory() as scratch:
         _write_saved_model(model, scratch, name, function, signature)
         converter = tf.lite.TFLiteConverter.from_saved_model(scratch, signature_keys=[name])
@@ -315,7 +418,10 @@ def _write_litert(model, path, name, function, signature, quantize="none"):
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
         if quantize == "float16":
             converter.target_spec.supported_types = [tf.float16]
-        pathlib.Path(path).write_bytes(converter.convert())
+        flatbuffer = converter.convert()
+    if metadata is not None:
+        flatbuffer = _with_metadata(flatbuffer, metadata)
+    pathlib.Path(path).write_bytes(flatbuffer)
 
 
 def export_model(model, directory, format="tf_saved_model", num_samples=64, seed=0,
@@ -411,8 +517,9 @@ def export_model(model, directory, format="tf_saved_model", num_samples=64, seed
             else:
                 # The scorer stays float32: its log-likelihood does not survive float16
                 # (benchmarks/RESULTS.md, "Export sizes and LiteRT quantization").
-                _write_litert(model, path, SIGNATURES[part], function, signature,
-                              "none" if part == "scorer" else quantize)
+                weights = "none" if part == "scorer" else quantize
+                _write_litert(model, path, SIGNATURES[part], function, signature, weights,
+                              describe_part(model, part, num_samples, seed, weights))
             built[part] = path
         written = {}
         for part, path in built.items():

@@ -2,6 +2,10 @@
 
 import importlib.util
 import json
+import os
+import subprocess
+import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -205,16 +209,15 @@ def test_onnx_without_tf2onnx_is_a_one_line_error_naming_the_extra(tmp_path, cap
 @pytest.mark.skipif(importlib.util.find_spec("tf2onnx") is None
                     or importlib.util.find_spec("onnxruntime") is None,
                     reason="needs tf2onnx and onnxruntime (pip install 'keras_vae[onnx]')")
-def test_onnx_decoder_runs_in_onnxruntime(tmp_path):
+def test_onnx_parts_run_in_onnxruntime_and_the_scorer_matches_the_saved_model(tmp_path):
     import onnxruntime
 
     model = small_vae()
-    # The Bernoulli scorer's TFP ops (BroadcastArgs, MulNoNan) have no ONNX
-    # conversion: the scorer is left out, with a warning naming them.
-    with pytest.warns(export.ExportWarning, match="scorer was not exported.*BroadcastArgs"):
-        paths = export.export_model(model, tmp_path, format="onnx")
-    assert set(paths) == {"decoder", "encoder"}
-    assert not (tmp_path / "scorer.onnx").exists()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", export.ExportWarning)  # every part is exported
+        paths = export.export_model(model, tmp_path / "onnx", format="onnx", num_samples=16,
+                                    seed=1)
+    assert set(paths) == {"decoder", "encoder", "scorer"}
     z = np.random.RandomState(4).randn(3, 2).astype("float32")
     session = onnxruntime.InferenceSession(paths["decoder"])
     (got,) = session.run(None, {session.get_inputs()[0].name: z})
@@ -225,6 +228,110 @@ def test_onnx_decoder_runs_in_onnxruntime(tmp_path):
     got = dict(zip(names, session.run(None, {session.get_inputs()[0].name: x})))
     assert sorted(got) == ["log_variance", "mean"], names
     np.testing.assert_allclose(got["mean"], model.encode(x)[0], atol=1e-5)
+    # The scorer: images in, the negative ELBO out, as the SavedModel scorer gives it.
+    session = onnxruntime.InferenceSession(paths["scorer"])
+    assert [i.name for i in session.get_inputs()] == ["images"]  # no captured input
+    assert [o.name for o in session.get_outputs()] == ["neg_elbo"]
+    saved = export.export_model(model, tmp_path / "saved", parts=["scorer"], num_samples=16,
+                                seed=1)
+    x = images(6)
+    served = tf.saved_model.load(saved["scorer"]).signatures["score"](
+        images=tf.constant(x))["neg_elbo"].numpy()
+    (got,) = session.run(None, {"images": x})
+    np.testing.assert_allclose(got, served, rtol=1e-5)
+    np.testing.assert_allclose(got, numpy_negative_elbo(model, x, 16, 1), rtol=1e-5)
+    # ONNX has no asserts: an image outside [0, 1] scores NaN, the others as before.
+    bad = x.copy()
+    bad[1, 0, 0, 0], bad[4, 3, 3, 0] = 2.0, np.nan
+    (got_bad,) = session.run(None, {"images": bad})
+    assert np.isnan(got_bad[[1, 4]]).all()
+    np.testing.assert_array_equal(np.delete(got_bad, [1, 4]), np.delete(got, [1, 4]))
+
+
+@pytest.mark.skipif(importlib.util.find_spec("tf2onnx") is None
+                    or importlib.util.find_spec("onnxruntime") is None,
+                    reason="needs tf2onnx and onnxruntime (pip install 'keras_vae[onnx]')")
+def test_onnx_scorer_of_a_two_layer_vampprior_model(tmp_path):
+    """mnist-best's kind of model: p(z1|z2), q(z2|z1) and a VampPrior, in plain ops."""
+    import onnxruntime
+
+    model = keras_vae.build_hierarchical_vae(latent_dim=2, bottom_latent_dim=4, filters=(4, 8),
+                                             hidden_units=16, top_hidden_units=(8,),
+                                             prior="vamp", seed=0)
+    path = export.export_model(model, tmp_path, format="onnx", parts=["scorer"],
+                               num_samples=8)["scorer"]
+    session = onnxruntime.InferenceSession(path)
+    x = images(4)
+    (got,) = session.run(None, {"images": x})
+    tfp_values = -tf.reduce_mean(
+        model.log_weights(tf.constant(x), 8, 0, shared_noise=True), axis=0).numpy()
+    np.testing.assert_allclose(got, tfp_values, rtol=1e-5)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("tf2onnx") is None,
+                    reason="needs tf2onnx (pip install 'keras_vae[onnx]')")
+def test_onnx_leaves_out_a_scorer_it_cannot_convert_and_stderr_holds_our_lines(tmp_path):
+    """The continuous Bernoulli's TFP log-density is not rewritten: its scorer is reported.
+
+    tf2onnx logs a line for each op it cannot convert; the command's stderr
+    holds only keras_vae's own lines, and its stdout the JSON.
+    """
+    path = tmp_path / "model.keras"
+    keras_vae.build_vae(latent_dim=2, filters=(4, 8), hidden_units=16, seed=0,
+                        likelihood="continuous_bernoulli").save(path)
+    # The command as a user runs it, TensorFlow's native logging left as it is.
+    env = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
+    result = subprocess.run(
+        [sys.executable, "-m", "keras_vae", "export", str(path), "--output", "out",
+         "--format", "onnx", "--num-samples", "2"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout)
+    assert "scorer" not in report["parts"]
+    (scorer,) = [line for line in report["not_exported"] if line.startswith("The scorer")]
+    assert "MulNoNan" in scorer and "use format='tf_saved_model' or 'litert'" in scorer
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines and all(line.startswith("keras-vae export: ") for line in lines), lines
+
+
+def test_litert_files_carry_metadata_and_still_match_the_model(tmp_path):
+    """Each .tflite holds a "keras_vae" metadata entry saying what it takes and gives."""
+    import keras_vae as package
+
+    model = small_vae()
+    paths = export.export_model(model, tmp_path, format="litert", parts=["decoder", "scorer"],
+                                num_samples=8, seed=2)
+    decoder, scorer = (export.litert_metadata(paths[part]) for part in ("decoder", "scorer"))
+    assert decoder == export.describe_part(model, "decoder", 8, 2)
+    assert decoder["part"] == "decoder" and decoder["signature"] == "decode"
+    assert decoder["keras_vae_version"] == package.__version__
+    assert decoder["model_class"] == "VAE" and decoder["quantize"] == "none"
+    assert list(decoder["inputs"]) == ["codes"] and decoder["inputs"]["codes"].startswith(
+        "float32 (N, 2)")
+    assert list(decoder["outputs"]) == ["images"] and "[0, 1]" in decoder["outputs"]["images"]
+    assert (scorer["signature"], scorer["num_samples"], scorer["seed"]) == ("score", 8, 2)
+    assert "pixel values in [0, 1]" in scorer["inputs"]["images"]
+    assert "negative ELBO in nats" in scorer["outputs"]["neg_elbo"]
+    # The entry is plain LiteRT metadata, readable without keras_vae.
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    names = [entry.name.decode() for entry in flatbuffer_utils.read_model(
+        paths["scorer"]).metadata]
+    assert export.LITERT_METADATA in names and "min_runtime_version" in names
+    # The models run as before the metadata was added.
+    x = images(3)
+    runner = tf.lite.Interpreter(model_path=paths["scorer"]).get_signature_runner("score")
+    np.testing.assert_allclose(runner(images=x)["neg_elbo"],
+                               export.scores(model, x, num_samples=8, seed=2), rtol=1e-5)
+    z = np.random.RandomState(5).randn(2, 2).astype("float32")
+    runner = tf.lite.Interpreter(model_path=paths["decoder"]).get_signature_runner("decode")
+    np.testing.assert_allclose(runner(codes=z)["images"], model.decode(z), atol=1e-5)
+    plain = tmp_path / "plain.tflite"
+    plain.write_bytes(tf.lite.TFLiteConverter.from_concrete_functions(
+        [tf.function(lambda v: v * 2.0).get_concrete_function(tf.TensorSpec([1], tf.float32))]
+    ).convert())
+    with pytest.raises(ValueError, match="carries no 'keras_vae' metadata"):
+        export.litert_metadata(plain)
 
 
 @pytest.mark.slow
