@@ -157,12 +157,12 @@ def _scores_the_reference(args):
 
 
 def _threshold_images(args, image_size, color_mode):
-    """Returns `(threshold images, description, (x, y) to score or None)`.
+    """Returns `(threshold images, their description for the JSON, (x, y) of --reference)`.
 
-    The held-out training images that the model's run recorded, or else the
-    last `--validation-split` of the reference's test split, in which case
-    the rest of that split is returned to be scored (when --data is the
-    reference) so that no image both sets the threshold and is scored.
+    The threshold images are the held-out training images that the model's
+    run recorded (and `(x, y)` the reference's test split), or else the last
+    `--validation-split` of the reference's test split (and `(x, y)` the
+    rest of it), so that no image both sets the threshold and is scored.
     """
     import argparse
 
