@@ -26,12 +26,14 @@ renders the mean of p(z1|z2)).
 The scorer's negative ELBO is a Monte Carlo estimate with fixed noise:
 `num_samples` standard normal draws chosen once from `seed` and shared by
 every image, so an image's score is the same in any batch and in every
-call (`negative_elbo`, the model's `log_weights(..., shared_noise=True)`). `format="onnx"` converts the same functions
-with tf2onnx, their batch axis named `batch` (a part with ops tf2onnx
-cannot convert, such as the scorer's TensorFlow Probability ops, is left
-out with an `ExportWarning`)
-and `format="litert"` converts each SavedModel with TensorFlow's LiteRT
-(TFLite) converter.
+call (`negative_elbo`, the model's `log_weights(..., shared_noise=True)`),
+its log-densities written in plain TensorFlow ops (`keras_vae.portable`).
+`format="onnx"` converts the same functions with tf2onnx, their batch axis
+named `batch` (a part with ops tf2onnx cannot convert, such as the
+continuous Bernoulli's, is left out with an `ExportWarning`), and
+`format="litert"` converts each SavedModel with TensorFlow's LiteRT
+(TFLite) converter; each `.tflite` file carries a `keras_vae` metadata
+entry describing it (`describe_part`, `litert_metadata`).
 
 Example:
 
@@ -457,8 +459,9 @@ def export_model(model, directory, format="tf_saved_model", num_samples=64, seed
     Returns:
         A dict `{part: path}` of the files or folders written. A part that
         the model lacks (a DCGAN's encoder and scorer) or that the format
-        cannot hold (with ONNX, a scorer whose likelihood uses TensorFlow
-        Probability ops that tf2onnx does not convert) is left out with an
+        cannot hold (with ONNX, a scorer whose likelihood keeps TensorFlow
+        Probability ops that tf2onnx does not convert: the continuous
+        Bernoulli, the discretized logistic) is left out with an
         `ExportWarning` saying why.
 
     Raises:
