@@ -34,7 +34,7 @@ def add_parser(commands):
                         help="folder receiving decoder, encoder and scorer")
     parser.add_argument("--format", choices=FORMATS, default="tf_saved_model",
                         help="SavedModel folders, .onnx files (tf2onnx) or .tflite files "
-                        "(LiteRT)")
+                        "(LiteRT; each carries a 'keras_vae' metadata entry describing it)")
     parser.add_argument("--num-samples", type=arguments.positive_int, default=64,
                         help="codes per image of the scorer's negative ELBO")
     parser.add_argument("--seed", type=arguments.non_negative_int, default=0,
