@@ -256,3 +256,15 @@ def test_vqvae_vs_vae_smoke_run_appends_one_table_with_every_column(tmp_path):
     assert float(prior_minutes) <= float(minutes)
     assert vq["epochs (prior)"] == "1 (1)"
     assert "keras.io VQ-VAE example" in text and "It reports no FID" in text
+
+
+def test_vqvae_vs_vae_kl_rate_is_the_analytic_kl_in_bits(mnist_small):
+    from benchmarks import vqvae_vs_vae
+    from keras_vae import evaluation
+
+    _, (x_test, _) = mnist_small
+    x = (x_test[:20] > 0.5).astype("float32")
+    vae = tiny_vae()
+    # Batches of 7, 7 and 6 images; the standard normal prior's KL, summed over dimensions.
+    expected = evaluation.kl_per_dimension(vae, x).sum() / np.log(2)
+    assert vqvae_vs_vae.kl_rate_bits(vae, x, batch_size=7) == pytest.approx(expected, rel=1e-5)
