@@ -59,7 +59,7 @@ CAPABILITIES = {
     "vae": VARIATIONAL, "beta_vae": VARIATIONAL, "iwae_vae": VARIATIONAL,
     "cvae": VARIATIONAL | {base.LABELS}, "hvae": VARIATIONAL,
     "autoencoder": {base.ENCODER, base.LOSSES}, "dcgan": set(),
-    "vqvae": {base.ENCODER, base.LOSSES},
+    "vqvae": {base.ENCODER, base.LOSSES, base.CODEBOOK},
 }
 """What each class declares: written out here, not read from the classes."""
 
@@ -535,6 +535,11 @@ def test_the_commands_serve_every_model_or_say_what_it_lacks(trained, name, tmp_
         assert status == 0, err
         report = json.loads(out, parse_constant=lambda token: pytest.fail(token))
         assert report["nll"] > 0
+    elif has(name, base.CODEBOOK):  # code statistics instead of a likelihood bound
+        assert status == 0, err
+        report = json.loads(out, parse_constant=lambda token: pytest.fail(token))
+        assert report["code_bits_per_image"] > 0 and "nll" not in report
+        assert report["prior_nll_bits"] is None  # fit, not fit_prior, has run
     else:
         assert status == 2 and out == "" and err.count("\n") == 1, err
         lacks = ("takes labels" if has(name, base.LABELS)
