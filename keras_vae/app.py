@@ -370,7 +370,7 @@ def build_app(explorer, title="keras_vae explorer"):
                               api_name="code_map")
             code_upload.upload(guarded(code_map_upload, blank_code_map), code_upload,
                                code_outputs, api_name="code_map_upload")
-            edit_button.click(guarded(edit, lambda text: (gr.update(), blank, f"**{text}**")),
+            edit_button.click(guarded(edit, lambda text: (gr.update(), gr.update(), f"**{text}**")),
                               [code_grid, edit_row, edit_column, edit_value],
                               [code_grid, code_decoded, code_text], api_name="edit_code")
             code_grid.input(guarded(explorer.decode_code_map, lambda _: blank), code_grid,

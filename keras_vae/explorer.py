@@ -166,7 +166,9 @@ def slerp(first, last, weights):
     if np.pi - omega < 1e-6:
         raise ValueError("slerp is undefined for codes that point in opposite directions "
                          f"(no single arc joins them). Received: an angle of {omega:.6f} rad")
-    return (np.sin((1.0 - weights) * omega) * first + np.sin(weights * omega) * last) / np.sin(omega)
+    # Coefficients first: sin(omega) / sin(omega) is exactly 1, so the ends come back exactly.
+    return (np.sin((1.0 - weights) * omega) / np.sin(omega) * first
+            + np.sin(weights * omega) / np.sin(omega) * last)
 
 
 def nearest_neighbours(codes, query, k):
