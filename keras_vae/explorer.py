@@ -616,8 +616,10 @@ class Explorer:
         left, bottom, width, height = MAP_AXES
         across = ((column + 0.5) / MAP_WIDTH - left) / width
         up = (1.0 - (row + 0.5) / MAP_HEIGHT - bottom) / height
-        if not (0.0 <= across <= 1.0 and 0.0 <= up <= 1.0):
+        slack = (2.0 / (MAP_WIDTH * width), 2.0 / (MAP_HEIGHT * height))  # two pixels
+        if not (-slack[0] <= across <= 1.0 + slack[0] and -slack[1] <= up <= 1.0 + slack[1]):
             raise InputProblem(f"Click inside the map's axes. Received: pixel ({column}, {row})")
+        across, up = np.clip([across, up], 0.0, 1.0)
         return float(x0 + across * (x1 - x0)), float(y0 + up * (y1 - y0))
 
     def nearest_test_image(self, column, row, projection="PCA"):
