@@ -362,7 +362,10 @@ def test_every_endpoint_returns_an_image_of_the_right_shape(served, tmp_path):
     client = Client(served, verbose=False, download_files=str(tmp_path))
     assert _image(client.predict(0.5, -1.0, api_name="/decode_sliders")).shape == (28, 28)
     assert _image(client.predict(0.1, 0.2, api_name="/decode_point")).shape == (28, 28)
-    assert _image(client.predict(0, 3, 5, api_name="/interpolate")).shape == (28, 28 * 7)
+    linear = _image(client.predict(0, 3, 5, "linear", api_name="/interpolate"))
+    assert linear.shape == (28, 28 * 7)
+    spherical = _image(client.predict(0, 3, 5, "slerp", api_name="/interpolate"))
+    assert spherical.shape == (28, 28 * 7) and not np.array_equal(spherical, linear)
     grid = _image(client.predict(7, api_name="/sample_grid"))
     assert grid.shape == (112, 112)
     np.testing.assert_array_equal(_image(client.predict(7, api_name="/sample_grid")), grid)
@@ -383,6 +386,139 @@ def test_every_endpoint_returns_an_image_of_the_right_shape(served, tmp_path):
     assert _image(reconstruction).shape == (28, 28) and "negative ELBO" in text
     # The server survived the bad input.
     assert _image(client.predict(0.0, 0.0, api_name="/decode_sliders")).shape == (28, 28)
+
+
+@needs_gradio
+def test_the_map_sliders_neighbours_and_codes_endpoints(served, explorer, tmp_path):
+    from gradio_client import Client
+    from gradio_client import handle_file
+
+    client = Client(served, verbose=False, download_files=str(tmp_path))
+    *values, decoded, text = client.predict(3, api_name="/sliders_from_test")
+    expected_values, offset = explorer.slider_start(explorer.test_codes[3])
+    np.testing.assert_allclose(values, expected_values, atol=1e-9)
+    np.testing.assert_array_equal(_image(decoded),
+                                  explorer.decode_sliders(expected_values, None, offset))
+    assert text.startswith("The sliders start from the code of test image 3")
+    digit = (explorer.x_test[4, ..., 0] * 255).astype("uint8")
+    Image.fromarray(digit).save(tmp_path / "four.png")
+    *values, decoded, text = client.predict(handle_file(str(tmp_path / "four.png")),
+                                            api_name="/sliders_from_upload")
+    np.testing.assert_allclose(values, explorer.sliders_from_image(digit)[0], atol=1e-9)
+    assert "uploaded image" in text
+    strip, text = client.predict(0.5, -1.0, 4, api_name="/slider_neighbours")
+    np.testing.assert_array_equal(_image(strip),
+                                  explorer.slider_neighbours([0.5, -1.0], 4)[0])
+    image, reconstruction, text, neighbours, neighbours_text = client.predict(
+        17, 4, api_name="/select_test_image")
+    np.testing.assert_array_equal(_image(image), explorer.test_image(17)[0])
+    np.testing.assert_array_equal(_image(reconstruction), explorer.test_image(17)[1])
+    np.testing.assert_array_equal(_image(neighbours), explorer.test_neighbours(17, 4)[0])
+    assert text.startswith("Test image 17") and neighbours_text.startswith("Nearest training")
+    picture = _image(client.predict("PCA", 17, 1, 2, api_name="/map"))
+    assert picture.shape[:2] == (MAP_HEIGHT, MAP_WIDTH)
+    np.testing.assert_array_equal(picture[..., :3], explorer.map_image("PCA", 17, 1, 2))
+    rows = list(csv.reader(open(client.predict(api_name="/download_codes"), encoding="utf-8")))
+    assert rows == list(csv.reader(io.StringIO(explorer.codes_csv())))
+    _, _, text, _, _ = client.predict(100, 4, api_name="/select_test_image")
+    assert "in [0, 100)" in text  # a message in the page, the server keeps running
+
+
+@needs_gradio
+def test_a_model_that_outputs_nan_gets_an_error_in_the_page(served, explorer):
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+
+    client = Client(served, verbose=False)
+    weight = explorer.model.decoder.trainable_weights[0]
+    saved = weight.numpy()
+    try:
+        weight.assign(np.full_like(saved, np.nan))
+        with pytest.raises(AppError, match="decoded image .* not finite"):
+            client.predict(0.0, 0.0, api_name="/decode_sliders")
+    finally:
+        weight.assign(saved)
+    assert _image(client.predict(0.0, 0.0, api_name="/decode_sliders")).shape == (28, 28)
+
+
+def small_vqvae():
+    return models.build_vqvae((28, 28, 1), num_embeddings=8, embedding_dim=4, filters=(4, 8),
+                              prior_filters=8, prior_blocks=1, seed=0)
+
+
+@pytest.fixture(scope="module")
+def vq_explorer(data):
+    (x_train, y_train), (x_test, y_test) = data
+    model = small_vqvae()
+    model.compile(optimizer="adam")
+    model.fit(x_train, epochs=1, batch_size=50, verbose=0)  # a few codes in use
+    return Explorer(model, (x_train[:64], y_train[:64]), (x_test[:32], y_test[:32]),
+                    num_samples=4)
+
+
+def test_a_vq_vae_code_map_is_shown_edited_and_re_decoded(vq_explorer):
+    model = vq_explorer.model
+    image, codes, decoded, text = vq_explorer.code_map(3)
+    np.testing.assert_array_equal(codes, model.encode(vq_explorer.x_test[3:4])[0][0])
+    np.testing.assert_array_equal(decoded, np.round(model.decode(codes[None])[0, ..., 0] * 255))
+    assert "7x7 map of indices into 8 codebook vectors" in text
+    new = (codes[2, 3] + 1) % 8
+    edited, redecoded, text = vq_explorer.edit_code(codes, 2, 3, new)
+    changed = np.argwhere(edited != codes)
+    assert changed.tolist() == [[2, 3]] and edited[2, 3] == new
+    expected = model.decode(edited[None])[0, ..., 0]
+    np.testing.assert_array_equal(redecoded, np.round(expected * 255).astype("uint8"))
+    assert not np.array_equal(redecoded, decoded)  # another codebook vector, another image
+    assert text == f"Code at row 2, column 3 changed from {codes[2, 3]} to {new}."
+    for row, column, code, message in ((7, 0, 0, r"row must be an int in \[0, 7\)"),
+                                       (0, 0, 8, r"code must be an int in \[0, 8\)"),
+                                       (0, 0, 1.5, "code must be an int")):
+        with pytest.raises(InputProblem, match=message):
+            vq_explorer.edit_code(codes, row, column, code)
+    with pytest.raises(InputProblem, match="not one the model decodes"):
+        vq_explorer.decode_code_map(codes[:3])
+    picture = (vq_explorer.x_test[3, ..., 0] * 255).astype("uint8")
+    _, uploaded_codes, _, _ = vq_explorer.code_map_of_image(picture)
+    np.testing.assert_array_equal(uploaded_codes, codes)
+    rows = list(csv.reader(io.StringIO(vq_explorer.codes_csv())))
+    assert rows[0][:5] == ["index", "label", "split", "code_0_0", "code_0_1"]
+    assert rows[65 + 3][3:] == [str(c) for c in codes.ravel()]  # header, 64 train, test 3
+
+
+@needs_gradio
+def test_the_vq_vae_app_serves_its_code_map(vq_explorer, tmp_path):
+    from gradio_client import Client
+
+    from keras_vae import app as web_app
+
+    app = web_app.build_app(vq_explorer)
+    url = web_app.launch(app)
+    try:
+        client = Client(url, verbose=False, download_files=str(tmp_path))
+        endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+        assert {"/code_map", "/code_map_upload", "/edit_code", "/decode_code_map",
+                "/download_codes", "/sample_grid", "/score_upload"} <= set(endpoints)
+        assert not {"/decode_sliders", "/map", "/interpolate"} & set(endpoints)
+        image, grid, decoded, text = client.predict(3, api_name="/code_map")
+        codes = np.array(grid["data"])
+        np.testing.assert_array_equal(codes, vq_explorer.code_map(3)[1])
+        np.testing.assert_array_equal(_image(decoded), vq_explorer.code_map(3)[2])
+        new = int((codes[4, 1] + 1) % 8)
+        grid, decoded, text = client.predict(grid, 4, 1, new, api_name="/edit_code")
+        edited = codes.copy()
+        edited[4, 1] = new
+        np.testing.assert_array_equal(np.array(grid["data"]), edited)
+        np.testing.assert_array_equal(_image(decoded), vq_explorer.decode_code_map(edited))
+        np.testing.assert_array_equal(
+            _image(client.predict(grid, api_name="/decode_code_map")),
+            vq_explorer.decode_code_map(edited))
+        _, _, text = client.predict(grid, 4, 1, 99, api_name="/edit_code")
+        assert "code must be an int in [0, 8)" in text
+        rows = list(csv.reader(open(client.predict(api_name="/download_codes"),
+                                    encoding="utf-8")))
+        assert len(rows) == 1 + 64 + 32 and rows[1][2] == "train"
+    finally:
+        app.close()
 
 
 @needs_gradio
