@@ -301,16 +301,20 @@ def build_app(explorer, title="keras_vae explorer"):
                             neighbour_strip, neighbour_text]
             guarded_show = guarded(show, lambda text: (blank, blank, f"**{text}**", blank, ""))
 
-            def clicked(name, event: gr.SelectData):
+            def clicked(name, event: gr.SelectData):  # not guarded: Gradio reads the hint
                 column, row = event.index[:2]
-                index = explorer.nearest_test_image(column, row, name)
-                if name != "PCA":
-                    return index, gr.update(), gr.update()
-                return (index,) + explorer.map_point(column, row, name)
+                try:
+                    index = explorer.nearest_test_image(column, row, name)
+                    if name != "PCA":
+                        return index, gr.update(), gr.update()
+                    return (index,) + explorer.map_point(column, row, name)
+                except InputProblem as problem:
+                    gr.Warning(str(problem))
+                    return (gr.update(),) * 3
 
             decode_point = guarded(lambda *args: explorer.decode_point(
                 args[0], args[1], label_of(args[2:])), lambda _: blank)
-            map_image.select(guarded(clicked, lambda _: (gr.update(),) * 3), [projection],
+            map_image.select(clicked, [projection],
                              [selected, u, v], api_name=False).then(
                 guarded_show, [selected, k], show_outputs, api_name=False).then(
                 guarded_map, map_inputs, map_image, api_name=False).then(

@@ -216,7 +216,7 @@ def _nonlinear_projection(name, codes, seed):
         import umap
 
         embedding = umap.UMAP(n_components=2, n_neighbors=min(15, len(codes) - 1),
-                              random_state=seed).fit_transform(codes)
+                              random_state=seed, n_jobs=1).fit_transform(codes)
     return np.asarray(embedding, "float64")
 
 

@@ -524,8 +524,15 @@ def test_the_vq_vae_app_serves_its_code_map(vq_explorer, tmp_path):
 @needs_gradio
 @pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed (Debian package "
                     "`chromium`; .ci/run installs it)")
-def test_a_browser_moves_a_slider_and_sees_the_image_change(served, tmp_path):
+def test_a_browser_moves_a_slider_and_clicks_a_point_of_the_map(served, explorer, tmp_path):
     playwright = pytest.importorskip("playwright.sync_api")
+    # The test image drawn farthest from every other one: a click on it picks it alone.
+    figure = explorer.map_figure()
+    pixels = np.array([_pixel_of(figure, point) for point in explorer.test_points])
+    gaps = np.linalg.norm(pixels[:, None] - pixels[None], axis=-1) + np.eye(len(pixels)) * 1e9
+    inside = ((pixels[:, 0] > 90) & (pixels[:, 0] < 390) & (pixels[:, 1] > 50)
+              & (pixels[:, 1] < 380))
+    target = int(np.argmax(np.where(inside, gaps.min(axis=1), -1)))
     with playwright.sync_playwright() as driver:
         browser = driver.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         try:
@@ -540,10 +547,23 @@ def test_a_browser_moves_a_slider_and_sees_the_image_change(served, tmp_path):
             page.wait_for_function(
                 "(before) => { const image = document.querySelector('#slider-image img');"
                 " return image && image.src !== before; }", arg=before, timeout=30_000)
+            page.get_by_role("tab", name="Latent map").click()
+            picture = page.locator("#map img")
+            picture.wait_for(timeout=30_000)
+            box = picture.bounding_box()
+            scale = min(box["width"] / MAP_WIDTH, box["height"] / MAP_HEIGHT)  # contained
+            left = (box["width"] - MAP_WIDTH * scale) / 2
+            top = (box["height"] - MAP_HEIGHT * scale) / 2
+            column, row = pixels[target]
+            picture.click(position={"x": left + column * scale, "y": top + row * scale})
+            page.wait_for_function(
+                "(wanted) => { const text = document.querySelector('#selected-text');"
+                " return text && text.innerText.startsWith(wanted); }",
+                arg=f"Test image {target},", timeout=30_000)
             page.screenshot(path=str(tmp_path / "explore.png"), full_page=True)
         finally:
             browser.close()
-    assert (tmp_path / "explore.png").stat().st_size > 0
+    assert Image.open(tmp_path / "explore.png").size[0] > 0
 
 
 # -------------------------------------------------------------- the command
