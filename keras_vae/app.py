@@ -33,7 +33,7 @@ the page and blank outputs; a model that computes NaN or infinity gives an
 error message in the page (`gradio_client` raises it as `AppError`); the
 server keeps running.
 
-The file is a little over 300 lines: one function lays out every panel and
+The file is over 300 lines: one function lays out every panel and
 wires its events, as Gradio's `Blocks` is written.
 """
 
