@@ -568,6 +568,17 @@ class ImageModel(keras.Model):
         """
         return tf.TensorSpec([None, self.latent_dim], tf.float32, name="codes")
 
+    @property
+    def num_codes(self):
+        """How many values each position of a discrete code takes (K), or None.
+
+        None for continuous codes (a float `code_spec`); a model with discrete
+        codes (`VQVAE`: indices into a codebook of K vectors) gives K, so a
+        tool (the explorer's code-map editor) can say which indices `decode`
+        accepts without asking what kind of model it holds.
+        """
+        return None
+
     # ------------------------------------------------------------ public API
 
     def check_codes(self, z):

@@ -342,6 +342,11 @@ class VQVAE(ImageModel):
         """Export's decoder input: int32 code maps `(None, h, w)` named `codes`."""
         return tf.TensorSpec([None, *self.code_shape], tf.int32, name="codes")
 
+    @property
+    def num_codes(self):
+        """K, the codebook size: each position of a code map is an index in `[0, K)`."""
+        return self.num_embeddings
+
     # ------------------------------------------------------------ public API
 
     def check_codes(self, z):
