@@ -79,9 +79,14 @@ class FolderLock:
             if same:
                 break
             handle.close()
-        handle.truncate(0)
-        handle.write(f"{os.getpid()}\n")
-        handle.flush()
+        try:
+            handle.truncate(0)
+            handle.write(f"{os.getpid()}\n")
+            handle.flush()
+        except OSError:  # a full disk: leave no empty lock file behind
+            lock_path.unlink(missing_ok=True)
+            handle.close()
+            raise
         self._handle = handle
 
     def release(self):
