@@ -18,10 +18,11 @@ install: $(BIN)/keras-vae
 demo: install
 	$(BIN)/keras-vae train --output runs/demo --overwrite
 
-## Lint the whole tree (ruff, configured in pyproject.toml), then run the whole test suite.
+## Lint the whole tree (ruff, configured in pyproject.toml), then run the whole test suite,
+## one test file per worker process and one worker per CPU core (pytest-xdist).
 test: install
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist loadfile
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache *.egg-info

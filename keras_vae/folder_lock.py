@@ -7,6 +7,7 @@ pid, rather than mixing its files with the first one's. The lock is
 process ends, however it ends (SIGKILL included), so a lock is never stale.
 """
 
+import contextlib
 import fcntl
 import os
 import pathlib
@@ -79,9 +80,15 @@ class FolderLock:
             if same:
                 break
             handle.close()
-        handle.truncate(0)
-        handle.write(f"{os.getpid()}\n")
-        handle.flush()
+        try:
+            handle.truncate(0)
+            handle.write(f"{os.getpid()}\n")
+            handle.flush()
+        except OSError:  # a full disk: leave no empty lock file behind
+            lock_path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # closing flushes the same bytes again
+                handle.close()
+            raise
         self._handle = handle
 
     def release(self):
