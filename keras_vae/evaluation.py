@@ -11,6 +11,8 @@
   `mnist_classifier_features()` (shipped, offline; its values are labelled
   "MNIST-classifier FID") or `inception_features()` (ImageNet InceptionV3,
   the standard "FID").
+- `precision_recall`: generative precision (quality) and recall (coverage)
+  from k-nearest-neighbour manifolds of the same features.
 
 The likelihood functions take the importance weights from the model: its
 `log_weights(x, num_samples, seed)` (every keras_vae model with a
@@ -503,3 +505,90 @@ def fid(real_images, generated_images, extractor, batch_size=256):
                              extractor(generated_images, batch_size))
     return {"value": value, "label": extractor.label, "extractor": extractor.name,
             "num_real": int(len(real_images)), "num_generated": int(len(generated_images))}
+
+
+# ------------------------------------------------ precision and recall
+
+
+def _feature_set(name, features):
+    features = np.asarray(features, dtype="float64")
+    if features.ndim != 2 or not np.all(np.isfinite(features)):
+        raise ValueError(
+            f"{name} must be a finite array of shape (N, F). "
+            f"Received: {name} of shape {features.shape}")
+    return features
+
+
+def _squared_distances(a, b):
+    """Squared Euclidean distances `(len(a), len(b))`, clipped at 0 (float64)."""
+    squared = (a * a).sum(axis=1)[:, None] + (b * b).sum(axis=1)[None, :] - 2.0 * a @ b.T
+    return np.maximum(squared, 0.0)
+
+
+def _knn_radii(features, k, chunk):
+    """Squared distance from each point to its k-th nearest other point of the same set."""
+    radii = np.empty(len(features))
+    for start in range(0, len(features), chunk):
+        distances = _squared_distances(features[start:start + chunk], features)
+        # Each row holds the point's own distance 0, so the k-th other point is at index k.
+        radii[start:start + chunk] = np.partition(distances, k, axis=1)[:, k]
+    return radii
+
+
+def _share_inside(points, centres, radii, chunk):
+    """Share of `points` within the ball of at least one centre (balls of squared radii)."""
+    inside = np.zeros(len(points), dtype=bool)
+    for start in range(0, len(points), chunk):
+        distances = _squared_distances(points[start:start + chunk], centres)
+        inside[start:start + chunk] = np.any(distances <= radii[None, :], axis=1)
+    return float(inside.mean())
+
+
+def precision_recall(real_features, fake_features, k=3):
+    """Precision and recall of generated images, from k-nearest-neighbour manifolds.
+
+    Each set of features is turned into a manifold: the union of balls around
+    its points, each ball reaching the point's `k`-th nearest neighbour in
+    the same set. **Precision** is the share of generated points inside the
+    real manifold (how many samples look real: quality); **recall** is the
+    share of real points inside the generated manifold (how much of the
+    data the samples cover: diversity). A model that draws only a few
+    perfect images has precision 1 and low recall; one that blurs has lower
+    precision and can keep recall high. FID folds both into one number.
+
+    Args:
+        real_features: Features of real images `(N, F)`, N > k.
+        fake_features: Features of generated images `(M, F)`, M > k, from the
+            same extractor (e.g. `mnist_classifier_features()`).
+        k: The neighbour whose distance sets each ball's radius (the paper
+            uses 3).
+
+    Returns:
+        A dict `{"precision": float, "recall": float}`, each in [0, 1].
+
+    Raises:
+        TypeError: `k` is not an int.
+        ValueError: arrays that are not finite `(N, F)` features, different
+            feature sizes, `k` < 1, or a set with `k` points or fewer.
+
+    Reference:
+        Kynkaanniemi, Karras, Laine, Lehtinen and Aila, "Improved Precision
+        and Recall Metric for Assessing Generative Models", 2019,
+        https://arxiv.org/abs/1904.06991
+    """
+    real = _feature_set("real_features", real_features)
+    fake = _feature_set("fake_features", fake_features)
+    if real.shape[1] != fake.shape[1]:
+        raise ValueError(
+            "real_features and fake_features must have the same feature size. "
+            f"Received: {real.shape[1]} and {fake.shape[1]}")
+    k = check_int("k", k)
+    for name, features in (("real_features", real), ("fake_features", fake)):
+        if len(features) <= k:
+            raise ValueError(
+                f"{name} must hold more than k={k} points. Received: {len(features)}")
+    chunk = 1024
+    return {
+        "precision": _share_inside(fake, real, _knn_radii(real, k, chunk), chunk),
+        "recall": _share_inside(real, fake, _knn_radii(fake, k, chunk), chunk),
+    }

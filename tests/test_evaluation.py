@@ -304,3 +304,53 @@ def test_likelihood_bounds_work_for_other_priors_and_likelihoods(options, mnist_
     reconstruction, kl = vae.compute_vae_losses(x_test[:16])
     assert -result["elbo"].mean() == pytest.approx(
         float(np.mean(reconstruction + kl)), rel=0.05)
+
+
+def _brute_force_precision_recall(real, fake, k):
+    """Kynkaanniemi et al.'s definition, written with explicit loops (float64)."""
+    def radii(points):
+        return [sorted(np.linalg.norm(points - p, axis=1))[k] for p in points]  # [0] is p itself
+
+    def share_inside(points, centres):
+        r = radii(centres)
+        return np.mean([any(np.linalg.norm(p - c) <= r[j] for j, c in enumerate(centres))
+                        for p in points])
+
+    return share_inside(fake, real), share_inside(real, fake)
+
+
+@pytest.mark.parametrize("k", [1, 3, 5])
+def test_precision_recall_matches_a_brute_force_reference(k):
+    rng = np.random.default_rng(k)
+    real = rng.normal(size=(60, 4))
+    fake = np.r_[0.8 * rng.normal(size=(30, 4)), rng.normal(3.0, 1.0, size=(20, 4))]
+    expected = _brute_force_precision_recall(real, fake, k)
+    result = evaluation.precision_recall(real, fake, k=k)
+    assert 0.0 < expected[0] < 1.0 and 0.0 < expected[1] < 1.0  # a case that tests both
+    assert result == {"precision": pytest.approx(expected[0], abs=1e-12),
+                      "recall": pytest.approx(expected[1], abs=1e-12)}
+
+
+def test_precision_recall_tells_a_collapsed_sampler_from_a_blurred_one():
+    rng = np.random.default_rng(0)
+    real = rng.normal(size=(400, 2))
+    collapsed = real[:5].repeat(40, axis=0) + 1e-3 * rng.normal(size=(200, 2))  # five real images
+    blurred = 3.0 * rng.normal(size=(400, 2))                                   # wider than the data
+    few = evaluation.precision_recall(real, collapsed, k=3)
+    wide = evaluation.precision_recall(real, blurred, k=3)
+    same = evaluation.precision_recall(real, real.copy(), k=3)
+    assert few["precision"] == 1.0 and few["recall"] < 0.1
+    assert wide["recall"] > 0.95 and wide["precision"] < 0.6
+    assert same == {"precision": 1.0, "recall": 1.0}
+
+
+@pytest.mark.parametrize("real, fake, k, match", [
+    (np.zeros((5, 2)), np.zeros((5, 3)), 3, "same feature size"),
+    (np.zeros(5), np.zeros((5, 2)), 3, r"real_features must be a finite array of shape \(N, F\)"),
+    (np.zeros((5, 2)), np.full((5, 2), np.nan), 3, "fake_features must be a finite array"),
+    (np.zeros((3, 2)), np.zeros((5, 2)), 3, "real_features must hold more than k=3 points. Received: 3"),
+    (np.zeros((5, 2)), np.zeros((5, 2)), 0, "k must be a positive int"),
+])
+def test_precision_recall_rejects_bad_input_in_one_line(real, fake, k, match):
+    with pytest.raises(ValueError, match=match):
+        evaluation.precision_recall(real, fake, k=k)
