@@ -550,8 +550,8 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
 
     def _load_model(self):
         metadata = pathlib.Path(self._training_metadata_path)
-        stored = saving.read_json(metadata) if metadata.exists() else {}  # names a corrupt file
         try:
+            stored = saving.read_json(metadata) if metadata.exists() else {}  # names the file
             super()._load_model()
             for path, variable in self._seed_states().items():
                 if path in stored.get("seed_states", {}):

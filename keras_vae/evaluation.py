@@ -6,13 +6,16 @@
   `K` samples, an estimate of `log p(x)` that tightens as `K` grows; in nats
   and in bits per dimension. Memory does not grow with `K`: samples and
   images are processed in chunks.
+- `codebook_report`: for a model with discrete codes (`CODEBOOK`, a `VQVAE`),
+  the bits of a code map, the prior's negative log-likelihood of the codes
+  in bits, and how the codebook is used (perplexity, fraction used, collapse).
 - `frechet_distance` and `fid`: the Frechet distance between Gaussian fits of
   features of real and generated images, with a pluggable feature extractor:
   `mnist_classifier_features()` (shipped, offline; its values are labelled
   "MNIST-classifier FID") or `inception_features()` (ImageNet InceptionV3,
   the standard "FID").
-- `precision_recall`: generative precision (quality) and recall (coverage)
-  from k-nearest-neighbour manifolds of the same features.
+- `precision_recall`: generative precision and recall (Kynkaanniemi et al.
+  2019) on the same features.
 
 The likelihood functions take the importance weights from the model: its
 `log_weights(x, num_samples, seed)` (every keras_vae model with a
@@ -24,9 +27,9 @@ method is evaluated the same way (see `model_log_weights`).
 literature means, a probability mass of the data (`bits_per_dim_note`).
 
 This module is over 300 lines because it is the one place a reader looks
-for "how good is the model"; its FID half (from `gaussian_statistics` on)
-is the natural split into a `fid.py` once the classifier's move to package
-data has landed.
+for "how good is the model"; its sample-quality half (from
+`gaussian_statistics` on: FID, precision and recall) is the natural split
+into a `fid.py` once the classifier's move to package data has landed.
 """
 
 import importlib.resources
@@ -326,6 +329,52 @@ def likelihood_report(model, x, num_samples=1000, seed=0, verbose=1):
     }
 
 
+# ---------------------------------------------------------------- discrete codes
+
+COLLAPSE_THRESHOLD = 0.25
+"""`codebook_report` calls a codebook collapsed when fewer than this fraction of its codes is used."""
+
+
+def codebook_report(model, x, batch_size=256, collapse_threshold=COLLAPSE_THRESHOLD):
+    """Summarises a discrete-code model on images `x`: code bits, prior NLL, codebook use.
+
+    Args:
+        model: A model with `CODEBOOK` (a `VQVAE`).
+        x: Images in [0, 1], `(N, *image_shape)`, N >= 1.
+        batch_size: Images encoded at a time.
+        collapse_threshold: `collapsed` is True when the fraction of codes
+            used on `x` is below it.
+
+    Returns:
+        A dict: `code_bits_per_image` (`positions * log2 K`, the bits of a
+        code map written without a prior); `prior_nll_bits` (the mean over
+        images of the prior's `-log2 p(code map)`, or None when the model's
+        prior has not been fitted) and `prior_nll_bits_note` (None, or why
+        there is none); `codebook`: `num_embeddings`, `positions`,
+        `codes_used`, `fraction_used`, `perplexity`, `collapsed` and
+        `collapse_threshold`.
+
+    Raises:
+        MissingCapabilityError: the model has no `CODEBOOK`.
+    """
+    model.require(base.CODEBOOK, "codebook_report")
+    if not 0.0 <= collapse_threshold <= 1.0:
+        raise ValueError(f"collapse_threshold must be a fraction in [0, 1]. Received: "
+                         f"collapse_threshold={collapse_threshold!r}")
+    stats = model.code_statistics(x, batch_size=batch_size)
+    if model.prior_fitted:
+        nll, note = float(np.mean(model.prior_nll_bits(x, batch_size=batch_size))), None
+    else:
+        nll, note = None, (f"the {type(model).__name__}'s prior over code maps has not been "
+                           "fitted (fit_prior, or keras-vae train --prior-epochs)")
+    codebook = {key: stats[key] for key in ("num_embeddings", "positions", "codes_used",
+                                            "fraction_used", "perplexity")}
+    codebook["collapsed"] = bool(stats["fraction_used"] < collapse_threshold)
+    codebook["collapse_threshold"] = float(collapse_threshold)
+    return {"code_bits_per_image": stats["code_bits"], "prior_nll_bits": nll,
+            "prior_nll_bits_note": note, "codebook": codebook}
+
+
 # ---------------------------------------------------------------- FID
 
 
@@ -507,88 +556,80 @@ def fid(real_images, generated_images, extractor, batch_size=256):
             "num_real": int(len(real_images)), "num_generated": int(len(generated_images))}
 
 
-# ------------------------------------------------ precision and recall
+# ---------------------------------------------------------------- precision and recall
+
+_DISTANCE_ROWS = 512
+"""Rows of a pairwise-distance block: 512 x 10,000 float64 distances are 41 MB."""
 
 
-def _feature_set(name, features):
+def _check_features(features, name, k):
     features = np.asarray(features, dtype="float64")
-    if features.ndim != 2 or not np.all(np.isfinite(features)):
-        raise ValueError(
-            f"{name} must be a finite array of shape (N, F). "
-            f"Received: {name} of shape {features.shape}")
+    if features.ndim != 2 or features.shape[0] <= k:
+        raise ValueError(f"{name} must have shape (N, F) with N > k={k}. Received: "
+                         f"{name}.shape={features.shape}")
+    if not np.all(np.isfinite(features)):
+        raise ValueError(f"{name} must be finite. Received: {name} with "
+                         f"{int(np.sum(~np.isfinite(features)))} NaN or infinite values")
     return features
 
 
-def _squared_distances(a, b):
-    """Squared Euclidean distances `(len(a), len(b))`, clipped at 0 (float64)."""
-    squared = (a * a).sum(axis=1)[:, None] + (b * b).sum(axis=1)[None, :] - 2.0 * a @ b.T
-    return np.maximum(squared, 0.0)
+def _squared_distances(a, b, b_norms):
+    """Squared Euclidean distances `(len(a), len(b))`, clipped at 0 (rounding)."""
+    distances = np.sum(a * a, axis=1)[:, None] + b_norms[None, :] - 2.0 * (a @ b.T)
+    return np.maximum(distances, 0.0, out=distances)
 
 
-def _knn_radii(features, k, chunk):
-    """Squared distance from each point to its k-th nearest other point of the same set."""
+def _kth_neighbour_radii(features, k):
+    """Squared distance of each point to its k-th nearest other point of the same set."""
+    norms = np.sum(features * features, axis=1)
     radii = np.empty(len(features))
-    for start in range(0, len(features), chunk):
-        distances = _squared_distances(features[start:start + chunk], features)
-        # Each row holds the point's own distance 0, so the k-th other point is at index k.
-        radii[start:start + chunk] = np.partition(distances, k, axis=1)[:, k]
+    for start in range(0, len(features), _DISTANCE_ROWS):
+        block = _squared_distances(features[start:start + _DISTANCE_ROWS], features, norms)
+        rows = np.arange(len(block))
+        block[rows, start + rows] = 0.0  # the point itself: sorted first, then k neighbours
+        radii[start:start + len(block)] = np.partition(block, k, axis=1)[:, k]
     return radii
 
 
-def _share_inside(points, centres, radii, chunk):
-    """Share of `points` within the ball of at least one centre (balls of squared radii)."""
-    inside = np.zeros(len(points), dtype=bool)
-    for start in range(0, len(points), chunk):
-        distances = _squared_distances(points[start:start + chunk], centres)
-        inside[start:start + chunk] = np.any(distances <= radii[None, :], axis=1)
-    return float(inside.mean())
+def _fraction_inside(points, manifold, radii):
+    """Fraction of `points` within the radius of at least one point of `manifold`."""
+    norms = np.sum(manifold * manifold, axis=1)
+    inside = 0
+    for start in range(0, len(points), _DISTANCE_ROWS):
+        block = _squared_distances(points[start:start + _DISTANCE_ROWS], manifold, norms)
+        inside += int(np.count_nonzero(np.any(block <= radii[None, :], axis=1)))
+    return inside / len(points)
 
 
 def precision_recall(real_features, fake_features, k=3):
-    """Precision and recall of generated images, from k-nearest-neighbour manifolds.
+    """Generative precision and recall of features (Kynkaanniemi et al. 2019).
 
-    Each set of features is turned into a manifold: the union of balls around
-    its points, each ball reaching the point's `k`-th nearest neighbour in
-    the same set. **Precision** is the share of generated points inside the
-    real manifold (how many samples look real: quality); **recall** is the
-    share of real points inside the generated manifold (how much of the
-    data the samples cover: diversity). A model that draws only a few
-    perfect images has precision 1 and low recall; one that blurs has lower
-    precision and can keep recall high. FID folds both into one number.
+    Each set's manifold is the union of balls around its points, each ball's
+    radius the distance to the point's k-th nearest neighbour in its own set
+    (itself excluded). Precision is the fraction of generated points inside
+    the real manifold (how many samples look real); recall the fraction of
+    real points inside the generated manifold (how much of the data the
+    samples cover). A point on a ball's boundary is inside.
 
     Args:
-        real_features: Features of real images `(N, F)`, N > k.
-        fake_features: Features of generated images `(M, F)`, M > k, from the
-            same extractor (e.g. `mnist_classifier_features()`).
-        k: The neighbour whose distance sets each ball's radius (the paper
-            uses 3).
+        real_features: Features of real images `(N, F)`, N > k (e.g. from
+            `mnist_classifier_features()`).
+        fake_features: Features of generated images `(M, F)`, M > k.
+        k: The neighbour that sets each radius, an int >= 1 (the paper's 3).
 
     Returns:
-        A dict `{"precision": float, "recall": float}`, each in [0, 1].
-
-    Raises:
-        TypeError: `k` is not an int.
-        ValueError: arrays that are not finite `(N, F)` features, different
-            feature sizes, `k` < 1, or a set with `k` points or fewer.
+        `{"precision": float, "recall": float}`, each in [0, 1].
 
     Reference:
         Kynkaanniemi, Karras, Laine, Lehtinen and Aila, "Improved Precision
-        and Recall Metric for Assessing Generative Models", 2019,
+        and Recall Metric for Assessing Generative Models", NeurIPS 2019,
         https://arxiv.org/abs/1904.06991
     """
-    real = _feature_set("real_features", real_features)
-    fake = _feature_set("fake_features", fake_features)
+    check_int("k", k)
+    real = _check_features(real_features, "real_features", k)
+    fake = _check_features(fake_features, "fake_features", k)
     if real.shape[1] != fake.shape[1]:
-        raise ValueError(
-            "real_features and fake_features must have the same feature size. "
-            f"Received: {real.shape[1]} and {fake.shape[1]}")
-    k = check_int("k", k)
-    for name, features in (("real_features", real), ("fake_features", fake)):
-        if len(features) <= k:
-            raise ValueError(
-                f"{name} must hold more than k={k} points. Received: {len(features)}")
-    chunk = 1024
-    return {
-        "precision": _share_inside(fake, real, _knn_radii(real, k, chunk), chunk),
-        "recall": _share_inside(real, fake, _knn_radii(fake, k, chunk), chunk),
-    }
+        raise ValueError(f"real_features and fake_features must have the same number of "
+                         f"features. Received: {real.shape[1]} and {fake.shape[1]}")
+    return {"precision": _fraction_inside(fake, real, _kth_neighbour_radii(real, k)),
+            "recall": _fraction_inside(real, fake, _kth_neighbour_radii(fake, k))}

@@ -42,6 +42,8 @@ scores = scorer.signatures["score"](images=tf.constant(x))["neg_elbo"]
 ```
 """
 
+import json
+import os
 import pathlib
 import shutil
 import tempfile
@@ -52,6 +54,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_vae import _extras
+from keras_vae.folder_lock import FolderLock
 from keras_vae.models import base
 from keras_vae.validation import check_finite_output
 from keras_vae.validation import check_images
@@ -299,7 +302,9 @@ def export_model(model, directory, format="tf_saved_model", num_samples=64, seed
     Every part is written into a scratch folder inside `directory` first
     and moved into place once all of them are written, so a failure while
     the parts are built leaves `directory` as it was (and a new one is
-    removed again).
+    removed again). The folder's lock (`keras_vae.folder_lock`) is held
+    meanwhile, so a second export into it is refused, and an export killed
+    while it moved its parts in is undone by the next one (`recover_export`).
 
     Args:
         model: A keras_vae model: every model has a decoder; a model with an
@@ -331,6 +336,8 @@ def export_model(model, directory, format="tf_saved_model", num_samples=64, seed
 
     Raises:
         ValueError: an unknown format, or parts exist and not `overwrite`.
+        keras_vae.folder_lock.FolderBusyError: another process exports into
+            `directory`.
         ImportError: the format needs a package that is not installed
             (`keras_vae._extras.MissingExtraError`, naming the extra).
     """
@@ -355,23 +362,28 @@ def export_model(model, directory, format="tf_saved_model", num_samples=64, seed
     directory = pathlib.Path(directory)
     suffix = {"tf_saved_model": "", "onnx": ".onnx", "litert": ".tflite"}[format]
     names = {part: f"{part}{suffix}" for part in parts}
-    existing = [str(directory / name) for name in names.values()
-                if (directory / name).exists()]
-    if existing and not overwrite:
-        raise FileExistsError(f"{existing[0]} exists. Pass overwrite=True (--overwrite) "
-                              "to replace it.")
+    if directory.exists() and not directory.is_dir():
+        raise FileExistsError(f"The output must be a folder. Received: {directory} is a file")
     for part, why in unavailable.items():
         warnings.warn(f"The {part} was not exported: {why}.", ExportWarning, stacklevel=2)
     created = not directory.exists()
-    directory.mkdir(parents=True, exist_ok=True)
-    # The scratch folder is inside `directory`: the same filesystem (a mount point
-    # works), and no write access to its parent is needed.
-    scratch = pathlib.Path(tempfile.mkdtemp(prefix=".export-", dir=directory))
+    lock = FolderLock(directory)  # a second export into the folder is refused meanwhile
+    lock.acquire()
     finished = False
     try:
+        recover_export(directory)
+        existing = [str(directory / name) for name in names.values()
+                    if (directory / name).exists()]
+        if existing and not overwrite:
+            raise FileExistsError(f"{existing[0]} exists. Pass overwrite=True (--overwrite) "
+                                  "to replace it.")
+        # The scratch folder is inside `directory`: the same filesystem (a mount point
+        # works), and no write access to its parent is needed.
+        scratch = pathlib.Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir=directory))
+        (scratch / "new").mkdir()
         built = {}
         for part, (function, signature) in parts.items():
-            path = scratch / names[part]
+            path = scratch / "new" / names[part]
             if format == "tf_saved_model":
                 _write_saved_model(model, path, SIGNATURES[part], function, signature)
             elif format == "onnx":
@@ -387,17 +399,72 @@ def export_model(model, directory, format="tf_saved_model", num_samples=64, seed
                 # (benchmarks/RESULTS.md, "Export sizes and LiteRT quantization").
                 _write_litert(model, path, SIGNATURES[part], function, signature,
                               "none" if part == "scorer" else quantize)
-            built[part] = path
-        written = {}
-        for part, path in built.items():
-            target = directory / names[part]
-            if target.exists():  # overwrite: the old part goes to the scratch folder first
-                target.rename(scratch / f"replaced-{names[part]}")
-            path.rename(target)
-            written[part] = str(target)
+            built[part] = names[part]
+        _commit(directory, scratch, list(built.values()))
         finished = True
-        return written
+        return {part: str(directory / name) for part, name in built.items()}
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        recover_export(directory)  # no scratch left; the old parts back if _commit failed
+        lock.release()
         if created and not finished and not any(directory.iterdir()):
             directory.rmdir()  # a failed export into a new folder leaves no folder
+
+
+SCRATCH_PREFIX = ".export-"
+"""Name start of the scratch folders an export builds its parts in, inside its output."""
+
+_COMMITTING = "committing.json"
+_DONE = "done"
+
+
+def _commit(directory, scratch, names):
+    """Moves the built parts `names` from `scratch/new` into `directory`.
+
+    The old parts move to `scratch/old` first. A journal written before the
+    first rename (`committing.json`) and a mark after the last (`done`) let
+    `recover_export` put the old parts back after a kill in between.
+    """
+    existed = [name for name in names if (directory / name).exists()]
+    journal = scratch / (_COMMITTING + ".tmp")
+    journal.write_text(json.dumps({"names": names, "existed": existed}))
+    os.replace(journal, scratch / _COMMITTING)
+    (scratch / "old").mkdir()
+    for name in names:
+        if name in existed:
+            (directory / name).rename(scratch / "old" / name)
+        (scratch / "new" / name).rename(directory / name)
+    (scratch / _DONE).touch()
+
+
+def recover_export(directory):
+    """Restores the previous export after one killed while it moved its parts in.
+
+    Called by `export_model` (holding the folder's lock) before it writes:
+    every scratch folder an export left is removed, and where the kill fell
+    between the first and the last part's rename, the parts already moved
+    in are taken out and the old ones put back, so the folder holds the
+    previous export again, never a mix of two.
+
+    Args:
+        directory: An export's output folder.
+    """
+    directory = pathlib.Path(directory)
+    for scratch in directory.glob(SCRATCH_PREFIX + "*"):
+        journal = scratch / _COMMITTING
+        if journal.exists() and not (scratch / _DONE).exists():
+            record = json.loads(journal.read_text())
+            for name in record["names"]:
+                target, old = directory / name, scratch / "old" / name
+                moved_in = not (scratch / "new" / name).exists()
+                if moved_in and target.exists():
+                    _remove(target)
+                if old.exists():
+                    old.rename(target)
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _remove(path):
+    if path.is_dir():
+        shutil.rmtree(path)
+    else:
+        path.unlink()

@@ -184,7 +184,7 @@ def test_idle_seconds_counts_idle_intervals_inside_the_window():
 
 BENCHMARKS = ("anomaly_detection", "augmentation", "distributed", "evaluate_models",
               "input_pipeline", "model_family", "precision_nll", "throughput", "train_default",
-              "train_mnist_classifier")
+              "train_mnist_classifier", "vqvae_vs_vae")
 
 
 @pytest.mark.parametrize("name", BENCHMARKS)
@@ -221,3 +221,50 @@ def test_throughput_swaps_the_transposed_convolutions_without_changing_the_numbe
     np.testing.assert_allclose(other_way, keras.ops.convert_to_numpy(ours.decoder(z)),
                                atol=1e-4)
     assert not np.array_equal(other_way, keras.ops.convert_to_numpy(ours.decoder(z)))
+
+
+def test_vqvae_vs_vae_smoke_run_appends_one_table_with_every_column(tmp_path):
+    from benchmarks import vqvae_vs_vae
+
+    results = tmp_path / "RESULTS.md"
+    results.write_text("# Benchmark results\n\n## Old\n\nold table\n")
+    written = vqvae_vs_vae.main(["--smoke", "--datasets", "mnist", "--results", str(results)])
+    assert written == results and [p.name for p in tmp_path.iterdir()] == ["RESULTS.md"]
+    text = results.read_text()
+    assert text.startswith("# Benchmark results\n\n## Old\n\nold table\n\n## VQ-VAE against "
+                           "the VAE at equal training minutes")
+    assert "`python -m benchmarks.vqvae_vs_vae --smoke` on " in text
+    header = next(line for line in text.splitlines() if line.startswith("| dataset |"))
+    columns = [cell.strip() for cell in header.strip("|").split("|")]
+    rows = {cells[1]: dict(zip(columns, cells)) for cells in (
+        [cell.strip() for cell in line.strip("|").split("|")]
+        for line in text.splitlines() if line.startswith("| mnist |"))}
+    assert set(rows) == {"VAE", "VQ-VAE + PixelCNN prior"}
+    vae, vq = rows["VAE"], rows["VQ-VAE + PixelCNN prior"]
+    assert vq["code bits per image"] == "294.0"  # 49 positions x log2 64
+    assert float(vae["code bits per image"]) >= 0  # the KL rate in bits
+    assert 0 < float(vq["prior NLL bits"])
+    for row in (vae, vq):
+        assert 0 < float(row["MSE per pixel"]) < 1 and float(row["MNIST-classifier FID"]) > 0
+        assert 0 <= float(row["precision"]) <= 1 and 0 <= float(row["recall"]) <= 1
+    assert vae["codebook perplexity"] == vae["collapsed"] == "-"
+    # Collapse is flagged exactly when under a quarter of the 64 codes is used.
+    assert (vq["collapsed"] == "**yes**") == (float(vq["fraction of codes used"]) < 0.25)
+    assert vq["collapsed"] in ("**yes**", "no")
+    # The prior's minutes and epochs are in brackets, inside the VQ-VAE's.
+    minutes, prior_minutes = vq["training minutes (prior)"].replace(")", "").split(" (")
+    assert float(prior_minutes) <= float(minutes)
+    assert vq["epochs (prior)"] == "1 (1)"
+    assert "keras.io VQ-VAE example" in text and "It reports no FID" in text
+
+
+def test_vqvae_vs_vae_kl_rate_is_the_analytic_kl_in_bits(mnist_small):
+    from benchmarks import vqvae_vs_vae
+    from keras_vae import evaluation
+
+    _, (x_test, _) = mnist_small
+    x = (x_test[:20] > 0.5).astype("float32")
+    vae = tiny_vae()
+    # Batches of 7, 7 and 6 images; the standard normal prior's KL, summed over dimensions.
+    expected = evaluation.kl_per_dimension(vae, x).sum() / np.log(2)
+    assert vqvae_vs_vae.kl_rate_bits(vae, x, batch_size=7) == pytest.approx(expected, rel=1e-5)

@@ -282,3 +282,28 @@ def test_plotter_reconstructs_and_samples_a_conditional_vae(mnist_small, tmp_pat
     assert sorted(p.name for p in plotter.saved_files) == ["epoch_001.png", "samples_001.png"]
     with pytest.raises(ValueError, match="num_samples > 0"):
         callbacks.ReconstructionPlotter(None, tmp_path)
+
+
+def test_atomic_backup_moves_a_truncated_metadata_file_aside_and_starts_again(
+        mnist_small, tmp_path, capsys):
+    """Its docstring's promise for any unreadable checkpoint; a truncated
+    training_metadata.json used to raise out of on_train_begin."""
+    (x, _), _ = mnist_small
+    backup = tmp_path / "backup"
+    vae = tiny_vae()
+    vae.compile(optimizer="adam")
+    vae.fit(x[:64], epochs=1, batch_size=64, verbose=0,
+            callbacks=[callbacks.AtomicBackupAndRestore(backup)])
+    metadata = backup / "training_metadata.json"
+    truncated = metadata.read_text()[:7]  # cut short, as a full disk leaves it
+    metadata.write_text(truncated)
+    fresh = tiny_vae()
+    fresh.compile(optimizer="adam")
+    history = fresh.fit(x[:64], epochs=2, batch_size=64, verbose=0,
+                        callbacks=[callbacks.AtomicBackupAndRestore(backup)])
+    assert len(history.history["loss"]) == 2  # from the first epoch again
+    (aside,) = backup.glob("unreadable-checkpoint-*")
+    assert (aside / "training_metadata.json").read_text() == truncated
+    assert (aside / "latest.weights.h5").is_file()
+    notes = [line for line in capsys.readouterr().err.splitlines() if "cannot be read" in line]
+    assert len(notes) == 1 and str(metadata) in notes[0] and str(aside) in notes[0]

@@ -279,6 +279,118 @@ def test_evaluate_refuses_a_model_that_is_not_a_vae(tmp_path, capsys):
     assert "not a keras_vae model" in capsys.readouterr().err
 
 
+def _strict_json(text):
+    """The report parsed as strict JSON: NaN or Infinity fails the test."""
+    return json.loads(text, parse_constant=lambda token: pytest.fail(f"not JSON: {token}"))
+
+
+def _evaluation_images(mnist_small, limit):
+    """The MNIST test images keras-vae evaluate scores with --limit and seed 0 (static)."""
+    from keras_vae import datasets
+
+    return datasets.binarize(mnist_small[1][0][:limit], seed=0)
+
+
+def test_evaluate_reports_what_applies_to_a_vqvae(tmp_path, capsys, mnist_small):
+    from keras_vae import evaluation
+    from keras_vae import models
+
+    keras.utils.set_random_seed(0)
+    x = (mnist_small[0][0][:64] > 0.5).astype("float32")  # the tiny model's training images
+    model = models.build_vqvae(num_embeddings=8, embedding_dim=4, filters=(8, 8),
+                               prior_filters=16, prior_blocks=1, seed=0)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    model.fit(x, batch_size=32, epochs=1, verbose=0)
+    model.save(tmp_path / "unfitted.keras")
+    model.fit_prior(x, epochs=2, batch_size=32, verbose=0)
+    model.save(tmp_path / "vq.keras")
+    capsys.readouterr()
+
+    args = ["--limit", "32", "--verbose", "0", "--fid", "mnist_classifier"]
+    assert cli.main(["evaluate", str(tmp_path / "vq.keras"), *args]) == 0
+    out, err = capsys.readouterr()
+    report = _strict_json(out)
+    assert err == ""
+    assert list(report) == ["model", "settings", "hardware", "code_bits_per_image",
+                            "prior_nll_bits", "prior_nll_bits_note", "codebook",
+                            "not_reported", "mse", "fid"]
+    assert "num_samples" not in report["settings"] and report["settings"]["num_images"] == 32
+    assert report["not_reported"] == ["neg_elbo, nll and bits_per_dim: VQVAE has no "
+                                      "likelihood bound (log_weights)"]
+    # Independent references in NumPy, from the saved weights.
+    data = _evaluation_images(mnist_small, 32)
+    model = keras.models.load_model(tmp_path / "vq.keras")
+    codebook = model.quantizer.embeddings.numpy().astype("float64")
+    z_e = model.encoder(data).numpy().reshape(-1, 4).astype("float64")
+    codes = ((z_e[:, None, :] - codebook[None]) ** 2).sum(-1).argmin(1).reshape(32, 7, 7)
+    logits = model.decoder(codebook[codes].astype("float32")).numpy().astype("float64")
+    reconstructions = 1 / (1 + np.exp(-logits))
+    squared = (reconstructions - data) ** 2
+    assert report["mse"]["mse_per_pixel"] == pytest.approx(squared.mean(), rel=1e-4)
+    assert report["mse"]["mse_per_image"] == pytest.approx(squared.sum() / 32, rel=1e-4)
+    prior_logits = model.prior(codes.astype("int32")).numpy().astype("float64")
+    log_p = prior_logits - np.log(np.exp(prior_logits).sum(-1, keepdims=True))
+    picked = np.take_along_axis(log_p, codes[..., None], -1)[..., 0]
+    assert report["prior_nll_bits"] == pytest.approx(
+        np.mean(-picked.sum(axis=(1, 2)) / np.log(2)), rel=1e-4)
+    assert report["prior_nll_bits_note"] is None
+    assert report["code_bits_per_image"] == pytest.approx(49 * np.log2(8))
+    counts = np.bincount(codes.reshape(-1), minlength=8)
+    p = counts[counts > 0] / counts.sum()
+    book = report["codebook"]
+    assert book["perplexity"] == pytest.approx(np.exp(-(p * np.log(p)).sum()), rel=1e-9)
+    assert book["codes_used"] == np.count_nonzero(counts)
+    assert book["fraction_used"] == pytest.approx(np.count_nonzero(counts) / 8)
+    assert book["collapsed"] == (np.count_nonzero(counts) / 8 < book["collapse_threshold"])
+    # FID of 32 samples drawn from the prior (seed 0): tr (s1 s2)^(1/2) is the sum of the
+    # square roots of the eigenvalues of s1 s2 (real and >= 0 for covariances).
+    extractor = evaluation.mnist_classifier_features()
+    real = extractor(mnist_small[1][0][:32]).astype("float64")
+    fake = extractor(model.sample(32, seed=0)).astype("float64")
+    m1, m2 = real.mean(0), fake.mean(0)
+    s1, s2 = np.cov(real, rowvar=False), np.cov(fake, rowvar=False)
+    root_trace = np.sqrt(np.clip(np.linalg.eigvals(s1 @ s2).real, 0, None)).sum()
+    expected = np.sum((m1 - m2) ** 2) + np.trace(s1) + np.trace(s2) - 2 * root_trace
+    assert report["fid"]["label"] == "MNIST-classifier FID"
+    assert report["fid"]["value"] == pytest.approx(expected, rel=1e-3)
+    assert report["fid"]["num_generated"] == 32
+
+    # Before its prior is fitted: no prior NLL and no FID, each with the reason.
+    assert cli.main(["evaluate", str(tmp_path / "unfitted.keras"), *args]) == 0
+    unfitted = _strict_json(capsys.readouterr().out)
+    assert unfitted["prior_nll_bits"] is None and unfitted["fid"] is None
+    assert "prior over code maps has not been fitted" in unfitted["prior_nll_bits_note"]
+    assert "prior is not fitted" in unfitted["fid_note"]
+
+
+def test_evaluate_report_of_a_vae_keeps_its_keys_and_values(tmp_path, capsys, mnist_small):
+    from conftest import tiny_vae
+    from keras_vae import evaluation
+
+    keras.utils.set_random_seed(0)
+    model = tiny_vae()
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    model.fit((mnist_small[0][0][:64] > 0.5).astype("float32"), batch_size=32, epochs=1,
+              verbose=0)
+    model.save(tmp_path / "vae.keras")
+    capsys.readouterr()
+    assert cli.main(["evaluate", str(tmp_path / "vae.keras"), "--limit", "16",
+                     "--num-samples", "4", "--fid", "none", "--verbose", "0"]) == 0
+    report = _strict_json(capsys.readouterr().out)
+    # The keys, in the order they had before VQ-VAEs were evaluated.
+    assert list(report) == ["model", "settings", "hardware", "neg_elbo", "nll",
+                            "bits_per_dim", "bits_per_dim_note", "mse", "fid", "fid_note"]
+    assert list(report["settings"]) == ["dataset", "split", "num_images", "num_samples",
+                                        "binarization", "image_shape", "seed", "precision"]
+    data = _evaluation_images(mnist_small, 16)
+    model = keras.models.load_model(tmp_path / "vae.keras")
+    expected = evaluation.likelihood_report(model, data, num_samples=4, seed=0, verbose=0)
+    for key in ("neg_elbo", "nll", "bits_per_dim", "bits_per_dim_note"):
+        assert report[key] == expected[key], key
+    assert report["mse"] == evaluation.reconstruction_mse(model, data)
+    assert report["fid"] is None and report["fid_note"] == "--fid none"
+
+
 def test_train_a_vqvae_with_its_prior(tmp_path, capsys):
     run = tmp_path / "run"
     status = cli.main(["train", "--model", "vqvae", "--limit", "64", "--epochs", "1",

@@ -235,6 +235,33 @@ def test_ctrl_c_during_train_is_one_line_exit_130_and_keeps_the_run(tmp_path, ca
     assert not (run / ".keras-vae.lock").exists()
 
 
+def test_sigterm_during_train_is_one_line_exit_143_and_keeps_the_run(tmp_path, capsys,
+                                                                    monkeypatch):
+    import os
+    import signal
+    import time
+
+    from keras_vae.cli import train
+
+    def terminated(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(30)  # the handler raises here, at once
+        raise AssertionError("SIGTERM did not stop the training")
+
+    monkeypatch.setattr(train, "_fit", terminated)
+    before = signal.getsignal(signal.SIGTERM)
+    run = tmp_path / "run"
+    started = time.monotonic()
+    assert cli.main(["train", "--limit", "16", "--output", str(run), *_TINY_TRAIN]) == 143
+    assert time.monotonic() - started < 30
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1
+    assert captured.err.startswith("keras-vae: terminated: training stopped; ")
+    assert f"keras-vae train --output {run} --resume" in captured.err
+    assert (run / "backup" / "settings.json").is_file()
+    assert signal.getsignal(signal.SIGTERM) is before  # main() restores the handler
+
+
 @pytest.mark.parametrize("key, value, problem", [
     ("latent_dim", "8", "expected a number, received str"),
     ("latent_dim", 0, "expected a positive int"),

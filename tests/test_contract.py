@@ -59,7 +59,7 @@ CAPABILITIES = {
     "vae": VARIATIONAL, "beta_vae": VARIATIONAL, "iwae_vae": VARIATIONAL,
     "cvae": VARIATIONAL | {base.LABELS}, "hvae": VARIATIONAL,
     "autoencoder": {base.ENCODER, base.LOSSES}, "dcgan": set(),
-    "vqvae": {base.ENCODER, base.LOSSES},
+    "vqvae": {base.ENCODER, base.LOSSES, base.CODEBOOK},
 }
 """What each class declares: written out here, not read from the classes."""
 
@@ -329,11 +329,18 @@ def test_every_explorer_endpoint_answers_or_says_why_not(trained, data, name):
     explorer = Explorer(model, (x, y if conditional else None),
                         (x_test, y_test if conditional else None), num_samples=4)
     label = 3 if conditional else None
+    assert (model.num_codes is None) == (not discrete(model))
+    if has(name, base.ENCODER):  # the codes' CSV: a header and one row per image
+        assert explorer.codes_csv().count("\n") == 1 + len(x) + len(x_test)
     if discrete(model):
         for call in (lambda: explorer.decode_sliders([]), explorer.map_image,
-                     lambda: explorer.interpolate(0, 1), lambda: explorer.decode_point(0.0, 0.0)):
+                     lambda: explorer.interpolate(0, 1), lambda: explorer.decode_point(0.0, 0.0),
+                     lambda: explorer.test_neighbours(0), lambda: explorer.sliders_from_test(0)):
             with pytest.raises(InputProblem, match="VQVAE\\) has discrete codes"):
                 call()
+        _, codes, decoded, _ = explorer.code_map(0)
+        assert codes.shape == tuple(model.code_spec.shape[1:]) and decoded.dtype == np.uint8
+        assert explorer.edit_code(codes, 0, 0, model.num_codes - 1)[0][0, 0] == model.num_codes - 1
         assert explorer.sample_grid(seed=1).shape[:2] == (112, 112)
         reconstruction, text = explorer.score((x_test[0, ..., 0] * 255).astype("uint8"))
         assert reconstruction.dtype == np.uint8
@@ -353,6 +360,13 @@ def test_every_explorer_endpoint_answers_or_says_why_not(trained, data, name):
     u, v = explorer.map_point(200, 200)
     assert explorer.decode_point(u, v, label).dtype == np.uint8
     assert explorer.interpolate(0, 1, steps=3, label=label).dtype == np.uint8
+    assert explorer.interpolate(0, 1, steps=3, label=label, method="slerp").dtype == np.uint8
+    assert explorer.test_neighbours(0, 3)[0].shape == (28, 3 * 28)
+    values, offset, _, _ = explorer.sliders_from_test(0)
+    np.testing.assert_allclose(explorer.slider_code(values, offset), explorer.test_codes[0],
+                               atol=1e-6)
+    with pytest.raises(InputProblem, match="has no discrete code maps"):
+        explorer.code_map(0)
     reconstruction, text = explorer.score(drawing, label)
     score = explorer.scores(x_test[:1], None if label is None else [label])[0]
     assert f"{score:.2f}" in text
@@ -535,6 +549,11 @@ def test_the_commands_serve_every_model_or_say_what_it_lacks(trained, name, tmp_
         assert status == 0, err
         report = json.loads(out, parse_constant=lambda token: pytest.fail(token))
         assert report["nll"] > 0
+    elif has(name, base.CODEBOOK):  # code statistics instead of a likelihood bound
+        assert status == 0, err
+        report = json.loads(out, parse_constant=lambda token: pytest.fail(token))
+        assert report["code_bits_per_image"] > 0 and "nll" not in report
+        assert report["prior_nll_bits"] is None  # fit, not fit_prior, has run
     else:
         assert status == 2 and out == "" and err.count("\n") == 1, err
         lacks = ("takes labels" if has(name, base.LABELS)

@@ -25,6 +25,7 @@ from keras_vae import callbacks as vae_callbacks
 from keras_vae import cli
 from keras_vae import distribute
 from keras_vae import saving
+from keras_vae.cli import worker_wait
 from keras_vae.models.conditional_vae import build_conditional_vae
 
 SMALL = ["--limit", "128", "--latent-dim", "2", "--batch-size", "64", "--verbose", "0"]
@@ -118,6 +119,51 @@ def test_cli_multi_worker_without_tf_config_is_one_line_and_writes_nothing(
     err = capsys.readouterr().err
     assert "keras-vae: error:" in err and "TF_CONFIG" in err and "Traceback" not in err
     assert not run.exists()
+
+
+def _start_alone(tmp_path, *flags):
+    """Starts worker 0 of a two-worker cluster whose worker 1 never starts."""
+    addresses = distribute.loopback_cluster(2)
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(ROOT),
+           "TF_CONFIG": distribute.tf_config(addresses, 0)}
+    with open(tmp_path / "alone.out", "w") as out, open(tmp_path / "alone.err", "w") as err:
+        process = subprocess.Popen([sys.executable, *_train_cli(
+            "--epochs", "1", "--output", str(tmp_path / "run"), *flags)],
+            cwd=tmp_path, env=env, stdout=out, stderr=err)
+    return process, addresses
+
+
+def test_a_worker_whose_peer_never_starts_stops_after_worker_wait_naming_it(tmp_path):
+    # Issue 30, Found 1: it waited inside MultiWorkerMirroredStrategy() for ever.
+    process, addresses = _start_alone(tmp_path, "--worker-wait", "5")
+    assert _wait([process]) == [2]
+    [line] = _error_lines(tmp_path, "alone.err")
+    assert "did not start within 5 s (--worker-wait)" in line
+    assert f"nothing answers at {addresses[1]} (worker 1)" in line
+    assert _output(tmp_path, "alone.out") == "" and not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("signum, status, word", [(signal.SIGTERM, 143, "terminated"),
+                                                  (signal.SIGINT, 130, "interrupted")])
+def test_sigterm_or_ctrl_c_ends_the_wait_for_a_peer_at_once(tmp_path, signum, status, word):
+    # TensorFlow waits for the peer in C++ holding the GIL and takes SIGTERM
+    # for its preemption notifier: before, both signals were ignored.
+    process, addresses = _start_alone(tmp_path)
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline and process.poll() is None:
+        if worker_wait.answers(addresses[0]):  # TensorFlow's server is up: it waits
+            break
+        time.sleep(0.2)
+    assert process.poll() is None, _output(tmp_path, "alone.err")[-3000:]
+    time.sleep(1)
+    process.send_signal(signum)
+    assert _wait([process], timeout=30) == [status]
+    err = _output(tmp_path, "alone.err")
+    lines = [line for line in err.splitlines() if line.startswith("keras-vae:")]
+    assert lines == [f"keras-vae: {word} while waiting for the other workers of the "
+                     "multi-worker run to start; nothing was written"], err[-3000:]
+    assert "Traceback" not in err
+    assert not worker_wait.answers(addresses[0])  # the waiting child is gone too
 
 
 # ------------------------------------------------- the loop, in one process

@@ -306,29 +306,106 @@ def test_likelihood_bounds_work_for_other_priors_and_likelihoods(options, mnist_
         float(np.mean(reconstruction + kl)), rel=0.05)
 
 
-def _brute_force_precision_recall(real, fake, k):
-    """Kynkaanniemi et al.'s definition, written with explicit loops (float64)."""
+# ------------------------------------------------------------ precision and recall
+
+
+def brute_force_precision_recall(real, fake, k):
+    """Kynkaanniemi et al.'s definitions, one point at a time with Euclidean norms."""
     def radii(points):
-        return [sorted(np.linalg.norm(points - p, axis=1))[k] for p in points]  # [0] is p itself
+        return [sorted(np.linalg.norm(p - q) for j, q in enumerate(points) if j != i)[k - 1]
+                for i, p in enumerate(points)]
 
-    def share_inside(points, centres):
-        r = radii(centres)
-        return np.mean([any(np.linalg.norm(p - c) <= r[j] for j, c in enumerate(centres))
-                        for p in points])
+    def covered(points, manifold):
+        balls = list(zip(manifold, radii(manifold)))
+        return np.mean([any(np.linalg.norm(p - m) <= r for m, r in balls) for p in points])
 
-    return share_inside(fake, real), share_inside(real, fake)
+    return {"precision": covered(fake, real), "recall": covered(real, fake)}
 
 
-@pytest.mark.parametrize("k", [1, 3, 5])
+@pytest.mark.parametrize("k", [1, 3])
 def test_precision_recall_matches_a_brute_force_reference(k):
-    rng = np.random.default_rng(k)
-    real = rng.normal(size=(60, 4))
-    fake = np.r_[0.8 * rng.normal(size=(30, 4)), rng.normal(3.0, 1.0, size=(20, 4))]
-    expected = _brute_force_precision_recall(real, fake, k)
+    rng = np.random.default_rng(0)
+    real = rng.normal(size=(40, 5))
+    # Samples that cover part of the data (a shifted, narrower cloud) and add outliers.
+    fake = np.concatenate([rng.normal(0.8, 0.6, size=(30, 5)), rng.normal(4.0, 1.0, (5, 5))])
+    expected = brute_force_precision_recall(real, fake, k)
+    assert 0 < expected["precision"] < 1 and 0 < expected["recall"] < 1
     result = evaluation.precision_recall(real, fake, k=k)
-    assert 0.0 < expected[0] < 1.0 and 0.0 < expected[1] < 1.0  # a case that tests both
-    assert result == {"precision": pytest.approx(expected[0], abs=1e-12),
-                      "recall": pytest.approx(expected[1], abs=1e-12)}
+    assert set(result) == {"precision", "recall"}
+    assert result["precision"] == pytest.approx(expected["precision"], abs=1e-12)
+    assert result["recall"] == pytest.approx(expected["recall"], abs=1e-12)
+
+
+def test_precision_recall_of_a_hand_worked_case_and_in_blocks(monkeypatch):
+    real = np.array([[0.0], [1.0], [2.0], [10.0]])
+    fake = np.array([[2.5], [5.0], [100.0], [101.0]])
+    # k=1 radii: real 1, 1, 1, 8; fake 2.5, 2.5, 1, 1. Fake 2.5 and 5 lie in real
+    # balls, 100 and 101 do not; real 0 is on the boundary of fake 2.5's ball
+    # (inside), 1 and 2 inside, 10 outside every fake ball.
+    assert evaluation.precision_recall(real, fake, k=1) == {"precision": 0.5, "recall": 0.75}
+    # The self-distance is not a neighbour: with k=1 counting it, every radius would be 0.
+    rng = np.random.default_rng(1)
+    real, fake = rng.normal(size=(23, 3)), rng.normal(0.5, 1.0, size=(19, 3))
+    whole = evaluation.precision_recall(real, fake)
+    monkeypatch.setattr(evaluation, "_DISTANCE_ROWS", 4)  # distances in blocks of 4 rows
+    assert evaluation.precision_recall(real, fake) == whole
+    assert whole == pytest.approx(brute_force_precision_recall(real, fake, 3))
+
+
+def test_precision_recall_names_bad_features():
+    good = np.zeros((5, 2))
+    with pytest.raises(ValueError, match=r"real_features must have shape \(N, F\) with N > "
+                                         r"k=3. Received: real_features.shape=\(3, 2\)"):
+        evaluation.precision_recall(np.zeros((3, 2)), good)
+    with pytest.raises(ValueError, match="the same number of features. Received: 2 and 4"):
+        evaluation.precision_recall(good, np.zeros((5, 4)))
+    with pytest.raises(ValueError, match="fake_features must be finite"):
+        evaluation.precision_recall(good, np.full((5, 2), np.nan))
+    with pytest.raises(ValueError, match="k must be a positive int. Received: k=0"):
+        evaluation.precision_recall(good, good, k=0)
+
+
+# ------------------------------------------------------------ discrete codes
+
+
+def test_codebook_report_of_a_vqvae_before_and_after_its_prior(mnist_small):
+    from keras_vae import models
+
+    (x_train, _), (x_test, _) = mnist_small
+    x, x_test = (x_train[:64] > 0.5).astype("float32"), (x_test[:12] > 0.5).astype("float32")
+    model = models.build_vqvae(num_embeddings=8, embedding_dim=3, filters=(4, 4),
+                               prior_filters=8, prior_blocks=1, seed=0)
+    before = evaluation.codebook_report(model, x_test)
+    assert before["prior_nll_bits"] is None
+    assert "prior over code maps has not been fitted" in before["prior_nll_bits_note"]
+    model.fit_prior(x, epochs=1, batch_size=32, verbose=0)
+    report = evaluation.codebook_report(model, x_test, batch_size=5)
+    assert report["prior_nll_bits_note"] is None
+    # NumPy reference: the prior's log-softmax at each test code, summed, in bits.
+    codes, _ = model.encode(x_test)
+    logits = model.prior(codes).numpy().astype("float64")
+    log_p = logits - scipy.special.logsumexp(logits, axis=-1, keepdims=True)
+    picked = np.take_along_axis(log_p, codes[..., None], -1)[..., 0]
+    expected = float(np.mean(-picked.sum(axis=(1, 2)) / np.log(2)))
+    assert report["prior_nll_bits"] == pytest.approx(expected, rel=1e-4)
+    assert report["code_bits_per_image"] == pytest.approx(49 * 3.0)
+    counts = np.bincount(codes.reshape(-1), minlength=8)
+    p = counts[counts > 0] / counts.sum()
+    assert report["codebook"] == {
+        "num_embeddings": 8, "positions": 49, "codes_used": int(np.count_nonzero(counts)),
+        "fraction_used": pytest.approx(np.count_nonzero(counts) / 8),
+        "perplexity": pytest.approx(np.exp(-(p * np.log(p)).sum())),
+        "collapsed": bool(np.count_nonzero(counts) / 8 < 0.25), "collapse_threshold": 0.25}
+    # A codebook of one repeated vector is reported collapsed.
+    model.quantizer.embeddings.assign(np.zeros((8, 3), "float32"))
+    collapsed = evaluation.codebook_report(model, x_test)["codebook"]
+    assert collapsed["collapsed"] and collapsed["fraction_used"] == 1 / 8
+    assert not evaluation.codebook_report(model, x_test, collapse_threshold=0.1)[
+        "codebook"]["collapsed"]
+    with pytest.raises(ValueError, match="collapse_threshold must be a fraction in"):
+        evaluation.codebook_report(model, x_test, collapse_threshold=2)
+    with pytest.raises(evaluation.base.MissingCapabilityError, match="VAE has none"):
+        evaluation.codebook_report(tiny_vae(), x_test)
 
 
 def test_precision_recall_tells_a_collapsed_sampler_from_a_blurred_one():
@@ -342,15 +419,3 @@ def test_precision_recall_tells_a_collapsed_sampler_from_a_blurred_one():
     assert few["precision"] == 1.0 and few["recall"] < 0.1
     assert wide["recall"] > 0.95 and wide["precision"] < 0.6
     assert same == {"precision": 1.0, "recall": 1.0}
-
-
-@pytest.mark.parametrize("real, fake, k, match", [
-    (np.zeros((5, 2)), np.zeros((5, 3)), 3, "same feature size"),
-    (np.zeros(5), np.zeros((5, 2)), 3, r"real_features must be a finite array of shape \(N, F\)"),
-    (np.zeros((5, 2)), np.full((5, 2), np.nan), 3, "fake_features must be a finite array"),
-    (np.zeros((3, 2)), np.zeros((5, 2)), 3, "real_features must hold more than k=3 points. Received: 3"),
-    (np.zeros((5, 2)), np.zeros((5, 2)), 0, "k must be a positive int"),
-])
-def test_precision_recall_rejects_bad_input_in_one_line(real, fake, k, match):
-    with pytest.raises(ValueError, match=match):
-        evaluation.precision_recall(real, fake, k=k)

@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+import os
 
 import numpy as np
 import pytest
@@ -176,6 +177,71 @@ def test_a_failed_export_leaves_the_folder_as_it_was(tmp_path, monkeypatch):
         "decoder"}
     assert scratch_dirs == [tmp_path / "served"]
     assert sorted(p.name for p in (tmp_path / "served").iterdir()) == ["decoder", "notes.txt"]
+
+
+class _Killed(BaseException):
+    """Stands for SIGKILL: nothing after it runs, not even `finally` clean-ups of _commit."""
+
+
+def _fake_export(folder, names, text):
+    for name in names:
+        (folder / name).mkdir(parents=True)
+        (folder / name / "saved_model.pb").write_text(text)
+
+
+def _contents(folder):
+    return {p.name: (p / "saved_model.pb").read_text() for p in folder.iterdir()
+            if not p.name.startswith(".")}
+
+
+@pytest.mark.parametrize("renames_before_kill", range(7))
+def test_an_export_killed_while_moving_parts_in_is_undone_by_the_next(
+        tmp_path, monkeypatch, renames_before_kill):
+    """Issue 30, Found 4: SIGKILL during `export --overwrite` left encoder/ and scorer/
+    and no decoder. At every point of the renames, the next export's recovery gives back
+    the previous export whole (the scorer is new: it did not exist before)."""
+    folder = tmp_path / "served"
+    _fake_export(folder, ["decoder", "encoder"], "old")
+    scratch = folder / (export.SCRATCH_PREFIX + "x")
+    _fake_export(scratch / "new", ["decoder", "encoder", "scorer"], "new")
+    real_rename, count = type(folder).rename, [0]
+
+    def rename_then_maybe_die(self, target):
+        if count[0] == renames_before_kill:
+            raise _Killed
+        count[0] += 1
+        return real_rename(self, target)
+
+    monkeypatch.setattr(type(folder), "rename", rename_then_maybe_die)
+    try:
+        export._commit(folder, scratch, ["decoder", "encoder", "scorer"])
+        killed = False
+    except _Killed:
+        killed = True
+    monkeypatch.setattr(type(folder), "rename", real_rename)
+    assert killed == (renames_before_kill < 5)  # 2 old parts out + 3 new parts in
+    export.recover_export(folder)
+    expected = ({"decoder": "old", "encoder": "old"} if killed
+                else {"decoder": "new", "encoder": "new", "scorer": "new"})
+    assert _contents(folder) == expected
+    assert sorted(p.name for p in folder.iterdir()) == sorted(expected)  # no scratch left
+
+
+def test_a_second_export_into_a_folder_in_use_is_refused_in_one_line(tmp_path, capsys):
+    """Issue 30, Found 4: two concurrent exports into one folder both exited 0, mixing
+    the decoder of one model with the encoder and scorer of the other."""
+    from keras_vae.folder_lock import FolderLock
+
+    model_path = tmp_path / "model.keras"
+    keras_vae.saving.save_model(small_vae(), model_path)
+    with FolderLock(tmp_path / "served"):
+        assert cli.main(["export", str(model_path), "--output",
+                         str(tmp_path / "served")]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1
+    assert captured.err.startswith(f"keras-vae: error: {tmp_path / 'served'} is in use by "
+                                   f"another keras-vae process (pid {os.getpid()})")
+    assert list((tmp_path / "served").iterdir()) == []
 
 
 def test_existing_parts_are_kept_unless_overwrite(tmp_path):

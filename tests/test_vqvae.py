@@ -250,7 +250,7 @@ def test_fit_reports_every_term_and_the_loss_adds_them(images, ema):
     t = x_test.reshape(len(x_test), -1)
     nll = np.sum(np.maximum(logits, 0) - logits * t + np.log1p(np.exp(-np.abs(logits))), 1)
     np.testing.assert_allclose(losses["reconstruction_loss"], nll, rtol=1e-4)
-    assert model.capabilities == {base.ENCODER, base.LOSSES}
+    assert model.capabilities == {base.ENCODER, base.LOSSES, base.CODEBOOK}
 
 
 def test_the_batch_statistics_on_a_collapsed_codebook(images):
@@ -346,3 +346,38 @@ def test_the_builder_names_bad_arguments():
     with pytest.raises(ValueError, match="num_embeddings must be an int >= 2"):
         models.build_vqvae(num_embeddings=1)
     assert keras_vae.VectorQuantizer is VectorQuantizer
+
+
+def test_code_statistics_count_every_position_of_every_image(images):
+    _, x_test = images
+    model = tiny_vqvae(num_embeddings=16)
+    stats = model.code_statistics(x_test, batch_size=5)  # batches of 5, 5, 5 and 1
+    # NumPy reference: the nearest codebook vector of each encoder output.
+    z_e = model.encoder(x_test).numpy().reshape(-1, 4)
+    codes = numpy_nearest(z_e, model.quantizer.embeddings.numpy())
+    counts = np.bincount(codes, minlength=16)
+    np.testing.assert_array_equal(stats["counts"], counts)
+    p = counts[counts > 0] / counts.sum()
+    assert stats["perplexity"] == pytest.approx(np.exp(-(p * np.log(p)).sum()), rel=1e-9)
+    assert stats["codes_used"] == np.count_nonzero(counts)
+    assert stats["fraction_used"] == pytest.approx(np.count_nonzero(counts) / 16)
+    assert 1 < stats["perplexity"] < stats["codes_used"] < 16  # neither collapsed nor uniform
+    assert stats["positions"] == 49 and stats["num_embeddings"] == 16
+    assert stats["code_bits"] == pytest.approx(49 * 4.0)
+    # One code for every position: perplexity 1, one code of 16 used.
+    model.quantizer.embeddings.assign(np.zeros((16, 4), "float32"))
+    collapsed = model.code_statistics(x_test)
+    assert collapsed["perplexity"] == pytest.approx(1.0) and collapsed["codes_used"] == 1
+    assert collapsed["fraction_used"] == pytest.approx(1 / 16)
+    with pytest.raises(ValueError, match="x is empty"):
+        model.code_statistics(x_test[:0])
+
+
+def test_a_model_without_a_codebook_says_so():
+    vae = keras_vae.build_vae(latent_dim=2, filters=(4,), hidden_units=8)
+    assert not vae.has(base.CODEBOOK)
+    for method in (vae.code_statistics, vae.prior_nll_bits):
+        with pytest.raises(base.MissingCapabilityError,
+                           match="needs a model with a codebook of discrete codes "
+                                 r"\(code_statistics\): VAE has none"):
+            method(np.zeros((1, 28, 28, 1), "float32"))

@@ -17,13 +17,16 @@ worker of a cluster, data that fails the in-graph checks, a model whose outputs
 are NaN or infinite) are printed as one line,
 `keras-vae: error: ...`, with exit status 2; any other exception is a bug and
 keeps its traceback. Ctrl+C prints one line and exits with status 130
-(`INTERRUPTED`), as shells expect; `train` says where the run is kept.
+(`INTERRUPTED`), as shells expect, and SIGTERM the same with status 143;
+`train` says where the run is kept. A multi-worker `train` waits at most
+`--worker-wait` seconds for the other workers (`worker_wait`).
 """
 
 import argparse
 import contextlib
 import json
 import re
+import signal
 import sys
 
 from keras_vae import _backend
@@ -34,6 +37,7 @@ from keras_vae.cli import evaluate
 from keras_vae.cli import explore
 from keras_vae.cli import export
 from keras_vae.cli import train
+from keras_vae.cli import worker_wait
 from keras_vae.cli.run_folder import BACKUP_DIR
 from keras_vae.cli.run_folder import RUN_FILES
 
@@ -116,6 +120,13 @@ def _first_line(error):
 def main(argv=None):
     """Runs the command line; returns the exit status."""
     args = build_parser().parse_args(argv)
+    others = worker_wait.cluster_peers() if getattr(args, "strategy", None) == "multi-worker" \
+        else []
+    if others:  # the wait for them is bounded by a parent process (see worker_wait)
+        status = worker_wait.supervise(args.worker_wait, others)
+        if status is not None:
+            return status
+    previous = worker_wait.terminate_as_interrupt()
     try:
         with contextlib.redirect_stdout(sys.stderr):
             _backend.import_models()
@@ -123,10 +134,15 @@ def main(argv=None):
     except user_errors() as error:
         print(f"keras-vae: error: {_first_line(error)}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt as error:  # Ctrl+C: one line, and the status shells expect
+    except KeyboardInterrupt as error:  # Ctrl+C or SIGTERM: one line, the status shells expect
         reason = str(error).strip()
-        print(f"keras-vae: interrupted{': ' + reason if reason else ''}", file=sys.stderr)
-        return INTERRUPTED
+        terminated = isinstance(error, worker_wait.Terminated)
+        print(f"keras-vae: {'terminated' if terminated else 'interrupted'}"
+              f"{': ' + reason if reason else ''}", file=sys.stderr)
+        return worker_wait.TERMINATED if terminated else INTERRUPTED
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     # Strict JSON: a NaN that escaped the checks is a bug, never printed as a number.
     print(json.dumps(report, indent=2, allow_nan=False))
     return 0

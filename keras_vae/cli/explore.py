@@ -11,7 +11,8 @@ import time
 from keras_vae.cli import arguments
 
 TRAIN_IMAGES = 1000
-"""Training images whose codes set the sliders and whose scores rank an image."""
+"""Training images whose codes set the sliders, are searched for nearest neighbours and
+go into the codes' CSV, and whose scores rank an image."""
 
 TEST_IMAGES = 2000
 """Test images drawn on the map."""
@@ -23,8 +24,12 @@ def add_parser(commands):
         "explore",
         help="explore a saved model in the browser (a local Gradio app)",
         description=(
-            "Serve a web app on --host:--port with latent sliders, a map of the test "
-            "codes, interpolation, draw-or-upload scoring and a sample grid, until "
+            "Serve a web app on --host:--port with latent sliders (from the centre, a "
+            "test image or an uploaded one), a map of the test codes (PCA, or t-SNE/UMAP "
+            "where installed) whose clicks show a test image and its nearest training "
+            "images, linear or spherical interpolation between points of the map, the "
+            "codes as CSV, a VQ-VAE's editable code map, draw-or-upload scoring and a "
+            "sample grid, until "
             "interrupted (Ctrl+C). The URL is printed on stderr; the JSON summary on "
             "stdout when the app stops. Needs the app extra: pip install "
             "'keras_vae[app]'."),

@@ -4,7 +4,7 @@ A run folder goes through these states:
 
 - *empty*: no run files and no `backup/`; `train` may start here.
 - *running*: a process holds an exclusive OS lock on `OUTPUT/.keras-vae.lock`
-  (`fcntl.flock`). The kernel releases it when the process ends, however it
+  (`keras_vae.folder_lock`, `fcntl.flock`). The kernel releases it when the process ends, however it
   ends (SIGKILL included), so a lock is never stale. Any other `train`,
   `--resume` or `--overwrite` on the folder is refused while it is held.
 - *interrupted*: `backup/` holds the settings, the history and (after the
@@ -21,10 +21,12 @@ Importing this module is cheap (the command line's parser reads its names):
 Keras is imported by the methods that save.
 """
 
-import fcntl
-import os
 import pathlib
 import shutil
+
+from keras_vae import folder_lock
+from keras_vae.folder_lock import FolderBusyError
+from keras_vae.folder_lock import FolderLock
 
 RUN_FILES = ("model.keras", "history.csv", "history.json", "run.json")
 """Files whose presence marks a folder as holding a finished run."""
@@ -36,12 +38,11 @@ BACKUP_FILES = ("settings.json", "history.json", "training_metadata.json",
                 "latest.weights.h5")
 """Files a run keeps in `backup/`."""
 
-LOCK_FILE = ".keras-vae.lock"
+LOCK_FILE = folder_lock.LOCK_FILE
 """Lock file held by the process that writes the folder."""
 
-
-class RunFolderBusyError(RuntimeError):
-    """Raised when another process holds the lock of a run folder."""
+RunFolderBusyError = FolderBusyError
+"""Raised when another process holds the lock of a run folder (`folder_lock`)."""
 
 
 class RunFolder:
@@ -54,7 +55,7 @@ class RunFolder:
     def __init__(self, path):
         self.path = pathlib.Path(path)
         self.backup = self.path / BACKUP_DIR
-        self._lock = None
+        self._lock = FolderLock(self.path)
 
     # ------------------------------------------------------------- checks
 
@@ -108,20 +109,7 @@ class RunFolder:
         Called first, so that a second command on a running folder hears that
         the folder is in use, not what the running process has written so far.
         """
-        try:
-            handle = open(self.path / LOCK_FILE)
-        except OSError:
-            return  # no lock file (or no folder): nobody holds it
-        with handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise self._busy(handle) from None
-
-    def _busy(self, handle):
-        pid = handle.read().strip() or "unknown"
-        return RunFolderBusyError(
-            f"{self.path} is in use by another keras-vae process (pid {pid}).")
+        self._lock.check_free()
 
     def lock(self):
         """Takes the folder's exclusive lock (creating the folder).
@@ -129,39 +117,12 @@ class RunFolder:
         Raises:
             RunFolderBusyError: another process holds it.
         """
-        self.path.mkdir(parents=True, exist_ok=True)
-        lock_path = self.path / LOCK_FILE
-        while True:
-            handle = open(lock_path, "a+")
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                handle.seek(0)
-                error = self._busy(handle)
-                handle.close()
-                raise error from None
-            # The holder before us may have removed the file after we opened
-            # it: then our lock is on a file nobody else will see; retry.
-            try:
-                same = os.stat(lock_path).st_ino == os.fstat(handle.fileno()).st_ino
-            except FileNotFoundError:
-                same = False
-            if same:
-                break
-            handle.close()
-        handle.truncate(0)
-        handle.write(f"{os.getpid()}\n")
-        handle.flush()
-        self._lock = handle
+        self._lock.acquire()
         self._remove_partial_files()
 
     def unlock(self):
         """Releases the lock and removes the lock file."""
-        if self._lock is None:
-            return
-        (self.path / LOCK_FILE).unlink(missing_ok=True)
-        self._lock.close()
-        self._lock = None
+        self._lock.release()
 
     def __enter__(self):
         self.lock()

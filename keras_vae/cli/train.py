@@ -6,6 +6,7 @@ import sys
 
 from keras_vae import precision
 from keras_vae.cli import arguments
+from keras_vae.cli import worker_wait
 from keras_vae.cli.run_folder import RunFolder
 
 STORED_SETTINGS = ("dataset", "model", "likelihood", "prior", "epochs", "batch_size",
@@ -138,6 +139,11 @@ def add_parser(commands):
         help="mirrored: every local GPU; multi-worker: the machines of the cluster in "
         "TF_CONFIG (start every worker with the same flags; only the chief writes "
         "--output). --batch-size is the global batch, split between replicas")
+    train.add_argument("--worker-wait", type=arguments.positive_float,
+                       default=worker_wait.WORKER_WAIT_SECONDS, metavar="SECONDS",
+                       help="with --strategy multi-worker: how long to wait for the other "
+                       "workers of TF_CONFIG to start before stopping with a line that "
+                       "names those that do not answer")
     train.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
                        help="Keras fit verbosity: 0 silent, 1 progress bar (a line per epoch "
                        "when stderr is not a terminal, so a log file gets no control "
@@ -300,6 +306,7 @@ def run(args):
 
     # Made first: a MultiWorkerMirroredStrategy must exist before TensorFlow runs.
     strategy = distribute.make_strategy(args.strategy)
+    worker_wait.started()
     chief = distribute.is_chief(strategy)
     folder = RunFolder(args.output)
     try:
@@ -450,8 +457,8 @@ def _run_kept_on_interrupt(folder, args):
     """Turns Ctrl+C into an interruption that says where the run is kept."""
     try:
         yield
-    except KeyboardInterrupt:
-        raise KeyboardInterrupt(
+    except KeyboardInterrupt as error:  # Ctrl+C, or SIGTERM (worker_wait.Terminated)
+        raise type(error)(
             f"training stopped; {folder.backup} keeps the run's settings and its last "
             f"completed epoch: keras-vae train --output {args.output} --resume "
             "continues it") from None

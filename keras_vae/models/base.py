@@ -1,8 +1,8 @@
 """What every keras_vae image model shares: one contract, input checks and one interface.
 
 **The contract.** A model states what it has in `capabilities` (a frozenset
-of `ENCODER`, `POSTERIOR`, `LIKELIHOOD`, `LOSSES`, `LABELS`) and computes its
-own maths; every tool (evaluation, anomaly scores, export, the explorer,
+of `ENCODER`, `POSTERIOR`, `LIKELIHOOD`, `LOSSES`, `LABELS`, `CODEBOOK`) and
+computes its own maths; every tool (evaluation, anomaly scores, export, the explorer,
 the multi-worker loop) asks the model and never probes it or calls a
 private method:
 
@@ -15,6 +15,10 @@ private method:
 - `encode_tensor(x, condition)` (needs `ENCODER`): `(codes, log_variances)`
   tensors (`log_variances` None without `POSTERIOR`).
 - `decode_tensor(z, condition)`: images in [0, 1], a tensor.
+- `code_statistics(x)` and `prior_nll_bits(x)` (need `CODEBOOK`): how the
+  images use the codebook (perplexity, fraction of codes used, bits of a
+  code map), and the prior's `-log2 p(code map)` of each image; with them
+  `prior_fitted`, whether that prior was trained.
 
 The one `train_step` and `test_step` here minimise the batch mean of
 `compute_losses(...)["loss"]` and report the mean of every key of
@@ -85,12 +89,17 @@ LOSSES = "losses"
 LABELS = "labels"
 """Conditioned on a class: `num_classes` is an int and every call takes labels."""
 
+CODEBOOK = "codebook"
+"""Codes are indices into a codebook, with a prior over code maps: `code_statistics`,
+`prior_nll_bits`, and `prior_fitted` (whether that prior was trained)."""
+
 CAPABILITIES = {
     ENCODER: "an encoder",
     POSTERIOR: "a Gaussian posterior q(z|x)",
     LIKELIHOOD: "a likelihood (log_weights)",
     LOSSES: "a per-image training objective (compute_losses)",
     LABELS: "class conditioning",
+    CODEBOOK: "a codebook of discrete codes (code_statistics)",
 }
 """Every capability a model can declare, and how an error message names it."""
 
@@ -501,6 +510,45 @@ class ImageModel(keras.Model):
         """
         raise NotImplementedError(f"{type(self).__name__} does not implement decode_tensor")
 
+    def code_statistics(self, x, batch_size=256):
+        """Returns how images `x` use the model's codebook, a dict (needs `CODEBOOK`).
+
+        Args:
+            x: Images in [0, 1], `(N, *image_shape)`, N >= 1.
+            batch_size: Images encoded at a time.
+
+        Returns:
+            `num_embeddings` (K), `positions` (codes per image), `code_bits`
+            (`positions * log2 K`, the bits of one code map written without a
+            prior), `codes_used` and `fraction_used` (codes chosen at least
+            once, and over K), `perplexity` (`exp` of the entropy of the code
+            frequencies over all positions of all images: K for uniform use,
+            1 for one code) and `counts` (int64 NumPy `(K,)`, times each code
+            was chosen).
+
+        Raises:
+            MissingCapabilityError: the model has no `CODEBOOK`.
+        """
+        self.require(CODEBOOK, "code_statistics")
+        raise NotImplementedError(f"{type(self).__name__} declares {CODEBOOK!r} but does "
+                                  "not implement code_statistics")
+
+    def prior_nll_bits(self, x, batch_size=256):
+        """Returns the prior's `-log2 p(code map)` of each image, float64 NumPy `(N,)`.
+
+        Needs `CODEBOOK`; meaningful once `prior_fitted` is True.
+
+        Args:
+            x: Images in [0, 1], `(N, *image_shape)`.
+            batch_size: Images at a time.
+
+        Raises:
+            MissingCapabilityError: the model has no `CODEBOOK`.
+        """
+        self.require(CODEBOOK, "prior_nll_bits")
+        raise NotImplementedError(f"{type(self).__name__} declares {CODEBOOK!r} but does "
+                                  "not implement prior_nll_bits")
+
     def unpack(self, data):
         """Returns `(images, condition)` of a batch; an unconditional model has no condition."""
         return first_component(data), None
@@ -519,6 +567,17 @@ class ImageModel(keras.Model):
         `code_spec.dtype.is_integer`.
         """
         return tf.TensorSpec([None, self.latent_dim], tf.float32, name="codes")
+
+    @property
+    def num_codes(self):
+        """How many values each position of a discrete code takes (K), or None.
+
+        None for continuous codes (a float `code_spec`); a model with discrete
+        codes (`VQVAE`: indices into a codebook of K vectors) gives K, so a
+        tool (the explorer's code-map editor) can say which indices `decode`
+        accepts without asking what kind of model it holds.
+        """
+        return None
 
     # ------------------------------------------------------------ public API
 

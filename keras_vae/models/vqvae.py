@@ -168,10 +168,12 @@ class VQVAE(ImageModel):
     (`prior_fitted` says which). `prior_nll_bits(x)` is the prior's
     negative log-likelihood of the images' code maps, in bits.
 
-    **Capabilities.** `ENCODER` and `LOSSES`. Not `LIKELIHOOD`: `log p(x)`
-    of a VQ-VAE needs the prior over codes and a sum over all code maps,
-    and its training loss is no bound on it, so the likelihood tools
-    (evaluation, `neg_elbo` anomaly scores) raise `MissingCapabilityError`;
+    **Capabilities.** `ENCODER`, `LOSSES` and `CODEBOOK` (`code_statistics`,
+    `prior_nll_bits`, `prior_fitted`: what `keras-vae evaluate` reports of
+    it). Not `LIKELIHOOD`: `log p(x)` of a VQ-VAE needs the prior over
+    codes and a sum over all code maps, and its training loss is no bound
+    on it, so the likelihood tools (the IWAE bound, `neg_elbo` anomaly
+    scores) raise `MissingCapabilityError`;
     its export scorer gives the reconstruction error. Not `POSTERIOR`: the
     codes are deterministic indices.
 
@@ -212,7 +214,7 @@ class VQVAE(ImageModel):
         VQ-VAE-2", 2019, https://arxiv.org/abs/1906.00446
     """
 
-    capabilities = frozenset({base.ENCODER, base.LOSSES})
+    capabilities = frozenset({base.ENCODER, base.LOSSES, base.CODEBOOK})
     loss_terms = ("loss", "reconstruction_loss", "codebook_loss", "commitment_loss",
                   "perplexity", "codebook_usage")
 
@@ -340,6 +342,11 @@ class VQVAE(ImageModel):
         """Export's decoder input: int32 code maps `(None, h, w)` named `codes`."""
         return tf.TensorSpec([None, *self.code_shape], tf.int32, name="codes")
 
+    @property
+    def num_codes(self):
+        """K, the codebook size: each position of a code map is an index in `[0, K)`."""
+        return self.num_embeddings
+
     # ------------------------------------------------------------ public API
 
     def check_codes(self, z):
@@ -399,7 +406,7 @@ class VQVAE(ImageModel):
         return bool(self.prior_fitted_flag.numpy() > 0)
 
     def fit_prior(self, x, epochs=10, batch_size=128, learning_rate=1e-3,
-                  validation_data=None, verbose="auto"):
+                  validation_data=None, verbose="auto", callbacks=None):
         """Trains the PixelCNN prior on the code maps of images `x`; returns its History.
 
         The images are encoded once (`encode`), and the prior is fitted with
@@ -414,6 +421,8 @@ class VQVAE(ImageModel):
             validation_data: Optional images whose codes' loss is reported
                 as `val_loss`.
             verbose: As for `keras.Model.fit`.
+            callbacks: Keras callbacks for the prior's `fit` (e.g. a time
+                budget), or None.
         """
         check_int("epochs", epochs)
         check_int("batch_size", batch_size)
@@ -428,7 +437,8 @@ class VQVAE(ImageModel):
                 optimizer=keras.optimizers.Adam(learning_rate),
                 loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
             history = self.prior.fit(codes, codes, epochs=epochs, batch_size=batch_size,
-                                     validation_data=validation, verbose=verbose)
+                                     validation_data=validation, verbose=verbose,
+                                     callbacks=callbacks)
         finally:
             self.prior.trainable = False
         self.prior_fitted_flag.assign(1.0)
@@ -453,6 +463,36 @@ class VQVAE(ImageModel):
             nats = tf.nn.sparse_softmax_cross_entropy_with_logits(batch, logits)
             result.append(tf.reduce_sum(nats, axis=[1, 2]).numpy() / math.log(2.0))
         return np.concatenate(result).astype("float64") if result else np.zeros(0)
+
+    def code_statistics(self, x, batch_size=256):
+        """Returns how images `x` use the codebook: the code frequencies over all positions.
+
+        Unlike `fit`'s `perplexity` and `codebook_usage` (a batch's, averaged
+        over batches), these count every position of every image of `x` at
+        once, so a code used by one image counts as used.
+
+        Args:
+            x: Images in [0, 1], `(N, *image_shape)`, N >= 1.
+            batch_size: Images encoded at a time.
+
+        Returns:
+            A dict: `num_embeddings` (K), `positions` (`h * w`), `code_bits`
+            (`h * w * log2 K`), `codes_used`, `fraction_used` (`codes_used /
+            K`), `perplexity` (`exp(-sum_k p_k ln p_k)` of the frequencies
+            `p_k`) and `counts` (int64 NumPy `(K,)`).
+        """
+        codes, _ = self.encode(x, batch_size=batch_size)
+        if codes.size == 0:
+            raise ValueError(f"x is empty: code statistics need at least one image. "
+                             f"Received: x.shape={np.shape(x)}")
+        counts = np.bincount(codes.reshape(-1), minlength=self.num_embeddings).astype("int64")
+        frequencies = counts[counts > 0] / counts.sum()
+        used = int(np.count_nonzero(counts))
+        return {"num_embeddings": int(self.num_embeddings), "positions": int(self.latent_dim),
+                "code_bits": float(self.latent_dim * math.log2(self.num_embeddings)),
+                "codes_used": used, "fraction_used": used / self.num_embeddings,
+                "perplexity": float(np.exp(-np.sum(frequencies * np.log(frequencies)))),
+                "counts": counts}
 
     def draw_codes(self, n, seed=None):
         """Returns `n` code maps, int32 NumPy `(n, h, w)`, from the prior.
