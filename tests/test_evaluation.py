@@ -406,3 +406,16 @@ def test_codebook_report_of_a_vqvae_before_and_after_its_prior(mnist_small):
         evaluation.codebook_report(model, x_test, collapse_threshold=2)
     with pytest.raises(evaluation.base.MissingCapabilityError, match="VAE has none"):
         evaluation.codebook_report(tiny_vae(), x_test)
+
+
+def test_precision_recall_tells_a_collapsed_sampler_from_a_blurred_one():
+    rng = np.random.default_rng(0)
+    real = rng.normal(size=(400, 2))
+    collapsed = real[:5].repeat(40, axis=0) + 1e-3 * rng.normal(size=(200, 2))  # five real images
+    blurred = 3.0 * rng.normal(size=(400, 2))                                   # wider than the data
+    few = evaluation.precision_recall(real, collapsed, k=3)
+    wide = evaluation.precision_recall(real, blurred, k=3)
+    same = evaluation.precision_recall(real, real.copy(), k=3)
+    assert few["precision"] == 1.0 and few["recall"] < 0.1
+    assert wide["recall"] > 0.95 and wide["precision"] < 0.6
+    assert same == {"precision": 1.0, "recall": 1.0}

@@ -195,3 +195,23 @@ def test_a_vae_with_each_likelihood_trains_and_reloads_with_its_scales(name, mni
         np.testing.assert_array_equal(before.numpy(), after.numpy())
     np.testing.assert_allclose(restored.reconstruct(x_test[:4]), vae.reconstruct(x_test[:4]),
                                atol=1e-6)
+
+
+@pytest.mark.parametrize("layer_class, min_scale", [(likelihoods.Gaussian, 1e-3),
+                                                    (likelihoods.DiscretizedLogistic, 1e-4)])
+def test_initial_scale_sets_the_starting_scale_and_survives_the_config(layer_class, min_scale):
+    default = layer_class()
+    default.build((None, 2, 2, 3))
+    np.testing.assert_allclose(default.scale().numpy(), [1 + min_scale] * 3, rtol=1e-6)
+    layer = layer_class(per_pixel=True, initial_scale=0.05)
+    layer.build((None, 2, 2, 3))
+    np.testing.assert_allclose(layer.scale().numpy(), np.full((2, 2, 3), 0.05), rtol=1e-5)
+    copy = layer_class.from_config(layer.get_config())
+    copy.build((None, 2, 2, 3))
+    np.testing.assert_allclose(copy.scale().numpy(), np.full((2, 2, 3), 0.05), rtol=1e-5)
+
+
+@pytest.mark.parametrize("initial_scale", [1e-4, 0.0, -1.0])
+def test_initial_scale_at_or_below_the_bound_is_refused(initial_scale):
+    with pytest.raises(ValueError, match="initial_scale"):
+        likelihoods.DiscretizedLogistic(initial_scale=initial_scale)
