@@ -18,9 +18,9 @@ from keras_vae import _backend
 from keras_vae._version import __version__ as __version__
 
 _MODULES = ("anomaly", "app", "augmentation", "callbacks", "datasets", "distribute",
-            "evaluation", "explorer", "export", "layers", "likelihoods", "mixture", "models",
-            "networks", "plotting", "portable", "precision", "pretrained", "priors",
-            "projector", "saving", "schedules", "validation")
+            "evaluation", "explorer", "export", "folder_lock", "layers", "likelihoods",
+            "mixture", "models", "networks", "plotting", "portable", "precision",
+            "pretrained", "priors", "projector", "saving", "schedules", "validation")
 """The public modules, each an attribute of the package once asked for."""
 
 _NAMES = {"HierarchicalVAE": "keras_vae.models.hierarchical",

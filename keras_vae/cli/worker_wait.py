@@ -71,7 +71,12 @@ def peers(config):
 
 
 def answers(address, timeout=1.0):
-    """Whether a TCP connection to `host:port` is accepted within `timeout` seconds."""
+    """Whether a TCP connection to `host:port` is accepted within `timeout` seconds.
+
+    Args:
+        address: `"host:port"`, as `TF_CONFIG` names a worker.
+        timeout: Seconds to wait for the connection.
+    """
     host, _, port = address.rpartition(":")
     try:
         with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
