@@ -38,7 +38,10 @@ class ReconstructionPlotter(keras.callbacks.Callback):
     the model, so a seeded run has the same history with or without it.
 
     Files are named `epoch_001.png`, `epoch_002.png`, ... and, with
-    `num_samples > 0`, `samples_001.png`, ... inside `output_dir`.
+    `num_samples > 0`, `samples_001.png`, ... inside `output_dir`. The
+    images drawn are also kept, `{epoch: images}` in `reconstruction_frames`
+    and `sample_frames` (`sample_codes` holds the fixed prior draws), so
+    `keras_vae.plotting.plot_frames` can set the epochs side by side.
 
     Args:
         images: Held-out images `(N, height, width, channels)` in [0, 1];
@@ -87,7 +90,9 @@ class ReconstructionPlotter(keras.callbacks.Callback):
         self.seed = seed
         self.show = show
         self.log_dir = log_dir
-        self._codes = None
+        self.sample_codes = None
+        self.reconstruction_frames = {}
+        self.sample_frames = {}
         self._writer = None
         self.saved_files = []
 
@@ -96,7 +101,7 @@ class ReconstructionPlotter(keras.callbacks.Callback):
             self.output_dir.mkdir(parents=True, exist_ok=True)
         if self.num_samples:
             rng = np.random.default_rng(self.seed)
-            self._codes = rng.standard_normal(
+            self.sample_codes = rng.standard_normal(
                 (self.num_samples, self.model.latent_dim)).astype("float32")
         if self.log_dir is not None and self._writer is None:
             self._writer = tf.summary.create_file_writer(str(pathlib.Path(self.log_dir) / "images"))
@@ -107,15 +112,18 @@ class ReconstructionPlotter(keras.callbacks.Callback):
             return
         figures = {}
         if self.images is not None:
+            reconstructions = self.model.reconstruct(self.images, self.labels)
+            self.reconstruction_frames[number] = reconstructions
             figures["epoch"] = plotting.plot_reconstructions(
-                self.images, self.model.reconstruct(self.images, self.labels),
+                self.images, reconstructions,
                 title=f"Epoch {number}: originals (top) and reconstructions")
-        if self._codes is not None:
+        if self.sample_codes is not None:
             classes = self.model.num_classes
             labels = None if classes is None else np.arange(self.num_samples) % classes
+            samples = self.model.decode(self.sample_codes, labels)
+            self.sample_frames[number] = samples
             figures["samples"] = plotting.plot_images(
-                self.model.decode(self._codes, labels),
-                title=f"Epoch {number}: prior samples")
+                samples, title=f"Epoch {number}: prior samples")
         for prefix, figure in figures.items():
             png = plotting.figure_to_png(figure)
             if self.output_dir is not None:

@@ -125,6 +125,52 @@ def plot_samples(model, n=16, seed=0, ncols=8, labels=None):
                        title=f"{n} samples from the prior")
 
 
+def plot_frames(frames, frame_labels=None, title=None, cell=0.9):
+    """Sets frames of the same images side by side: one column per frame.
+
+    Made for pictures of training: the samples that fixed codes decode to
+    after each epoch (`keras_vae.callbacks.ReconstructionPlotter` keeps
+    them in `sample_frames`), so a row follows one code from left to right.
+
+    Args:
+        frames: Array `(F, N, height, width, 1 or 3)` in [0, 1]: F frames of
+            the same N images, drawn as F columns of N rows; or a dict
+            `{label: images}` (the callback's `{epoch: images}`), whose keys
+            label the columns unless `frame_labels` is given.
+        frame_labels: Optional list of F column titles (e.g. "epoch 3").
+        title: Optional title.
+        cell: Size of one image panel, in inches.
+
+    Returns:
+        A `Figure` with `N` rows of `F` image panels.
+
+    Example:
+
+    ```python
+    plotter = keras_vae.callbacks.ReconstructionPlotter(x_test[:8], "plots", num_samples=8)
+    vae.fit(x_train, epochs=5, callbacks=[plotter])
+    plot_frames(plotter.sample_frames, title="Fixed codes, epoch by epoch")
+    ```
+    """
+    if isinstance(frames, dict):
+        if frame_labels is None:
+            frame_labels = [f"epoch {key}" if isinstance(key, (int, np.integer)) else str(key)
+                            for key in frames]
+        frames = list(frames.values())
+    frames = np.asarray(frames)
+    if frames.ndim != 5 or frames.shape[0] == 0 or frames.shape[-1] not in (1, 3):
+        raise ValueError(
+            "frames must have shape (frames, N, height, width, 1 or 3) with at least one "
+            f"frame. Received: frames.shape={frames.shape}")
+    if frame_labels is not None and len(frame_labels) != len(frames):
+        raise ValueError(
+            f"frame_labels must have one label per frame. Received: {len(frame_labels)} "
+            f"labels for {len(frames)} frames")
+    rows = list(frames.transpose(1, 0, 2, 3, 4))
+    return _grid(rows, col_labels=None if frame_labels is None else list(frame_labels),
+                 title=title, cell=cell)
+
+
 def _project_2d(z):
     """Returns 2-D coordinates of `z` and the axis labels used."""
     if z.shape[1] == 1:

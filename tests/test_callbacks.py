@@ -33,6 +33,23 @@ def test_plotter_writes_distinct_non_blank_pngs(mnist_small, tmp_path):
     assert np.mean(first != last) > 0.001  # training changed the reconstructions
 
 
+def test_plotter_keeps_the_frames_it_draws(mnist_small, tmp_path):
+    (x, _), (x_test, _) = mnist_small
+    plotter = callbacks.ReconstructionPlotter(x_test[:3], tmp_path, every=2, num_samples=5,
+                                              seed=4)
+    vae, _ = _fit(x[:128], 4, [plotter])
+    assert list(plotter.sample_frames) == [2, 4] and list(plotter.reconstruction_frames) == [2, 4]
+    # The fixed codes are the seed's standard normal draws, decoded by the final model last.
+    np.testing.assert_array_equal(
+        plotter.sample_codes,
+        np.random.default_rng(4).standard_normal((5, vae.latent_dim)).astype("float32"))
+    np.testing.assert_allclose(plotter.sample_frames[4], vae.decode(plotter.sample_codes),
+                               atol=1e-6)
+    np.testing.assert_allclose(plotter.reconstruction_frames[4], vae.reconstruct(x_test[:3]),
+                               atol=1e-6)
+    assert np.abs(plotter.sample_frames[2] - plotter.sample_frames[4]).mean() > 1e-3
+
+
 def test_plotter_every_n_epochs(mnist_small, tmp_path):
     (x, _), (x_test, _) = mnist_small
     plotter = callbacks.ReconstructionPlotter(x_test[:4], tmp_path, every=2)

@@ -89,6 +89,26 @@ def test_latent_scatter_direct_and_projected():
         plotting.plot_latent_scatter(rng.normal(size=(5, 2)), labels=[1, 2])
 
 
+def test_plot_frames_puts_each_frame_in_its_column():
+    frames = np.stack([_images(3, (6, 6, 1), seed=seed) for seed in range(4)])  # 4 frames of 3
+    figure = plotting.plot_frames(frames, frame_labels=["a", "b", "c", "d"], title="strip")
+    panels = _image_panels(figure)
+    assert len(panels) == 12 and figure._suptitle.get_text() == "strip"
+    for index, axis in enumerate(panels):  # row-major: row = image, column = frame
+        row, column = divmod(index, 4)
+        np.testing.assert_array_equal(axis.images[0].get_array(), frames[column, row, ..., 0])
+    assert [axis.get_title() for axis in panels[:4]] == ["a", "b", "c", "d"]
+    # The callback's {epoch: images} dict labels the columns by epoch, in its order.
+    by_epoch = plotting.plot_frames({2: frames[0], 5: frames[1]})
+    panels = _image_panels(by_epoch)
+    assert [axis.get_title() for axis in panels[:2]] == ["epoch 2", "epoch 5"]
+    np.testing.assert_array_equal(panels[1].images[0].get_array(), frames[1, 0, ..., 0])
+    with pytest.raises(ValueError, match=r"frames must have shape .* Received: frames.shape=\(3, 6, 6, 1\)"):
+        plotting.plot_frames(frames[0])
+    with pytest.raises(ValueError, match="one label per frame. Received: 2 labels for 4 frames"):
+        plotting.plot_frames(frames, frame_labels=["a", "b"])
+
+
 def test_plot_history_panels_and_lines():
     history = {"loss": [3, 2], "val_loss": [3.5, 2.5], "reconstruction_loss": [2, 1.5],
                "val_reconstruction_loss": [2.5, 2], "kl_loss": [1, 0.5]}
