@@ -349,13 +349,17 @@ def plot_latent_traversal(model, image, dims=None, values=TRAVERSAL_VALUES, labe
                  title="Latent traversal")
 
 
-_CURVES = (("loss", "Loss (negative ELBO)"),
+_CURVES = (("loss", "Loss (reconstruction + beta x KL)"),
            ("reconstruction_loss", "Reconstruction"),
-           ("kl_loss", "KL divergence"))
+           ("kl_loss", "KL divergence (the rate)"))
 
 
 def plot_history(history):
     """Plots loss, reconstruction and KL per epoch, train and validation.
+
+    The loss panel is titled the negative ELBO only when the history's
+    `beta` (logged by the KL schedules) was 1 at every epoch; otherwise it
+    is the beta-weighted training loss, which is not a bound on log p(x).
 
     Args:
         history: A `keras.callbacks.History` or its `.history` dict.
@@ -364,7 +368,10 @@ def plot_history(history):
         A `Figure` with one panel per curve found (at most three).
     """
     logs = getattr(history, "history", history)
-    curves = [(key, label) for key, label in _CURVES if key in logs]
+    labels = dict(_CURVES)
+    if "beta" in logs and all(float(beta) == 1.0 for beta in logs["beta"]):
+        labels["loss"] = "Loss (negative ELBO, beta = 1)"
+    curves = [(key, labels[key]) for key, _ in _CURVES if key in logs]
     if not curves:
         raise ValueError(
             "history has none of the keys loss, reconstruction_loss, kl_loss. "
@@ -379,6 +386,8 @@ def plot_history(history):
             axis.plot(epochs, logs[f"val_{key}"], marker="o", label="validation")
         axis.set_title(label)
         axis.set_xlabel("epoch")
+        if "kl_loss" in logs:  # a VAE's terms are nats per image
+            axis.set_ylabel("nats per image")
         axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.legend()
     return figure

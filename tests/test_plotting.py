@@ -118,3 +118,18 @@ def test_plot_history_panels_and_lines():
     np.testing.assert_array_equal(figure.axes[0].lines[1].get_ydata(), [3.5, 2.5])
     with pytest.raises(ValueError, match="none of the keys"):
         plotting.plot_history({"accuracy": [1]})
+
+
+@pytest.mark.parametrize("betas, title", [
+    (None, "Loss (reconstruction + beta x KL)"),
+    ([0.5, 1.0], "Loss (reconstruction + beta x KL)"),
+    ([1.0, 1.0], "Loss (negative ELBO, beta = 1)"),
+])
+def test_plot_history_calls_the_loss_the_negative_elbo_only_at_beta_one(betas, title):
+    """Issue 33, Found 3: a panel titled "negative ELBO" showed the beta-weighted loss."""
+    history = {"loss": [3, 2], "reconstruction_loss": [2, 1.5], "kl_loss": [2, 1]}
+    if betas is not None:
+        history["beta"] = betas
+    figure = plotting.plot_history(history)
+    assert figure.axes[0].get_title() == title
+    assert [axis.get_ylabel() for axis in figure.axes] == ["nats per image"] * 3
