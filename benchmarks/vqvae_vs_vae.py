@@ -111,27 +111,28 @@ def timed_fit(fit, minutes):
     return sum(timer.seconds) / 60, len(timer.seconds)
 
 
-def train_vae(x_train, args):
-    """The default VAE for `args.minutes`; returns (model, training record)."""
+def _fit_default(build, x_train, args, minutes):
+    """Builds `build(seed=...)`, fits it for `minutes`; returns (model, minutes, epochs)."""
     keras.utils.set_random_seed(args.seed)
-    model = models.build_vae(seed=args.seed)
+    model = build(seed=args.seed)
     model.compile(optimizer=adam())
     data = datasets.make_dataset(x_train, batch_size=128, binarize=True, seed=args.seed)
     minutes, epochs = timed_fit(
         lambda callbacks: model.fit(data, epochs=MAX_EPOCHS, callbacks=callbacks, verbose=2),
-        args.minutes)
+        minutes)
+    return model, minutes, epochs
+
+
+def train_vae(x_train, args):
+    """The default VAE for `args.minutes`; returns (model, training record)."""
+    model, minutes, epochs = _fit_default(models.build_vae, x_train, args, args.minutes)
     return model, {"minutes": minutes, "epochs": epochs}
 
 
 def train_vqvae(x_train, args):
     """The default VQ-VAE and its prior within `args.minutes`; returns (model, record)."""
-    keras.utils.set_random_seed(args.seed)
-    model = models.build_vqvae(seed=args.seed)
-    model.compile(optimizer=adam())
-    data = datasets.make_dataset(x_train, batch_size=128, binarize=True, seed=args.seed)
-    minutes, epochs = timed_fit(
-        lambda callbacks: model.fit(data, epochs=MAX_EPOCHS, callbacks=callbacks, verbose=2),
-        args.minutes * (1 - args.prior_share))
+    model, minutes, epochs = _fit_default(models.build_vqvae, x_train, args,
+                                          args.minutes * (1 - args.prior_share))
     images = datasets.binarize(x_train, seed=args.seed)  # as keras-vae train fits the prior
     prior_minutes, prior_epochs = timed_fit(
         lambda callbacks: model.fit_prior(images, epochs=MAX_EPOCHS, batch_size=128,

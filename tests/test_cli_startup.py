@@ -134,8 +134,8 @@ def test_user_errors_are_the_classes_of_the_modules_imported():
     """, cwd=ROOT)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split("\n")[:2] == [
-        "['InvalidArgumentError', 'NonFiniteOutputError', 'NotImplementedError', 'OSError', "
-        "'RunFolderBusyError', 'ValueError']", "False False"]
+        "['FolderBusyError', 'InvalidArgumentError', 'NonFiniteOutputError', "
+        "'NotImplementedError', 'OSError', 'ValueError']", "False False"]
 
 
 @pytest.mark.parametrize("command", ["train", "evaluate", "anomaly", "augment", "explore",

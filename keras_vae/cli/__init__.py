@@ -45,7 +45,7 @@ __all__ = ["BACKUP_DIR", "RUN_FILES", "build_parser", "main", "user_errors"]
 
 USER_ERRORS = (
     ("builtins", "ValueError"), ("builtins", "OSError"), ("builtins", "NotImplementedError"),
-    ("keras_vae.cli.run_folder", "RunFolderBusyError"),
+    ("keras_vae.folder_lock", "FolderBusyError"),
     ("keras_vae.callbacks", "TrainingDivergedError"),
     ("keras_vae._extras", "MissingExtraError"),
     ("keras_vae.distribute", "WorkerLostError"),
