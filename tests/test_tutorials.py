@@ -19,6 +19,13 @@ def test_tutorials_are_numbered_and_listed_in_the_readme():
         assert path.name in readme, f"{path.name} is not listed in README.md"
 
 
+@pytest.mark.parametrize("path", TUTORIALS, ids=[p.stem for p in TUTORIALS])
+def test_title_number_is_the_file_number(path):
+    # "Tutorial 6" in the text means 06_*.ipynb, so each title must carry its file's number.
+    title = nbformat.read(path, as_version=4).cells[0].source.splitlines()[0]
+    assert re.match(rf"^# {int(path.name[:2])}\. ", title), f"{path.name} is titled {title!r}"
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("path", TUTORIALS, ids=[p.stem for p in TUTORIALS])
 def test_tutorial_runs(path, tmp_path, monkeypatch):
