@@ -210,7 +210,7 @@ def build_decoder(
 
 
 def build_discriminator(image_shape=(28, 28, 1), filters=(64, 128), dropout=0.3,
-                        name="discriminator"):
+                        hidden_units=None, name="discriminator"):
     """Builds a GAN discriminator: images to one logit, "this image is real".
 
     Each entry of `filters` adds a 4x4 convolution with stride 2 and a leaky
@@ -221,6 +221,10 @@ def build_discriminator(image_shape=(28, 28, 1), filters=(64, 128), dropout=0.3,
         image_shape: `(height, width, channels)` of the images.
         filters: Widths of the strided convolutions.
         dropout: Dropout rate before the output (0 for none).
+        hidden_units: None, or the width of a dense layer (leaky ReLU) between
+            the convolutions and the output, as the VAE encoder's
+            `hidden_units`: with the generator's, it gives a GAN about the
+            weights of a VAE of the same widths.
         name: Name of the returned model.
 
     Returns:
@@ -228,19 +232,24 @@ def build_discriminator(image_shape=(28, 28, 1), filters=(64, 128), dropout=0.3,
     """
     image_shape = check_image_shape(image_shape)
     filters = _check_filters(filters)
+    if hidden_units is not None:
+        check_int("hidden_units", hidden_units)
     inputs = keras.Input(shape=image_shape, name="images")
     x = inputs
     for i, width in enumerate(filters):
         x = keras.layers.Conv2D(width, 4, strides=2, padding="same", name=f"conv_{i}")(x)
         x = keras.layers.LeakyReLU(0.2, name=f"leaky_relu_{i}")(x)
     x = keras.layers.Flatten(name="flatten")(x)
+    if hidden_units is not None:
+        x = keras.layers.Dense(hidden_units, name="hidden")(x)
+        x = keras.layers.LeakyReLU(0.2, name="leaky_relu_hidden")(x)
     x = keras.layers.Dropout(dropout, name="dropout")(x)
     logits = keras.layers.Dense(1, name="logit")(x)
     return keras.Model(inputs, logits, name=name)
 
 
 def build_generator(image_shape=(28, 28, 1), latent_dim=32, filters=(64, 128),
-                    name="generator"):
+                    hidden_units=None, name="generator"):
     """Builds a DCGAN generator: codes to pixel logits, with batch normalization.
 
     The decoder's shape (a dense projection to the smallest feature map, then
@@ -253,6 +262,9 @@ def build_generator(image_shape=(28, 28, 1), latent_dim=32, filters=(64, 128),
         image_shape: `(height, width, channels)` of the images to produce.
         latent_dim: Size of the codes.
         filters: Widths of the transposed convolutions, last to first.
+        hidden_units: None, or the width of a dense layer (batch
+            normalization, leaky ReLU) before the projection, as the VAE
+            decoder's `hidden_units`.
         name: Name of the returned model.
 
     Returns:
@@ -265,6 +277,8 @@ def build_generator(image_shape=(28, 28, 1), latent_dim=32, filters=(64, 128),
     check_int("latent_dim", latent_dim)
     image_shape = check_image_shape(image_shape)
     filters = _check_filters(filters)
+    if hidden_units is not None:
+        check_int("hidden_units", hidden_units)
     height, width, channels = image_shape
     start_h = _downsampled_size(height, len(filters))
     start_w = _downsampled_size(width, len(filters))
@@ -274,7 +288,10 @@ def build_generator(image_shape=(28, 28, 1), latent_dim=32, filters=(64, 128),
         return keras.layers.LeakyReLU(0.2, name=f"leaky_relu_{label}")(x)
 
     inputs = keras.Input(shape=(latent_dim,), name="z")
-    x = keras.layers.Dense(start_h * start_w * filters[-1], name="project")(inputs)
+    x = inputs
+    if hidden_units is not None:
+        x = normalize(keras.layers.Dense(hidden_units, name="hidden")(x), "hidden")
+    x = keras.layers.Dense(start_h * start_w * filters[-1], name="project")(x)
     x = normalize(x, "project")
     x = keras.layers.Reshape((start_h, start_w, filters[-1]), name="reshape")(x)
     for i, width_i in enumerate(reversed(filters)):

@@ -64,6 +64,29 @@ def test_generator_and_discriminator_shapes(image_shape):
         networks.build_generator(image_shape, latent_dim=0)
 
 
+def test_gan_hidden_units_add_one_dense_layer_to_each_network():
+    """`hidden_units` adds exactly the weights of one dense layer (and the generator's batch norm).
+
+    Counted by hand for 28x28x1 images, widths (32, 64), codes of 16, width 256: the
+    smallest feature map is 7 x 7 x 64 = 3,136 values.
+    """
+    image_shape, latent, filters, hidden, flat = (28, 28, 1), 16, (32, 64), 256, 7 * 7 * 64
+    plain_g = networks.build_generator(image_shape, latent, filters)
+    wide_g = networks.build_generator(image_shape, latent, filters, hidden_units=hidden)
+    # + the hidden dense and its batch norm (4 per unit); the projection's input grows 16 -> 256.
+    assert wide_g.count_params() - plain_g.count_params() == (
+        latent * hidden + hidden + 4 * hidden + (hidden - latent) * flat)
+    plain_d = networks.build_discriminator(image_shape, filters)
+    wide_d = networks.build_discriminator(image_shape, filters, hidden_units=hidden)
+    # + the hidden dense; the logit's input shrinks 3,136 -> 256.
+    assert wide_d.count_params() - plain_d.count_params() == flat * hidden + hidden + hidden - flat
+    assert wide_d.get_layer("hidden").units == wide_g.get_layer("hidden").units == hidden
+    with pytest.raises(ValueError, match="hidden_units must be a positive int"):
+        networks.build_discriminator(image_shape, filters, hidden_units=0)
+    with pytest.raises(ValueError, match="hidden_units must be a positive int"):
+        networks.build_generator(image_shape, latent, filters, hidden_units=0)
+
+
 def test_decoder_feature_map_cannot_switch_off():
     """Every position of the first feature map keeps depending on the code.
 

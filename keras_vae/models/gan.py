@@ -187,7 +187,7 @@ class DCGAN(ImageModel):
 
 
 def build_dcgan(image_shape=(28, 28, 1), latent_dim=32, filters=(64, 128), seed=None,
-                name="dcgan"):
+                hidden_units=None, name="dcgan"):
     """Builds a `DCGAN` from `networks.build_generator` and `networks.build_discriminator`.
 
     Args:
@@ -198,11 +198,15 @@ def build_dcgan(image_shape=(28, 28, 1), latent_dim=32, filters=(64, 128), seed=
         seed: Optional int seeding the codes drawn while training and
             sampling. Initial weights follow Keras's global seed
             (`keras.utils.set_random_seed`).
+        hidden_units: None (the DCGAN recipe), or the width of a dense
+            hidden layer in both networks, as a VAE's `hidden_units`; with
+            the VAE's widths it gives the GAN about the VAE's weights.
         name: Name of the model.
 
     Returns:
         An uncompiled `DCGAN`.
     """
-    generator = networks.build_generator(image_shape, latent_dim, filters)
-    discriminator = networks.build_discriminator(image_shape, filters)
+    generator = networks.build_generator(image_shape, latent_dim, filters, hidden_units)
+    discriminator = networks.build_discriminator(image_shape, filters,
+                                                 hidden_units=hidden_units)
     return DCGAN(generator, discriminator, seed=seed, name=name)
