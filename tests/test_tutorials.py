@@ -92,3 +92,42 @@ def test_stated_runtime_is_within_30_percent_of_the_committed_run(path):
 def test_the_whole_series_runs_in_25_minutes():
     total = sum(committed_minutes(nbformat.read(path, as_version=4)) for path in TUTORIALS)
     assert total <= SERIES_MINUTES, f"the committed runs take {total:.1f} minutes in all"
+
+
+# A figure's title or axis label that names a quantity must sit in a notebook that computes it.
+FIGURE_TEXT = re.compile(r"(?:title\s*=\s*|set_title\(|suptitle\(|set_[xy]label\(|frame_labels\s*=\s*)"
+                         r"(f?\"[^\"\n]*\"|f?'[^'\n]*')")
+QUANTITIES = {  # the words a figure text may use -> the code that computes the quantity
+    r"\bnegative ELBO\b": r"elbo",  # evaluation's "elbo", a model's neg_elbo, or the ELBO by hand
+    r"\bFID\b": r"evaluation\.fid\(|frechet_distance\(",
+    r"\bROC AUC\b": r"roc_auc\(",
+    r"\bprecision\b|\brecall\b": r"precision_recall\(|share_inside\(",
+    r"\bKL\b": r"kl_loss|kl_per_dimension\(|kl_divergence\(|\bkl\b",
+    r"\bbits\b": r"log2|bits",
+    r"\bMSE\b": r"mse|np\.square\(|\*\* 2",
+    r"\blambda\b": r"logit_bound|softsign|\blam\b|lambda_",
+    r"\bperplexity\b": r"perplexity",
+}
+
+
+def unbacked_figure_quantities(cells):
+    """(figure text, quantity) pairs whose quantity no code of the notebook computes."""
+    code = "\n".join(cell.source for cell in cells if cell.cell_type == "code")
+    texts = [match.group(1) for match in FIGURE_TEXT.finditer(code)]
+    evidence = FIGURE_TEXT.sub("", code)  # a title does not compute what it names
+    return [(text, quantity) for text in texts for quantity, computed in QUANTITIES.items()
+            if re.search(quantity, text, re.IGNORECASE)
+            and not re.search(computed, evidence, re.IGNORECASE)]
+
+
+def test_figure_text_check_catches_a_title_without_its_computation():
+    title_only = [nbformat.v4.new_code_cell('axis.set_title("MNIST-classifier FID of samples")')]
+    assert unbacked_figure_quantities(title_only) == [('"MNIST-classifier FID of samples"', r"\bFID\b")]
+    computed = title_only + [nbformat.v4.new_code_cell("value = evaluation.fid(x, y, extractor)")]
+    assert unbacked_figure_quantities(computed) == []
+
+
+@pytest.mark.parametrize("path", TUTORIALS, ids=[p.stem for p in TUTORIALS])
+def test_figure_titles_name_only_quantities_the_notebook_computes(path):
+    cells = nbformat.read(path, as_version=4).cells
+    assert unbacked_figure_quantities(cells) == []
