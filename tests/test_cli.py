@@ -141,6 +141,35 @@ def test_train_on_user_npz_with_colour_images(tmp_path):
     assert model.image_shape == (16, 16, 3)
 
 
+@pytest.mark.parametrize("extra, message", [
+    (["--initial-scale", "0.05"], "only ['gaussian', 'gaussian_pixel', 'discretized_logistic'] "
+     "have. Received: --likelihood bernoulli --initial-scale 0.05"),
+    (["--likelihood", "discretized_logistic", "--binarize", "none", "--initial-scale", "1e-05"],
+     "--initial-scale: initial_scale must be greater than min_scale=0.0001"),
+])
+def test_initial_scale_is_refused_where_it_cannot_apply(tmp_path, capsys, extra, message):
+    status = cli.main(["train", *SMALL, "--output", str(tmp_path / "run"), *extra])
+    err = capsys.readouterr().err
+    assert status == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "run").exists()
+
+
+def test_initial_scale_starts_the_learned_scale(tmp_path):
+    # One step at Adam's learning rate 1e-3 moves log(scale - min_scale) by about 1e-3.
+    args = ["train", "--limit", "64", "--epochs", "1", "--batch-size", "64", "--latent-dim", "2",
+            "--plot-every", "0", "--verbose", "0", "--no-tensorboard", "--binarize", "none",
+            "--likelihood", "discretized_logistic"]
+    for scale in ("0.05", None):
+        output = tmp_path / f"run{scale}"
+        flags = [] if scale is None else ["--initial-scale", scale]
+        assert cli.main([*args, *flags, "--output", str(output)]) == 0
+        layer = keras.models.load_model(output / "model.keras").likelihood_layer
+        start = 1.0 + layer.min_scale if scale is None else float(scale)
+        assert np.allclose(layer.scale().numpy(), start, rtol=3e-3), layer.scale().numpy()
+        assert json.loads((output / "run.json").read_text())["settings"]["initial_scale"] == (
+            None if scale is None else float(scale))
+
+
 def _history(run):
     return json.loads((run / "history.json").read_text())
 

@@ -13,13 +13,14 @@ STORED_SETTINGS = ("dataset", "model", "likelihood", "prior", "epochs", "batch_s
                    "latent_dim", "beta", "kl_warmup", "learning_rate", "lr_schedule", "seed",
                    "binarize", "limit", "image_size", "color_mode", "plot_every",
                    "precision", "importance_samples", "validation_images",
-                   "num_embeddings", "embedding_dim", "prior_epochs")
+                   "num_embeddings", "embedding_dim", "prior_epochs", "initial_scale")
 """The flags a run stores in `backup/settings.json` and `run.json`."""
 
 SETTING_DEFAULTS = {"model": "vae", "likelihood": "bernoulli", "prior": "normal",
                     "lr_schedule": "constant", "precision": "float32",
                     "importance_samples": 1, "validation_images": 0,
-                    "num_embeddings": 64, "embedding_dim": 16, "prior_epochs": 10}
+                    "num_embeddings": 64, "embedding_dim": 16, "prior_epochs": 10,
+                    "initial_scale": None}
 """Settings added after runs were first stored, with the values those runs used."""
 
 MAX_CLASSES = 10_000
@@ -33,6 +34,9 @@ LIKELIHOODS = ("bernoulli", "continuous_bernoulli", "gaussian", "gaussian_pixel"
 
 PRIORS = ("normal", "mixture", "vamp")
 """`keras_vae.priors.NAMES`."""
+
+SCALED_LIKELIHOODS = ("gaussian", "gaussian_pixel", "discretized_logistic")
+"""The likelihoods with a learned scale, which `--initial-scale` starts."""
 
 LR_SCHEDULES = ("constant", "cosine")
 """`keras_vae.schedules.NAMES`."""
@@ -81,6 +85,12 @@ def add_parser(commands):
                        "after the model's epochs (0: no prior; samples are then uniform codes)")
     train.add_argument("--likelihood", choices=LIKELIHOODS, default="bernoulli",
                        help="p(x|z); use --binarize none for the grey-level likelihoods")
+    train.add_argument("--initial-scale", type=arguments.positive_float, default=None,
+                       metavar="S",
+                       help="the scale a learned-scale likelihood (gaussian, gaussian_pixel, "
+                       "discretized_logistic) starts from, in [0, 1] pixel units (default: "
+                       "1, which Adam needs thousands of steps to shrink; 0.05 suits a short "
+                       "run on photographs)")
     train.add_argument("--prior", choices=PRIORS, default="normal",
                        help="p(z): standard normal, learned mixture of Gaussians, VampPrior")
     train.add_argument("--beta", type=arguments.non_negative_float, default=1.0,
@@ -287,7 +297,28 @@ def _checked_data(args, chief, folder):
     num_classes = _check_labels(y_train, y_test) if args.model == "conditional_vae" else None
     if args.model == "vqvae":
         _check_vqvae_flags(args)
+    if args.initial_scale is not None:
+        _likelihood(args)  # refuses a scale the likelihood does not have, in one line
     return args, (x_train, y_train), (x_test, y_test), num_classes
+
+
+def _likelihood(args):
+    """The likelihood `args` asks for: its name, or a layer starting at `--initial-scale`."""
+    if args.initial_scale is None:
+        return args.likelihood
+    if args.likelihood not in SCALED_LIKELIHOODS:
+        raise ValueError(
+            f"--initial-scale starts a learned scale, which only {list(SCALED_LIKELIHOODS)} "
+            f"have. Received: --likelihood {args.likelihood} --initial-scale "
+            f"{args.initial_scale:g}")
+    from keras_vae import likelihoods
+
+    named = likelihoods.get(args.likelihood)
+    try:
+        return type(named)(per_pixel=named.per_pixel, initial_scale=args.initial_scale,
+                           name=named.name)
+    except ValueError as error:
+        raise ValueError(f"--initial-scale: {error}") from None
 
 
 def run(args):
@@ -337,7 +368,7 @@ def run(args):
         x_train, y_train if conditional else None, batch_size=args.batch_size,
         binarize=dynamic, seed=args.seed)
     options = {"image_shape": x_train.shape[1:], "latent_dim": args.latent_dim,
-               "beta": args.beta, "likelihood": args.likelihood, "prior": args.prior,
+               "beta": args.beta, "likelihood": _likelihood(args), "prior": args.prior,
                "seed": args.seed, "importance_samples": args.importance_samples}
     policy, reason = precision.resolve(args.precision)
     if args.precision != "float32":  # the default goes unsaid
@@ -352,7 +383,7 @@ def run(args):
         elif args.model == "vqvae":
             vae = build_vqvae(image_shape=options["image_shape"],
                               num_embeddings=args.num_embeddings,
-                              embedding_dim=args.embedding_dim, likelihood=args.likelihood,
+                              embedding_dim=args.embedding_dim, likelihood=options["likelihood"],
                               seed=args.seed)
         else:
             vae = build_vae(**options)
