@@ -36,7 +36,6 @@ module shrinks by half when `distributed_fit` can go (see its docstring).
 
 import hashlib
 import json
-import os
 import re
 import socket
 import subprocess
@@ -46,6 +45,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_vae.cluster_config import cluster_from_environment
+from keras_vae.cluster_config import tf_config  # noqa: F401
 from keras_vae.models import base
 from keras_vae.models.checks import check_batch
 from keras_vae.validation import check_int
@@ -113,60 +114,6 @@ def make_strategy(name="none", devices=None, timeout_seconds=COLLECTIVE_TIMEOUT_
                          f"Received: timeout_seconds={timeout_seconds}")
     options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=timeout_seconds)
     return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
-
-
-def cluster_from_environment(environ=None):
-    """Returns the parsed `TF_CONFIG` of a multi-worker run, or raises `ValueError`.
-
-    `TF_CONFIG` is JSON with the `cluster` (task type -> list of `host:port`)
-    and this process's `task` (`type` and `index`), as TensorFlow documents:
-    `{"cluster": {"worker": ["a:2222", "b:2222"]}, "task": {"type": "worker", "index": 0}}`.
-    """
-    environ = os.environ if environ is None else environ
-    text = environ.get("TF_CONFIG")
-    if not text:
-        raise ValueError(
-            "The multi-worker strategy reads the cluster from the TF_CONFIG environment "
-            "variable, which is not set. Received: TF_CONFIG unset")
-    try:
-        config = json.loads(text)
-    except ValueError:
-        config = None
-    task = config.get("task") if isinstance(config, dict) else None
-    cluster = config.get("cluster") if isinstance(config, dict) else None
-    if (not isinstance(cluster, dict) or not isinstance(task, dict)
-            or task.get("type") not in cluster
-            or not isinstance(task.get("index"), int)
-            or not 0 <= task["index"] < len(cluster[task["type"]])):
-        raise ValueError(
-            "TF_CONFIG must be JSON with a cluster and this process's task in it, e.g. "
-            '{"cluster": {"worker": ["host1:2222", "host2:2222"]}, '
-            f'"task": {{"type": "worker", "index": 0}}}}. Received: TF_CONFIG={text!r}')
-    return config
-
-
-def tf_config(workers, index):
-    """Returns the `TF_CONFIG` value (JSON) of worker `index` of a cluster.
-
-    Args:
-        workers: The workers' `host:port` addresses, the chief first.
-        index: This worker's place in `workers`.
-
-    Example:
-
-    ```python
-    os.environ["TF_CONFIG"] = keras_vae.distribute.tf_config(
-        ["10.0.0.1:2222", "10.0.0.2:2222"], index=0)  # on the first machine
-    ```
-    """
-    workers = [str(worker) for worker in workers]
-    if not workers:
-        raise ValueError(f"workers must list at least one address. Received: workers={workers}")
-    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(workers):
-        raise ValueError(f"index must be an int from 0 to {len(workers) - 1}. "
-                         f"Received: index={index!r}")
-    return json.dumps({"cluster": {"worker": workers},
-                       "task": {"type": "worker", "index": index}})
 
 
 def loopback_cluster(num_workers):

@@ -19,7 +19,6 @@ does (one line, the run's backup kept), with status 143.
 """
 
 import ctypes
-import json
 import os
 import select
 import signal
@@ -27,6 +26,8 @@ import socket
 import sys
 import threading
 import time
+
+from keras_vae import cluster_config
 
 WORKER_WAIT_SECONDS = 300.0
 """Default seconds a multi-worker run waits for its other workers to start."""
@@ -60,14 +61,6 @@ def terminate_as_interrupt():
     if threading.current_thread() is not threading.main_thread():
         return None
     return signal.signal(signal.SIGTERM, _raise_terminated)
-
-
-def peers(config):
-    """Returns the `host:port` of every task of a parsed `TF_CONFIG` but this one's."""
-    own = config["cluster"][config["task"]["type"]][config["task"]["index"]]
-    addresses = [(job, index, address) for job, tasks in config["cluster"].items()
-                 for index, address in enumerate(tasks)]
-    return [(job, index, address) for job, index, address in addresses if address != own]
 
 
 def answers(address, timeout=1.0):
@@ -196,13 +189,11 @@ def _missing_workers(seconds, others):
 
 
 def cluster_peers(environ=None):
-    """Returns `peers` of `TF_CONFIG` in `environ`, or [] when it cannot be read.
+    """Returns `cluster_config.peers` of `TF_CONFIG` in `environ`, or [] when it cannot be read.
 
     An unreadable `TF_CONFIG` is reported by the command itself, with its reason.
     """
-    environ = os.environ if environ is None else environ
     try:
-        config = json.loads(environ.get("TF_CONFIG") or "null")
-        return peers(config)
-    except (ValueError, KeyError, TypeError, IndexError, AttributeError):
+        return cluster_config.peers(cluster_config.cluster_from_environment(environ))
+    except ValueError:
         return []
