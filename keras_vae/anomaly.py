@@ -50,9 +50,7 @@ def anomaly_scores(model, x, score="neg_elbo", num_samples=100, seed=0, batch_si
         raise ValueError(f"score must be one of {list(SCORES)}. Received: score={score!r}")
     check_int("num_samples", num_samples)
     if score == "reconstruction_error":
-        reconstructions = model.reconstruct(x, batch_size=batch_size)  # checks x
-        squared = np.square(reconstructions.astype("float64") - np.asarray(x, "float64"))
-        return squared.reshape(len(squared), -1).sum(axis=1)
+        return evaluation.reconstruction_errors(model, x, batch_size=batch_size)
     model.require(base.LIKELIHOOD, f"score={score!r} (use score='reconstruction_error')")
     model.check_input(np.asarray(x))
     bounds = evaluation.log_likelihood(model, x, num_samples=num_samples, seed=seed,

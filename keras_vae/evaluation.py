@@ -1,6 +1,7 @@
 """How good is a VAE? Reconstruction MSE, log-likelihood bounds and FID.
 
-- `reconstruction_mse`: squared error of the posterior-mean reconstruction.
+- `reconstruction_mse` and `reconstruction_errors`: squared error of the
+  posterior-mean reconstruction (its mean, and each image's sum).
 - `kl_per_dimension` and `active_units`: posterior-collapse diagnostics.
 - `log_likelihood`: the ELBO and the importance-weighted bound (IWAE) with
   `K` samples, an estimate of `log p(x)` that tightens as `K` grows; in nats
@@ -50,6 +51,24 @@ MNIST_CLASSIFIER_PATH = importlib.resources.files("keras_vae") / "resources" / "
 """The shipped classifier: package data, found from any working folder after `pip install`."""
 
 
+def reconstruction_errors(model, x, batch_size=256, labels=None):
+    """Squared error of each image's posterior-mean reconstruction, summed over its pixels.
+
+    Args:
+        model: A model with `reconstruct` (a `VAE`, `Autoencoder`...).
+        x: Images in [0, 1].
+        batch_size: Images reconstructed at a time.
+        labels: The images' classes, for a `ConditionalVAE` only.
+
+    Returns:
+        float64 NumPy `(N,)`. (`keras_vae.export.reconstruction_error` is the
+        same sum in TensorFlow ops, for exported graphs.)
+    """
+    reconstructions = model.reconstruct(x, labels, batch_size=batch_size)  # checks x
+    squared = np.square(reconstructions.astype("float64") - np.asarray(x, "float64"))
+    return squared.reshape(len(squared), -1).sum(axis=1)
+
+
 def reconstruction_mse(model, x, batch_size=256, labels=None):
     """Mean squared error between images and their posterior-mean reconstructions.
 
@@ -63,11 +82,10 @@ def reconstruction_mse(model, x, batch_size=256, labels=None):
         A dict with `mse_per_pixel` (mean over pixels and images) and
         `mse_per_image` (summed over pixels, averaged over images).
     """
-    reconstructions = model.reconstruct(x, labels, batch_size=batch_size)  # checks x
-    x = np.asarray(x)
-    squared = np.square(reconstructions.astype("float64") - x.astype("float64"))
-    per_image = squared.reshape(len(x), -1).sum(axis=1)
-    return {"mse_per_pixel": float(squared.mean()), "mse_per_image": float(per_image.mean())}
+    per_image = reconstruction_errors(model, x, batch_size, labels)
+    pixels = int(np.prod(np.shape(x)[1:]))
+    return {"mse_per_pixel": float(per_image.mean() / pixels),
+            "mse_per_image": float(per_image.mean())}
 
 
 def kl_per_dimension(model, x, batch_size=256, labels=None):

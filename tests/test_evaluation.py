@@ -178,6 +178,13 @@ def test_vae_likelihood_report_and_mse(mnist_small):
     np.testing.assert_allclose(mse["mse_per_pixel"], np.mean((reconstructions - x) ** 2),
                                rtol=1e-5)
     np.testing.assert_allclose(mse["mse_per_image"], mse["mse_per_pixel"] * 784, rtol=1e-5)
+    # Per image: the NumPy sum, and the exported graph's TensorFlow twin, agree with it.
+    errors = evaluation.reconstruction_errors(vae, x, batch_size=3)
+    np.testing.assert_allclose(errors, ((reconstructions - x) ** 2).reshape(8, -1).sum(axis=1),
+                               rtol=1e-5)
+    from keras_vae import export
+    np.testing.assert_allclose(export.reconstruction_error(vae, tf.constant(x)).numpy(), errors,
+                               rtol=1e-5)
 
 
 def test_log_likelihood_rejects_bad_arguments(linear):
