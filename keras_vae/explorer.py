@@ -19,7 +19,9 @@ app (`keras_vae.app`) with NumPy images and a line of text:
 - the codes of the training and test images as CSV (`codes_csv`);
 - the reconstruction, negative ELBO and anomaly score of a drawn or
   uploaded image (the reconstruction error for an `Autoencoder`), the
-  score ranked against training images;
+  score ranked against the test images' (which the model did not train on,
+  so a typical new image ranks in the middle rather than above a model's
+  fit to its own training images);
 - a grid of samples with a seed.
 
 A conditional model takes a class in every panel that decodes; a model
@@ -227,8 +229,9 @@ class Explorer:
         model: A keras_vae model.
         train: `(x, y)` training images (and labels, or None); their codes
             set the slider directions, are the nearest neighbours searched
-            and go into the CSV, and their scores rank an image.
-        test: `(x, y)` test images drawn on the map and interpolated.
+            and go into the CSV.
+        test: `(x, y)` test images drawn on the map and interpolated; their
+            scores rank an image's.
         max_sliders: Raw dimensions are used as sliders up to this latent
             size; above it, the top `max_sliders` principal directions.
         num_samples: Codes per image of the negative ELBO.
@@ -264,7 +267,7 @@ class Explorer:
         if not self.continuous:  # no sliders, no map: see the module docstring
             self.code_shape = tuple(model.code_spec.shape[1:])
             self._set_sliders(np.zeros(0), np.zeros((0, latent_dim)), np.zeros(0), raw=True)
-            self.reference_scores = np.sort(self.scores(self.x_train, self.y_train))
+            self.reference_scores = np.sort(self.scores(self.x_test, self.y_test))
             return
         codes = self.train_codes
         center, directions, scales, explained = _principal_axes(codes)
@@ -287,7 +290,7 @@ class Explorer:
                           for i in range(2))
         self._store_projection("PCA", (self.test_codes - self.map_center) @ self.map_axes.T,
                                names)
-        self.reference_scores = np.sort(self.scores(self.x_train, self.y_train))
+        self.reference_scores = np.sort(self.scores(self.x_test, self.y_test))
 
     # ------------------------------------------------------------ helpers
 
@@ -897,7 +900,7 @@ class Explorer:
         name = "negative ELBO" if likelihood else "reconstruction error"
         unit = " nats" if likelihood else ""
         text = (f"{name}: {score:.2f}{unit}. Anomaly score: higher than {rank:.0%} of "
-                f"{len(self.reference_scores)} training images")
+                f"{len(self.reference_scores)} test images")
         text += " (unusual)." if rank > 0.95 else "."
         if notes:
             text += " Note: the image was " + " and ".join(notes) + "."
