@@ -45,7 +45,7 @@ STATED = re.compile(r"^STATED_MINUTES = ([0-9.]+)", re.MULTILINE)
 STARTUP_NOISE = ("cuInit", "oneDNN custom operations", "This TensorFlow binary is optimized",
                  "Unable to register cu", "absl::InitializeLog", "computation placer",
                  "Downloading data from", "To enable the following instructions")
-SERIES_MINUTES = 25
+SERIES_MINUTES = 28  # 25, and 3 more for the discrete-latents notebook (11)
 
 
 def committed_minutes(notebook):
@@ -89,7 +89,7 @@ def test_stated_runtime_is_within_30_percent_of_the_committed_run(path):
         f"STATED_MINUTES = {stated} but the committed run took {measured:.2f} minutes"
 
 
-def test_the_whole_series_runs_in_25_minutes():
+def test_the_whole_series_runs_in_28_minutes():
     total = sum(committed_minutes(nbformat.read(path, as_version=4)) for path in TUTORIALS)
     assert total <= SERIES_MINUTES, f"the committed runs take {total:.1f} minutes in all"
 
