@@ -116,8 +116,9 @@ def build_app(explorer, title="keras_vae explorer"):
     conditional = explorer.num_classes is not None
     blank = _blank(explorer)
 
-    def image(label, **kwargs):
-        return gr.Image(label=label, format="png", height=IMAGE_HEIGHT, image_mode=None,
+    def image(label, height=IMAGE_HEIGHT, **kwargs):
+        """An output image drawn pixelated (a decoded image, a strip, the sample grid)."""
+        return gr.Image(label=label, format="png", height=height, image_mode=None,
                         interactive=False, elem_classes=["vae-image"], **kwargs)
 
     def guarded(function, blank_outputs):
@@ -170,10 +171,7 @@ def build_app(explorer, title="keras_vae explorer"):
                         slider_k = gr.Slider(1, MAX_NEIGHBOURS, value=8, step=1,
                                              label="neighbours")
                         slider_neighbours_button = gr.Button("Nearest training images")
-                    slider_strip = gr.Image(label="nearest training images", format="png",
-                                            interactive=False, image_mode=None,
-                                            height=IMAGE_HEIGHT // 2,
-                                            elem_classes=["vae-image"])
+                    slider_strip = image("nearest training images", IMAGE_HEIGHT // 2)
                     slider_strip_text = gr.Markdown()
             count = explorer.num_sliders
 
@@ -249,10 +247,7 @@ def build_app(explorer, title="keras_vae explorer"):
                             last_button = gr.Button("Interpolate to here (B)")
                             slider_start_button = gr.Button("Start the sliders here")
                         k = gr.Slider(1, MAX_NEIGHBOURS, value=8, step=1, label="neighbours")
-                        neighbour_strip = gr.Image(label="nearest training images",
-                                                   format="png", interactive=False,
-                                                   image_mode=None, height=IMAGE_HEIGHT // 2,
-                                                   elem_classes=["vae-image"])
+                        neighbour_strip = image("nearest training images", IMAGE_HEIGHT // 2)
                         neighbour_text = gr.Markdown()
                         with gr.Accordion("Decode a point of the PCA map", open=False):
                             with gr.Row():
@@ -273,9 +268,7 @@ def build_app(explorer, title="keras_vae explorer"):
                     method = gr.Radio(list(INTERPOLATIONS), value="linear",
                                       label="path (slerp: along the sphere)")
                 interpolate_button = gr.Button("Interpolate")
-                strip = gr.Image(label="interpolation", format="png", interactive=False,
-                                 image_mode=None, height=IMAGE_HEIGHT // 2,
-                                 elem_classes=["vae-image"])
+                strip = image("interpolation", IMAGE_HEIGHT // 2)
 
             def interpolate(first_index, last_index, step_count, path, *label):
                 return explorer.interpolate(first_index, last_index, step_count,
@@ -420,9 +413,7 @@ def build_app(explorer, title="keras_vae explorer"):
                 with gr.Row():
                     seed = gr.Number(value=0, precision=0, label="seed")
                     sample_button = gr.Button("Sample")
-                samples = gr.Image(label="samples", format="png", interactive=False,
-                                   image_mode=None, height=2 * IMAGE_HEIGHT,
-                                   elem_classes=["vae-image"], elem_id="samples")
+                samples = image("samples", 2 * IMAGE_HEIGHT, elem_id="samples")
             sample_button.click(guarded(explorer.sample_grid, lambda _: blank),
                                 [seed] + classes, samples, api_name="sample_grid")
     return app

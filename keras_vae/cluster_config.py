@@ -64,8 +64,7 @@ def tf_config(workers, index):
 
 
 def peers(config):
-    """Returns the `host:port` of every task of a parsed `TF_CONFIG` but this one's."""
+    """Returns `(job, index, "host:port")` of every task of a parsed `TF_CONFIG` but this one's."""
     own = config["cluster"][config["task"]["type"]][config["task"]["index"]]
-    addresses = [(job, index, address) for job, tasks in config["cluster"].items()
-                 for index, address in enumerate(tasks)]
-    return [(job, index, address) for job, index, address in addresses if address != own]
+    return [(job, index, address) for job, tasks in config["cluster"].items()
+            for index, address in enumerate(tasks) if address != own]

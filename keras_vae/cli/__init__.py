@@ -55,7 +55,7 @@ USER_ERRORS = (
 """Exceptions that report a problem with the user's input rather than a bug, by module."""
 
 
-INTERRUPTED = 130
+INTERRUPTED = worker_wait.INTERRUPTED
 """Exit status after Ctrl+C (SIGINT): 128 + 2, as shells report it."""
 
 

@@ -4,8 +4,8 @@ A run folder goes through these states:
 
 - *empty*: no run files and no `backup/`; `train` may start here.
 - *running*: a process holds an exclusive OS lock on `OUTPUT/.keras-vae.lock`
-  (`keras_vae.folder_lock`, `fcntl.flock`). The kernel releases it when the process ends, however it
-  ends (SIGKILL included), so a lock is never stale. Any other `train`,
+  (`keras_vae.folder_lock`, `fcntl.flock`). The kernel releases it when the
+  process ends, however it ends (SIGKILL included), so a lock is never stale. Any other `train`,
   `--resume` or `--overwrite` on the folder is refused while it is held.
 - *interrupted*: `backup/` holds the settings, the history and (after the
   first epoch) the checkpoint of the last completed epoch; `--resume`

@@ -35,7 +35,8 @@ WORKER_WAIT_SECONDS = 300.0
 TERMINATED = 143
 """Exit status after SIGTERM: 128 + 15, as shells report it."""
 
-_INTERRUPTED = 130
+INTERRUPTED = 130
+"""Exit status after Ctrl+C (SIGINT): 128 + 2, as shells report it."""
 
 _STARTED = b"1"
 
@@ -159,7 +160,7 @@ def _supervise(pid, read_fd, seconds, others):
         what = "interrupted" if stop.signum == signal.SIGINT else "terminated"
         print(f"keras-vae: {what} while waiting for the other workers of the multi-worker "
               "run to start; nothing was written", file=sys.stderr)
-        return _INTERRUPTED if stop.signum == signal.SIGINT else TERMINATED
+        return INTERRUPTED if stop.signum == signal.SIGINT else TERMINATED
     finally:
         os.close(read_fd)
     # Ctrl+C reaches the child too (one process group); a SIGTERM sent to this
